@@ -1,0 +1,5 @@
+"""Allow ``python -m spinefit``."""
+
+from spinefit.cli import main
+
+main()

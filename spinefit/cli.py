@@ -1,0 +1,245 @@
+"""The ``spinefit`` command line: each command parses arguments and calls one function.
+
+Exit codes: 0 ok, 1 internal error (a bug; please report), 2 bad input or options,
+3 the fit did not converge and ``--strict`` was given.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from spinefit.errors import ConfigError, SpinefitError
+
+app = typer.Typer(
+    name="spinefit",
+    help=(
+        "Bayesian analysis of intrinsic and extrinsic dendritic-spine dynamics.\n\n"
+        "Example: spinefit fit data/demo_timeseries.csv --model drift-diffusion "
+        "--out results/demo.nc && spinefit report results/demo.nc --out reports/demo.html"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"spinefit: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(command):
+    """Turn spinefit errors into a one-line message and their exit code (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SpinefitError as err:
+            _fail(str(err), err.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as err:  # a bug: say so in one line unless debugging
+            if os.environ.get("SPINEFIT_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(err).__name__}: {err} "
+                "(set SPINEFIT_DEBUG=1 for a traceback and please report it)",
+                1,
+            )
+
+    return wrapper
+
+
+def _command_line() -> str:
+    return "spinefit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _parse_floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated numbers, got '{text}'") from None
+
+
+def _parse_config(pairs: list[str] | None) -> dict:
+    config = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--option takes KEY=VALUE, got '{pair}'")
+        key, value = pair.split("=", 1)
+        try:
+            config[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key.strip().replace("-", "_")] = value
+    return config
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status.")]
+
+
+@app.command()
+@handle_errors
+def fit(
+    input: Annotated[Path, typer.Argument(help="Input table (.csv/.tsv/.parquet) or .npy")],
+    model: Annotated[str, typer.Option(help="Model to fit.")] = "drift-diffusion",
+    out: Annotated[Path, typer.Option(help="Result file (netCDF).")] = Path("results/fit.nc"),
+    draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Number of chains.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    sampler: Annotated[str, typer.Option(help="NUTS implementation: nutpie or pymc.")] = "nutpie",
+    interval_days: Annotated[
+        float | None, typer.Option(help="Days between sessions (matrices / session column).")
+    ] = None,
+    session_times: Annotated[
+        str | None, typer.Option(help="Comma-separated session times in days (matrices).")
+    ] = None,
+    dendrite_map: Annotated[
+        Path | None, typer.Option(help="Per-spine dendrite index (.npy) for a matrix.")
+    ] = None,
+    volume_units: Annotated[str | None, typer.Option(help="Units of the volumes.")] = None,
+    drop_bad_rows: Annotated[
+        bool, typer.Option(help="Drop and report rows with bad volumes instead of failing.")
+    ] = False,
+    family: Annotated[
+        str | None, typer.Option(help="drift-diffusion family: linear or power.")
+    ] = None,
+    pool_animals: Annotated[
+        bool, typer.Option(help="Partial pooling across animals (needs animal_id).")
+    ] = False,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Exit with code 3 if the fit did not converge.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fit a model to INPUT and save the posterior as netCDF.
+
+    Example: spinefit fit spines.csv --model drift-diffusion --out fit.nc --seed 1
+    """
+    from spinefit.models.base import SamplerSettings
+    from spinefit.workflow import InputOptions, fit_file
+
+    config = _parse_config(option)
+    if family is not None:
+        config["family"] = family
+    if pool_animals:
+        config["pool_animals"] = True
+    settings = SamplerSettings(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=seed,
+        sampler=sampler,
+        progressbar=not quiet,
+    )
+    options = InputOptions(
+        interval_days=interval_days,
+        session_times=_parse_floats(session_times, "--session-times"),
+        dendrite_map=dendrite_map,
+        volume_units=volume_units,
+        drop_bad_rows=drop_bad_rows,
+    )
+    status = err_console.status(f"fitting {model} to {input} …") if not quiet else None
+    if status:
+        status.start()
+    try:
+        fit_file(
+            input,
+            model,
+            out,
+            config=config,
+            settings=settings,
+            input_options=options,
+            command_line=_command_line(),
+            strict=strict,
+        )
+    finally:
+        if status:
+            status.stop()
+    if not quiet:
+        err_console.print(f"saved {out}")
+
+
+@app.command()
+@handle_errors
+def summary(
+    result: Annotated[Path, typer.Argument(help="Result file from `spinefit fit`.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    grid: Annotated[str | None, typer.Option(help="Comma-separated sizes for the curves.")] = None,
+) -> None:
+    """Print posterior summaries of a fitted result.
+
+    Example: spinefit summary fit.nc --json --grid 0.5,1,2
+    """
+    from spinefit.io.results import load_result
+    from spinefit.summary import summarize, summary_lines
+
+    body = summarize(load_result(result), _parse_floats(grid, "--grid"))
+    if json_output:
+        sys.stdout.write(json.dumps(body) + "\n")
+    else:
+        sys.stdout.write("\n".join(summary_lines(body)) + "\n")
+
+
+@app.command()
+@handle_errors
+def report(
+    results: Annotated[list[Path], typer.Argument(help="One or more result files.")],
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("reports/report.html"),
+    title: Annotated[str | None, typer.Option(help="Page title.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write a self-contained HTML report of one or more results.
+
+    Example: spinefit report fit.nc --out reports/fit.html
+    """
+    from spinefit.io.results import load_result
+    from spinefit.report.html import write_report
+
+    trees = [load_result(path) for path in results]
+    write_report(trees, out, title=title)
+    if not quiet:
+        err_console.print(f"wrote {out}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="HTML report to write.")] = Path("reports/demo.html"),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with the bundled example data.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Run the whole path on the bundled example data and write an HTML report.
+
+    Example: spinefit demo --out reports/demo.html
+    """
+    from spinefit.demo import run_demo
+
+    paths = run_demo(out, data_dir=data_dir, random_seed=seed, progressbar=not quiet)
+    if not quiet:
+        for path in paths:
+            err_console.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,60 @@
+"""The one vocabulary of dimension, coordinate and unit names used across spinefit.
+
+Every Dataset and DataTree that spinefit produces uses these names, so that readers,
+models, simulators and reports agree without translation tables.
+"""
+
+from __future__ import annotations
+
+# Dimensions of ingested data.
+SPINE = "spine"
+"""One imaged spine (or synapse punctum) in a time series."""
+SESSION = "session"
+"""One imaging session of a time series."""
+SYNAPSE = "synapse"
+"""One synapse of a snapshot (ssEM) table."""
+CONNECTION = "connection"
+"""One presynaptic/postsynaptic cell pair."""
+TRANSITION = "transition"
+"""One pair of consecutive sessions in which a spine is present in both."""
+CONDITION = "condition"
+"""An experimental condition or genotype."""
+ANIMAL = "animal"
+"""One animal (the unit of replication)."""
+DENDRITE = "dendrite"
+"""One dendritic segment."""
+COMPONENT = "component"
+"""A mixture component (small / large)."""
+SIZE_GRID = "w"
+"""Grid of sizes on which curves such as drift and diffusion are evaluated."""
+
+# Sampling dimensions, as ArviZ names them.
+CHAIN = "chain"
+DRAW = "draw"
+SAMPLE_DIMS = (CHAIN, DRAW)
+
+# Coordinates of time-series data.
+TIME_DAYS = "time_days"
+SPINE_ID = "spine_id"
+DENDRITE_ID = "dendrite_id"
+ANIMAL_ID = "animal_id"
+CONDITION_LABEL = "condition"
+TREATMENT = "treatment"
+
+# Data variables.
+VOLUME = "volume"
+
+# Units.
+DAY = "day"
+PER_DAY = "1/day"
+DEFAULT_VOLUME_UNITS = "a.u."
+LOG10 = "log10"
+
+# Dataset attribute keys shared by every reader.
+ATTR_SOURCE = "source"
+ATTR_CONTENT_HASH = "content_hash"
+ATTR_VERSION = "spinefit_version"
+ATTR_INGESTION_REPORT = "ingestion_report"
+ATTR_DATA_KIND = "data_kind"
+KIND_TIME_SERIES = "time_series"
+KIND_SNAPSHOT = "snapshot"

@@ -1,0 +1,1 @@
+"""Readers (one per source) and writers of results."""

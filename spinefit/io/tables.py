@@ -1,0 +1,300 @@
+"""Reading user tables (CSV, TSV, Parquet) with one-line errors, shared by all readers."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spinefit.errors import DataError
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
+
+
+def file_hash(path: str | Path) -> str:
+    """Return the SHA-256 of a file's bytes, as ``"sha256:<hex>"``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def combined_hash(paths: Iterable[str | Path]) -> str:
+    """Return one SHA-256 over several files, as ``"sha256:<hex>"``.
+
+    The digest covers each file's :func:`file_hash` in the order given, so it changes when
+    any of the files changes (used when one Dataset is built from a matrix and a map).
+    """
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(file_hash(path).encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet table into a DataFrame of strings/numbers.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table. The format is chosen from the suffix; ``.txt`` is sniffed.
+    header : bool, default True
+        Whether the first line of a text table is a header. If False, the first line is
+        data and the columns are named ``"0"``, ``"1"``, ... (Parquet always has a header).
+    as_text : bool, default False
+        Keep every cell of a text table as the string written in the file (empty cells and
+        the usual NA spellings become NaN), so that identifiers keep leading zeros and
+        values keep unit suffixes. Parquet columns keep their stored types.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, with the header as column names and a default integer index.
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, is empty, or is not a table.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", source=str(path))
+    if path.is_dir():
+        raise DataError("is a directory, expected a table file", source=str(path))
+    if path.stat().st_size == 0:
+        raise DataError("file is empty", source=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            sep = TABLE_SUFFIXES.get(suffix, None)
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                engine="python" if sep is None else "c",
+                header=0 if header else None,
+                dtype=str if as_text else None,
+            )
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"not a readable table ({first})", source=str(path)) from None
+    except OSError as err:
+        raise DataError(f"cannot read file ({err.strerror or err})", source=str(path)) from None
+    if frame.shape[1] < 2 or frame.shape[0] == 0:
+        corner = f"{frame.columns[0]} {frame.iat[0, 0]}" if frame.size else ""
+        hint = "; it seems to use ';' between values: save it with commas" if ";" in corner else ""
+        raise DataError(
+            f"not a table with a header and data rows (found {frame.shape[1]} column(s), "
+            f"{frame.shape[0]} row(s)){hint}",
+            source=str(path),
+        )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, required: list[str], source: str) -> None:
+    """Raise a one-line DataError naming the first missing column and its closest match.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table read by :func:`read_table`.
+    required : list of str
+        Column names that must be present.
+    source : str
+        The file name, for the message.
+    """
+    present = list(frame.columns)
+    for name in required:
+        if name in present:
+            continue
+        close = difflib.get_close_matches(name, present, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; columns are {present}"
+        raise DataError(f"missing required column '{name}'{hint}", source=source, column=name)
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """Return the header of a CSV, TSV or Parquet table without reading its rows.
+
+    Parameters
+    ----------
+    path : str or Path
+        The table.
+
+    Returns
+    -------
+    list of str
+        The column names, stripped of surrounding whitespace.
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, is empty, or is not a table.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return list(read_table(path).columns)  # raises the one-line DataError
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        else:
+            sep = TABLE_SUFFIXES.get(suffix, None)
+            names = pd.read_csv(
+                path, sep=sep, engine="python" if sep is None else "c", nrows=0
+            ).columns
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"not a readable table ({first})", source=str(path)) from None
+    except OSError as err:
+        raise DataError(f"cannot read file ({err.strerror or err})", source=str(path)) from None
+    return [str(name).strip() for name in names]
+
+
+_QUANTITY = re.compile(
+    r"^(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[^\W\d_]\S*)?$"
+)
+_EXPONENT_FRAGMENT = re.compile(r"^[eE][-+]?\d*$")
+_NA_TEXT = {"", "nan", "na", "n/a", "none", "null", "<na>"}
+
+
+def split_value_and_unit(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse cells such as ``"1.5"``, ``"0.5 um3"`` or ``"300nm^3"`` into number and unit.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Numbers, or strings holding a number optionally followed by a unit.
+
+    Returns
+    -------
+    numbers : numpy.ndarray of float
+        The parsed numbers; NaN where the cell is empty or could not be parsed. Infinite
+        values are returned as such, for the caller to reject.
+    units : numpy.ndarray of str
+        The unit written after each number, ``""`` where there is none.
+    unparseable : numpy.ndarray of bool
+        True where a non-empty cell is not a number (with optional unit).
+    """
+    n_values = len(values)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan, copy=True)
+        return numbers, np.full(n_values, "", dtype=object), np.zeros(n_values, dtype=bool)
+    numbers = np.full(n_values, np.nan)
+    units = np.full(n_values, "", dtype=object)
+    unparseable = np.zeros(n_values, dtype=bool)
+    for i, cell in enumerate(values.to_numpy(dtype=object)):
+        if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell)):
+            continue
+        if isinstance(cell, bool | np.bool_):
+            unparseable[i] = True
+        elif isinstance(cell, int | float | np.integer | np.floating):
+            numbers[i] = float(cell)
+        else:
+            text = str(cell).strip()
+            if text.lower() in _NA_TEXT:
+                continue
+            match = _QUANTITY.match(text)
+            if match is None:
+                unparseable[i] = True
+                continue
+            unit = match["unit"] or ""
+            if _EXPONENT_FRAGMENT.match(unit):  # "1.2e" or "1.2e-": a mistyped exponent
+                unparseable[i] = True
+                continue
+            numbers[i] = float(match["number"])
+            units[i] = unit
+    return numbers, units, unparseable
+
+
+def normalize_unit(unit: str) -> str:
+    """Return a unit spelling for comparison: ``"µm³"``, ``"um^3"`` and ``"um3"`` agree."""
+    text = unit.strip().replace("µ", "u").replace("μ", "u")
+    text = text.replace("³", "3").replace("²", "2").replace("**", "").replace("^", "")
+    return text.replace(" ", "")
+
+
+def is_blank(cell: Any) -> bool:
+    """Return True for None, NaN, NA and whitespace-only cells."""
+    if cell is None or cell is pd.NA:
+        return True
+    if isinstance(cell, float | np.floating):
+        return math.isnan(cell)
+    return isinstance(cell, str) and not cell.strip()
+
+
+def label_text(values: pd.Series) -> np.ndarray:
+    """Return identifiers or labels as stripped strings, ``""`` where empty.
+
+    Text is kept as written (``"007"`` stays ``"007"``); whole floats from typed columns
+    (Parquet, or a numeric column with gaps) lose their ``.0``.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One column of a table.
+
+    Returns
+    -------
+    numpy.ndarray of object
+        One string per cell.
+    """
+    out = np.empty(len(values), dtype=object)
+    for i, cell in enumerate(values.tolist()):
+        if is_blank(cell):
+            out[i] = ""
+        elif isinstance(cell, float | np.floating) and float(cell).is_integer():
+            out[i] = str(int(cell))
+        elif isinstance(cell, bytes):
+            out[i] = cell.decode("utf-8", errors="replace").strip()
+        else:
+            out[i] = str(cell).strip()
+    return out
+
+
+def load_npy(path: str | Path) -> np.ndarray:
+    """Load one ``.npy`` array without unpickling it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npy`` file.
+
+    Returns
+    -------
+    numpy.ndarray
+        The array, of any shape and dtype (callers check what they need).
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, is empty, holds pickled objects or is not a ``.npy``.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise DataError("file not found", source=source)
+    if path.is_dir():
+        raise DataError("is a directory, expected a .npy file", source=source)
+    if path.stat().st_size == 0:
+        raise DataError("file is empty", source=source)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"not a readable .npy array ({first})", source=source) from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise DataError("not a single .npy array (is it an .npz archive?)", source=source)
+    return array

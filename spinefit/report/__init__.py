@@ -1,0 +1,1 @@
+"""HTML reports: page layout, figures and per-model sections."""

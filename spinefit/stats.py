@@ -1,0 +1,151 @@
+"""Posterior summaries of named parameters and curves, on plain xarray objects.
+
+These are the building blocks of every model's JSON summary, kept free of model
+knowledge so they can be tested on seeded fake posteriors without MCMC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arviz as az
+import numpy as np
+import xarray as xr
+
+from spinefit.dims import SAMPLE_DIMS
+
+HDI_PROB = 0.94
+
+
+def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    bounds = az.hdi(samples, prob=HDI_PROB, dim=list(SAMPLE_DIMS))
+    return bounds.sel(ci_bound="lower"), bounds.sel(ci_bound="upper")
+
+
+def stats_of(samples: xr.DataArray, diagnostics: bool = True) -> dict[str, float]:
+    """Return mean, sd, 94% HDI and (optionally) R-hat and bulk ESS of a scalar quantity.
+
+    Parameters
+    ----------
+    samples : xarray.DataArray
+        Draws with dims ``(chain, draw)`` only.
+    diagnostics : bool
+        Include ``r_hat`` and ``ess_bulk``.
+
+    Returns
+    -------
+    dict
+        ``{"mean", "sd", "hdi_low", "hdi_high"[, "r_hat", "ess_bulk"]}`` as floats.
+    """
+    low, high = _hdi(samples)
+    out = {
+        "mean": float(samples.mean()),
+        "sd": float(samples.std()),
+        "hdi_low": float(low),
+        "hdi_high": float(high),
+    }
+    if diagnostics:
+        out["r_hat"] = float(az.rhat(samples))
+        out["ess_bulk"] = float(az.ess(samples, method="bulk"))
+    return out
+
+
+def parameter_stats(
+    posterior: xr.Dataset, names: dict[str, str] | list[str]
+) -> dict[str, dict[str, float]]:
+    """Summarise scalar posterior variables under their public names.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        The ``posterior`` group.
+    names : dict or list
+        Either variable names, or ``{public_name: variable_name}``. A variable with one
+        extra dim is expanded as ``public_name[label]`` for each coordinate label.
+
+    Returns
+    -------
+    dict
+        ``{public_name: stats}`` with the keys of :func:`stats_of`.
+    """
+    mapping = {n: n for n in names} if isinstance(names, list) else names
+    out: dict[str, dict[str, float]] = {}
+    for public, var in mapping.items():
+        da = posterior[var]
+        extra = [d for d in da.dims if d not in SAMPLE_DIMS]
+        if not extra:
+            out[public] = stats_of(da)
+            continue
+        stacked = da.stack(_item=extra)
+        for i in range(stacked.sizes["_item"]):
+            label = stacked["_item"].values[i]
+            label = "-".join(str(v) for v in label) if isinstance(label, tuple) else str(label)
+            out[f"{public}[{label}]"] = stats_of(stacked.isel(_item=i).drop_vars("_item"))
+    return out
+
+
+def curve_stats(samples: xr.DataArray, x_dim: str) -> dict[str, list[float]]:
+    """Return pointwise mean and 94% HDI of a curve.
+
+    Parameters
+    ----------
+    samples : xarray.DataArray
+        Draws with dims ``(chain, draw, x_dim)``; the ``x_dim`` coordinate holds x.
+    x_dim : str
+        Name of the curve's abscissa dim (e.g. ``"w"``).
+
+    Returns
+    -------
+    dict
+        ``{x_dim: [...], "mean": [...], "hdi_low": [...], "hdi_high": [...]}``.
+    """
+    low, high = _hdi(samples)
+    return {
+        x_dim: [float(v) for v in samples[x_dim].values],
+        "mean": [float(v) for v in samples.mean(SAMPLE_DIMS).values],
+        "hdi_low": [float(v) for v in low.values],
+        "hdi_high": [float(v) for v in high.values],
+    }
+
+
+def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -> dict[str, Any]:
+    """Return divergences, max R-hat and min bulk ESS over the posterior.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fitted result with ``posterior`` and ``sample_stats``.
+    var_names : list of str, optional
+        Restrict R-hat/ESS to these variables (default: all posterior variables).
+    """
+    posterior = tree["posterior"].to_dataset()
+    if var_names is not None:
+        posterior = posterior[var_names]
+    rhat = az.rhat(posterior)
+    ess = az.ess(posterior, method="bulk")
+    max_rhat = max(float(np.nanmax(rhat[v].values)) for v in rhat.data_vars)
+    min_ess = min(float(np.nanmin(ess[v].values)) for v in ess.data_vars)
+    divergences = 0
+    if "sample_stats" in tree.children and "diverging" in tree["sample_stats"]:
+        divergences = int(tree["sample_stats"]["diverging"].sum())
+    return {"divergences": divergences, "max_r_hat": max_rhat, "min_ess_bulk": min_ess}
+
+
+def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
+    """Return plain-language warnings for failed convergence checks (empty when fine)."""
+    problems = []
+    if diagnostics["divergences"] > 0:
+        problems.append(
+            f"{diagnostics['divergences']} divergent transitions: the posterior may be biased; "
+            "increase --tune or reparametrise"
+        )
+    if diagnostics["max_r_hat"] > 1.01:
+        problems.append(
+            f"max R-hat {diagnostics['max_r_hat']:.3f} > 1.01: chains disagree; run longer"
+        )
+    if diagnostics["min_ess_bulk"] < 400:
+        problems.append(
+            f"min bulk ESS {diagnostics['min_ess_bulk']:.0f} < 400: too few effective draws "
+            "for stable 94% intervals; increase --draws"
+        )
+    return problems

@@ -1,0 +1,671 @@
+"""Tests of the two-photon readers and transition counts (fast, no MCMC)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from spinefit import dims
+from spinefit._version import __version__
+from spinefit.errors import ConfigError, DataError
+from spinefit.io.ingestion_report import IngestionReport
+from spinefit.io.tables import combined_hash, file_hash
+from spinefit.io.transitions import count_transitions, transitions
+from spinefit.io.two_photon import read_long_table, read_two_photon, read_wide_matrix
+
+LONG = """spine_id,time_days,volume
+a,0,1.0
+a,4,0
+a,8,2.0
+b,0,0.5
+b,8,
+c,0,NaN
+c,4,0.7
+c,8,0.8
+"""
+
+
+def report_of(ds: xr.Dataset) -> IngestionReport:
+    return IngestionReport.from_json(ds.attrs[dims.ATTR_INGESTION_REPORT])
+
+
+def assert_points_at(err: pytest.ExceptionInfo, path: Path, row: int | None, column: str | None):
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(path) in message
+    if row is not None:
+        assert f"row {row}" in message
+    if column is not None:
+        assert f"column '{column}'" in message
+
+
+# --------------------------------------------------------------------------- long tables
+
+
+def test_long_table_absent_volumes_are_nan(write_text):
+    path = write_text("long.csv", LONG)
+    ds = read_long_table(path)
+    assert ds[dims.VOLUME].dims == (dims.SPINE, dims.SESSION)
+    assert ds[dims.VOLUME].dtype == np.float64
+    assert list(ds[dims.SPINE].values) == ["a", "b", "c"]
+    assert list(ds[dims.SESSION].values) == [0, 1, 2]
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 4.0, 8.0])
+    expected = [[1.0, np.nan, 2.0], [0.5, np.nan, np.nan], [np.nan, 0.7, 0.8]]
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, expected)
+    report = report_of(ds)
+    assert (report.rows_read, report.rows_kept, report.dropped) == (8, 8, [])
+
+
+def test_long_table_attrs(write_text):
+    path = write_text("long.csv", LONG)
+    ds = read_long_table(path)
+    assert ds.attrs[dims.ATTR_SOURCE] == str(path)
+    assert ds.attrs[dims.ATTR_CONTENT_HASH] == file_hash(path)
+    assert ds.attrs[dims.ATTR_VERSION] == __version__
+    assert ds.attrs[dims.ATTR_DATA_KIND] == dims.KIND_TIME_SERIES
+    assert ds[dims.VOLUME].attrs["units"] == dims.DEFAULT_VOLUME_UNITS
+    assert ds[dims.VOLUME].attrs["long_name"]
+    assert ds[dims.TIME_DAYS].attrs["units"] == dims.DAY
+    assert report_of(ds).source == str(path)
+
+
+def test_long_table_label_coords(write_text):
+    path = write_text(
+        "labels.csv",
+        "spine_id,time_days,volume,dendrite_id,animal_id,condition,treatment\n"
+        "1,0,1.0,7,m1,ctrl,saline\n"
+        "1,4,1.1,7,m1,ctrl,saline\n"
+        "2,0,0.5,8,m2,ko,\n"
+        "2,4,0.6,8,m2,ko,drug\n",
+    )
+    ds = read_long_table(path)
+    assert list(ds[dims.SPINE].values) == ["1", "2"]
+    for name, values in {
+        dims.DENDRITE_ID: ["7", "8"],
+        dims.ANIMAL_ID: ["m1", "m2"],
+        dims.CONDITION_LABEL: ["ctrl", "ko"],
+        dims.TREATMENT: ["saline", "drug"],
+    }.items():
+        assert ds[name].dims == (dims.SPINE,)
+        assert list(ds[name].values) == values
+        assert ds[name].dtype.kind == "U"
+
+
+def test_spine_ids_keep_their_text(write_text):
+    path = write_text("ids.csv", "spine_id,time_days,volume\n007,0,1\n007,4,1\n7,0,2\n")
+    assert list(read_long_table(path)[dims.SPINE].values) == ["007", "7"]
+
+
+def test_label_changing_within_a_spine_names_row_and_column(write_text):
+    path = write_text(
+        "labels.csv",
+        "spine_id,time_days,volume,animal_id\na,0,1,m1\na,4,1,m1\na,8,1,m2\n",
+    )
+    with pytest.raises(DataError, match="animal_id 'm2' differs") as err:
+        read_long_table(path)
+    assert_points_at(err, path, 3, "animal_id")
+
+
+def test_session_numbers_need_interval_days(write_text):
+    path = write_text("sessions.csv", "spine_id,session,volume\na,0,1\na,1,2\na,3,1.5\n")
+    with pytest.raises(DataError, match="--interval-days") as err:
+        read_long_table(path)
+    assert_points_at(err, path, None, "session")
+    ds = read_long_table(path, interval_days=4)
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 4.0, 12.0])
+
+
+def test_huge_session_number_is_a_bad_time(write_text):
+    path = write_text("sessions.csv", "spine_id,session,volume\na,0,1\na,1e308,2\n")
+    with pytest.raises(DataError, match="time '1e308' is not a finite number") as err:
+        read_long_table(path, interval_days=4)
+    assert_points_at(err, path, 2, "session")
+
+
+def test_fractional_session_number_raises(write_text):
+    path = write_text("sessions.csv", "spine_id,session,volume\na,0,1\na,1.5,2\n")
+    with pytest.raises(DataError, match="whole number") as err:
+        read_long_table(path, interval_days=4)
+    assert_points_at(err, path, 2, "session")
+
+
+@pytest.mark.parametrize("interval", [0, -4, float("nan"), "four"])
+def test_bad_interval_days_is_a_config_error(write_text, interval):
+    path = write_text("sessions.csv", "spine_id,session,volume\na,0,1\n")
+    with pytest.raises(ConfigError, match="interval_days"):
+        read_long_table(path, interval_days=interval)
+
+
+@pytest.mark.parametrize(
+    ("header", "missing", "suggestion"),
+    [
+        ("spine_id,time_days,volum", "volume", "volum"),
+        ("spineid,time_days,volume", "spine_id", "spineid"),
+        ("spine_id,time_day,volume", "time_days", "time_day"),
+        ("spine_id,sesion,volume", "time_days", "sesion"),
+    ],
+)
+def test_misspelled_column_suggests_the_closest(write_text, header, missing, suggestion):
+    path = write_text("bad.csv", header + "\na,0,1\n")
+    with pytest.raises(DataError, match=f"did you mean '{suggestion}'") as err:
+        read_long_table(path)
+    assert_points_at(err, path, None, missing)
+
+
+def test_empty_file_and_not_a_table(write_text, tmp_path):
+    empty = write_text("empty.csv", "")
+    with pytest.raises(DataError, match="empty") as err:
+        read_long_table(empty)
+    assert_points_at(err, empty, None, None)
+    one_column = write_text("one.csv", "spine_id\na\nb\n")
+    with pytest.raises(DataError, match="not a table"):
+        read_long_table(one_column)
+    semicolons = write_text("semicolons.csv", "spine_id;time_days;volume\na;0;1\n")
+    for reader in (read_long_table, read_two_photon):
+        with pytest.raises(DataError, match="';' between values"):
+            reader(semicolons)
+    header_only = write_text("header.csv", "spine_id,time_days,volume\n")
+    with pytest.raises(DataError):
+        read_long_table(header_only)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError):
+        read_long_table(binary)
+    with pytest.raises(DataError, match="not found"):
+        read_long_table(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("big", "non-numeric volume"), ("-0.2", "negative volume"), ("inf", "non-numeric volume")],
+)
+def test_bad_volume_raises_or_is_dropped(write_text, value, reason):
+    path = write_text("bad.csv", f"spine_id,time_days,volume\na,0,1\na,4,{value}\na,8,2\n")
+    with pytest.raises(DataError, match="--drop-bad-rows") as err:
+        read_long_table(path)
+    assert_points_at(err, path, 2, "volume")
+    ds = read_long_table(path, drop_bad_rows=True)
+    report = report_of(ds)
+    assert report.reasons() == {reason: 1}
+    assert report.dropped[0].row == 2
+    assert (report.rows_read, report.rows_kept) == (3, 2)
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 8.0])
+
+
+def test_bad_time_and_missing_id_raise_or_are_dropped(write_text):
+    path = write_text("bad.csv", "spine_id,time_days,volume\na,0,1\na,later,2\n,4,1\nb,0,1\n")
+    with pytest.raises(DataError, match="time 'later' is not a finite number") as err:
+        read_long_table(path)
+    assert_points_at(err, path, 2, "time_days")
+    report = report_of(read_long_table(path, drop_bad_rows=True))
+    assert report.reasons() == {"non-numeric time": 1, "missing spine_id": 1}
+
+
+def test_exact_duplicate_raises_or_is_dropped(write_text):
+    path = write_text("dup.csv", "spine_id,time_days,volume\na,0,1\na,4,2\na,4,2.0\n")
+    with pytest.raises(DataError, match="duplicate row.*repeats row 2") as err:
+        read_long_table(path)
+    assert_points_at(err, path, 3, "time_days")
+    report = report_of(read_long_table(path, drop_bad_rows=True))
+    assert report.reasons() == {"duplicate spine/time": 1}
+    assert report.dropped[0].row == 3
+
+
+def test_duplicate_absent_rows_agree(write_text):
+    path = write_text("dup.csv", "spine_id,time_days,volume\na,0,1\na,4,0\na,4,\n")
+    ds = read_long_table(path, drop_bad_rows=True)
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, [[1.0, np.nan]])
+    assert report_of(ds).reasons() == {"duplicate spine/time": 1}
+
+
+def test_conflicting_duplicate_always_raises(write_text):
+    path = write_text("dup.csv", "spine_id,time_days,volume\na,0,1\na,4,2\na,4,3\n")
+    for drop in (False, True):
+        with pytest.raises(DataError, match="conflicting duplicate") as err:
+            read_long_table(path, drop_bad_rows=drop)
+        assert_points_at(err, path, 3, "volume")
+
+
+def test_unsorted_times_always_raise(write_text):
+    path = write_text("unsorted.csv", "spine_id,time_days,volume\na,0,1\nb,4,1\na,8,2\na,4,2\n")
+    for drop in (False, True):
+        with pytest.raises(DataError, match="unsorted times: spine 'a' goes from 8 to 4") as err:
+            read_long_table(path, drop_bad_rows=drop)
+        assert_points_at(err, path, 4, "time_days")
+
+
+def test_table_sorted_by_session_then_spine_is_fine(write_text):
+    path = write_text("by_time.csv", "spine_id,time_days,volume\na,0,1\nb,0,2\na,4,1\nb,4,2\n")
+    assert read_long_table(path).sizes == {dims.SPINE: 2, dims.SESSION: 2}
+
+
+def test_units_from_column_suffix_or_option(write_text):
+    column = write_text("u.csv", "spine_id,time_days,volume,units\na,0,1,um3\na,4,2,um3\n")
+    assert read_long_table(column)[dims.VOLUME].attrs["units"] == "um3"
+    suffix = write_text("s.csv", "spine_id,time_days,volume\na,0,0.5 µm³\na,4,0.6 um^3\n")
+    ds = read_long_table(suffix)
+    assert ds[dims.VOLUME].attrs["units"] == "µm³"
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, [[0.5, 0.6]])
+    plain = write_text("p.csv", "spine_id,time_days,volume\na,0,1\n")
+    assert read_long_table(plain, volume_units="um3")[dims.VOLUME].attrs["units"] == "um3"
+    with pytest.raises(DataError, match="volume_units 'nm3' was given") as err:
+        read_long_table(column, volume_units="nm3")
+    assert_points_at(err, column, 1, "units")
+
+
+@pytest.mark.parametrize(
+    ("text", "row", "column"),
+    [
+        ("spine_id,time_days,volume,units\na,0,1,um3\na,4,2,nm3\n", 2, "units"),
+        ("spine_id,time_days,volume\na,0,0.5 um3\na,4,300 nm3\n", 2, "volume"),
+        ("spine_id,time_days,volume,volume_units\na,0,1,um3\na,4,300 nm3,um3\n", 2, "volume"),
+    ],
+)
+def test_mixed_units_always_raise(write_text, text, row, column):
+    path = write_text("mixed.csv", text)
+    for drop in (False, True):
+        with pytest.raises(DataError, match="mixed units") as err:
+            read_long_table(path, drop_bad_rows=drop)
+        assert_points_at(err, path, row, column)
+
+
+def test_never_present_spines_are_dropped_and_reported(write_text):
+    path = write_text("never.csv", "spine_id,time_days,volume\na,0,1\nghost,0,0\nghost,4,\na,4,2\n")
+    ds = read_long_table(path)
+    assert list(ds[dims.SPINE].values) == ["a"]
+    report = report_of(ds)
+    assert report.reasons() == {"never present": 2}
+    assert [d.row for d in report.dropped] == [2, 3]
+    with pytest.raises(DataError, match="no spine is present"):
+        read_long_table(write_text("none.csv", "spine_id,time_days,volume\na,0,0\nb,0,\n"))
+
+
+def test_irregular_times_are_the_union_of_sessions(write_text):
+    path = write_text(
+        "irregular.csv",
+        "spine_id,time_days,volume\na,0,1\na,1.5,1.2\na,10,1.1\nb,3,0.4\nb,10,0.5\n",
+    )
+    ds = read_long_table(path)
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 1.5, 3.0, 10.0])
+    assert np.isnan(ds[dims.VOLUME].sel(spine="a", session=2))
+    assert np.isnan(ds[dims.VOLUME].sel(spine="b", session=0))
+    table = transitions(ds)
+    np.testing.assert_array_equal(table["dt_days"].values, [1.5, 7.0])
+
+
+def test_tsv_and_parquet_long_tables(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "spine_id": [1, 1, 2],
+            "time_days": [0.0, 4.0, 0.0],
+            "volume": [1.0, np.nan, 0.3],
+            "dendrite_id": [3, 3, 4],
+        }
+    )
+    frame.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    for name in ("t.tsv", "t.parquet"):
+        ds = read_long_table(tmp_path / name)
+        assert list(ds[dims.SPINE].values) == ["1", "2"]
+        assert list(ds[dims.DENDRITE_ID].values) == ["3", "4"]
+        np.testing.assert_array_equal(ds[dims.VOLUME].values, [[1.0, np.nan], [0.3, np.nan]])
+
+
+def test_input_file_is_not_modified(write_text):
+    path = write_text("long.csv", LONG)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    read_two_photon(path, drop_bad_rows=True)
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_netcdf_round_trip(write_text, tmp_path):
+    pytest.importorskip("h5py", reason="h5netcdf needs h5py to write files")
+    path = write_text(
+        "labels.csv",
+        "spine_id,time_days,volume,dendrite_id\ns1,0,1.0,d1\ns1,4,0,d1\ns2,0,0.5,d2\ns2,4,0.6,d2\n",
+    )
+    ds = read_long_table(path)
+    out = tmp_path / "ds.nc"
+    ds.to_netcdf(out, engine="h5netcdf")
+    with xr.open_dataset(out, engine="h5netcdf") as back:
+        back.load()
+    xr.testing.assert_identical(back, ds)
+    assert back.attrs == ds.attrs
+    assert back[dims.VOLUME].attrs == ds[dims.VOLUME].attrs
+    assert report_of(back).rows_read == 4
+
+
+# --------------------------------------------------------------------------- wide matrices
+
+MATRIX = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, np.nan], [np.nan, 0.5, 0.6]])
+
+
+def test_npy_matrix(tmp_path):
+    path = tmp_path / "m.npy"
+    np.save(path, MATRIX)
+    ds = read_wide_matrix(path, interval_days=2)
+    assert list(ds[dims.SPINE].values) == ["s0000", "s0002"]
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, [[1.0, np.nan, 2.0], [np.nan, 0.5, 0.6]])
+    report = report_of(ds)
+    assert (report.rows_read, report.rows_kept) == (3, 2)
+    assert report.reasons() == {"never present": 1}
+    assert report.dropped[0].row == 2
+    assert ds.attrs[dims.ATTR_CONTENT_HASH] == file_hash(path)
+
+
+def test_npy_session_times_and_their_errors(tmp_path):
+    path = tmp_path / "m.npy"
+    np.save(path, MATRIX)
+    ds = read_wide_matrix(path, session_times=[0, 1, 7])
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 1.0, 7.0])
+    with pytest.raises(DataError, match="no session times.*--interval-days") as err:
+        read_wide_matrix(path)
+    assert_points_at(err, path, None, None)
+    with pytest.raises(DataError, match="not strictly increasing") as err:
+        read_wide_matrix(path, session_times=[0, 4, 4])
+    assert_points_at(err, path, None, "3")
+    with pytest.raises(DataError, match="session_times has 2 values"):
+        read_wide_matrix(path, session_times=[0, 4])
+    with pytest.raises(ConfigError, match="not both"):
+        read_wide_matrix(path, session_times=[0, 4, 8], interval_days=4)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.ones(4), np.ones((2, 2, 2)), np.array([["a", "b"]]), np.zeros((0, 3)), np.ones((2, 2)) > 0],
+)
+def test_npy_that_is_not_a_2d_numeric_array(tmp_path, array):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    with pytest.raises(DataError, match="2-D numeric array") as err:
+        read_wide_matrix(path, interval_days=4)
+    assert_points_at(err, path, None, None)
+
+
+def test_npy_unreadable(tmp_path):
+    pickled = tmp_path / "object.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    text = tmp_path / "text.npy"
+    text.write_text("not an array")
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    for path in (pickled, text, empty):
+        with pytest.raises(DataError) as err:
+            read_two_photon(path, interval_days=4)
+        assert_points_at(err, path, None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"), [(-1.0, "volume -1.0 is negative"), (np.inf, "volume inf is not a number")]
+)
+def test_npy_bad_cell_names_row_and_column(tmp_path, value, match):
+    matrix = MATRIX.copy()
+    matrix[2, 1] = value
+    path = tmp_path / "m.npy"
+    np.save(path, matrix)
+    with pytest.raises(DataError, match=match) as err:
+        read_wide_matrix(path, interval_days=4)
+    assert_points_at(err, path, 3, "2")
+
+
+def test_dendrite_map(tmp_path):
+    path, map_path = tmp_path / "m.npy", tmp_path / "map.npy"
+    np.save(path, MATRIX)
+    np.save(map_path, np.array([0.0, 1.0, 12.0]))
+    ds = read_wide_matrix(path, interval_days=4, dendrite_map=map_path)
+    assert list(ds[dims.DENDRITE_ID].values) == ["0", "12"]
+    assert ds.attrs[dims.ATTR_CONTENT_HASH] == combined_hash([path, map_path])
+    assert ds.attrs[dims.ATTR_CONTENT_HASH] != file_hash(path)
+    np.save(map_path, np.array([0, 1]))
+    with pytest.raises(DataError, match="2 entries but .* has 3 spine rows") as err:
+        read_wide_matrix(path, interval_days=4, dendrite_map=map_path)
+    assert_points_at(err, map_path, None, None)
+    np.save(map_path, np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(DataError, match="not a finite number") as err:
+        read_wide_matrix(path, interval_days=4, dendrite_map=map_path)
+    assert_points_at(err, map_path, 2, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "ids", "times"),
+    [
+        ("1,0,2\n0,0,\n,0.5,0.6\n", {"interval_days": 4}, ["s0000", "s0002"], [0, 4, 8]),
+        ("0,4,8\n1,0,2\n0,0,\n,0.5,0.6\n", {}, ["s0000", "s0002"], [0, 4, 8]),
+        ("0,4,8\n1,0,2\n0,0,\n,0.5,0.6\n", {"interval_days": 4}, ["s0000", "s0002"], [0, 4, 8]),
+        (",0,1,2\n0,1,0,2\n1,0,0,\n2,,0.5,0.6\n", {"interval_days": 3}, ["0", "2"], [0, 3, 6]),
+        ("spine_id,day0,day 2,5d\na,1,0,2\nb,0,0,\nc,,0.5,0.6\n", {}, ["a", "c"], [0, 2, 5]),
+        ("a,1,0,2\nb,0,0,\nc,,0.5,0.6\n", {"session_times": [0, 1, 3]}, ["a", "c"], [0, 1, 3]),
+        ("x,y,z\n1,0,2\n0,0,\n,0.5,0.6\n", {"interval_days": 1}, ["s0000", "s0002"], [0, 1, 2]),
+    ],
+)
+def test_wide_csv_layouts(write_text, text, options, ids, times):
+    path = write_text("wide.csv", text)
+    ds = read_two_photon(path, **options)
+    assert list(ds[dims.SPINE].values) == ids
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, times)
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, [[1.0, np.nan, 2.0], [np.nan, 0.5, 0.6]])
+    assert report_of(ds).reasons() == {"never present": 1}
+
+
+def test_wide_csv_errors(write_text):
+    column_numbers = write_text("numbers.csv", "0,1,2\n1,0,2\n0.5,0.6,0.7\n")
+    with pytest.raises(DataError, match="looks like column numbers"):
+        read_wide_matrix(column_numbers)
+    assert read_wide_matrix(column_numbers, interval_days=4).sizes[dims.SPINE] == 2
+    conflict = write_text("conflict.csv", "day0,day4,day8\n1,0,2\n")
+    with pytest.raises(DataError, match=r"header gives session times \[0, 4, 8\]"):
+        read_wide_matrix(conflict, interval_days=3)
+    bad_cell = write_text("cell.csv", "spine_id,day0,day4\na,1,0\nb,oops,1\n")
+    with pytest.raises(DataError, match="volume 'oops' is not a number") as err:
+        read_wide_matrix(bad_cell)
+    assert_points_at(err, bad_cell, 2, "day0")
+    unsorted = write_text("unsorted.csv", "0,8,4\n1,0,2\n")
+    with pytest.raises(DataError, match="no session times"):
+        read_wide_matrix(unsorted)
+    header_unsorted = write_text("hunsorted.csv", "day0,day8,day4\n1,0,2\n")
+    with pytest.raises(DataError, match="not strictly increasing") as err:
+        read_wide_matrix(header_unsorted)
+    assert_points_at(err, header_unsorted, None, "day4")
+    mixed = write_text("mixed.csv", "day0,day4\n1 um3,2 um3\n3 um3,300 nm3\n")
+    with pytest.raises(DataError, match="mixed units") as err:
+        read_wide_matrix(mixed)
+    assert_points_at(err, mixed, 2, "day4")
+    repeated = write_text("repeated.csv", "spine_id,day0,day4\na,1,0\na,1,1\n")
+    with pytest.raises(DataError, match="repeats row 1") as err:
+        read_wide_matrix(repeated)
+    assert_points_at(err, repeated, 2, "spine_id")
+
+
+def test_parquet_wide_matrix(tmp_path):
+    path = tmp_path / "wide.parquet"
+    pd.DataFrame({"spine_id": ["a", "b"], "0": [1.0, 0.0], "4": [np.nan, 2.0]}).to_parquet(path)
+    ds = read_two_photon(path)
+    assert list(ds[dims.SPINE].values) == ["a", "b"]
+    np.testing.assert_array_equal(ds[dims.TIME_DAYS].values, [0.0, 4.0])
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, [[1.0, np.nan], [np.nan, 2.0]])
+
+
+def test_wide_csv_units(write_text):
+    path = write_text("units.csv", "day0,day4\n1 um3,2um3\n3 µm^3,\n")
+    ds = read_wide_matrix(path)
+    assert ds[dims.VOLUME].attrs["units"] == "um3"
+    np.testing.assert_array_equal(ds[dims.VOLUME].values, [[1.0, 2.0], [3.0, np.nan]])
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def test_dispatch(write_text, tmp_path):
+    long_path = write_text("long.csv", LONG)
+    wide_path = write_text("wide.csv", "spine_id,0,4,8\na,1,0,2\nb,0,0.5,0.6\n")
+    assert read_two_photon(long_path).sizes == {dims.SPINE: 3, dims.SESSION: 3}
+    assert read_two_photon(wide_path).sizes == {dims.SPINE: 2, dims.SESSION: 3}
+    misspelled = write_text("misspelled.csv", "spine_id,time,volume\na,0,1\n")
+    with pytest.raises(DataError, match="missing required column 'time_days'"):
+        read_two_photon(misspelled)
+    with pytest.raises(ConfigError, match="dendrite_map"):
+        read_two_photon(long_path, dendrite_map=tmp_path / "map.npy")
+    with pytest.raises(ConfigError, match="drop_bad_rows"):
+        read_two_photon(wide_path, drop_bad_rows=True)
+    assert read_two_photon(wide_path, drop_bad_rows=False).sizes[dims.SPINE] == 2
+    with pytest.raises(TypeError):
+        read_two_photon(long_path, interval=4)
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def test_count_transitions_and_table(tmp_path):
+    matrix = np.array(
+        [
+            [1.0, 2.0, 0.0, 3.0],  # 1 transition, 1 elimination, 1 formation
+            [0.0, 1.0, 1.5, 1.6],  # 1 formation, 2 transitions
+            [4.0, 0.0, 0.0, 0.0],  # 1 elimination
+        ]
+    )
+    path = tmp_path / "m.npy"
+    np.save(path, matrix)
+    ds = read_wide_matrix(path, session_times=[0, 2, 6, 7])
+    counts = count_transitions(ds)
+    assert counts == {
+        "spines": 3,
+        "sessions": 4,
+        "present": 7,
+        "transitions": 3,
+        "formations": 2,
+        "eliminations": 2,
+        "at_risk_formation": 4,
+        "at_risk_elimination": 5,
+    }
+    table = transitions(ds)
+    assert table.sizes == {dims.TRANSITION: 3}
+    np.testing.assert_array_equal(table["w_start"].values, [1.0, 1.0, 1.5])
+    np.testing.assert_array_equal(table["w_end"].values, [2.0, 1.5, 1.6])
+    np.testing.assert_array_equal(table["dt_days"].values, [2.0, 4.0, 1.0])
+    np.testing.assert_array_equal(table["spine_index"].values, [0, 1, 1])
+    assert table["spine_index"].dtype == np.int64
+    assert list(table[dims.SPINE_ID].values) == ["s0000", "s0001", "s0001"]
+    assert table["w_start"].attrs["units"] == dims.DEFAULT_VOLUME_UNITS
+    assert table.attrs[dims.ATTR_CONTENT_HASH] == ds.attrs[dims.ATTR_CONTENT_HASH]
+
+
+def test_transitions_reject_other_datasets():
+    with pytest.raises(DataError, match="volume\\(spine, session\\)"):
+        count_transitions(xr.Dataset({"x": ("synapse", [1.0])}))
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.mark.parametrize(
+    ("matrix", "dendrite_map", "expected"),
+    [
+        (
+            "quantile_4060_pyr.npy",
+            "pyr_map.npy",
+            {"spines": 721, "sessions": 8, "present": 3731, "transitions": 3010},
+        ),
+        (
+            "quantile_4060_pv.npy",
+            "pv_map.npy",
+            {"spines": 461, "sessions": 7, "present": 2893, "transitions": 2432},
+        ),
+    ],
+)
+def test_melander_matrices(shared_data, matrix, dendrite_map, expected):
+    path = shared_data("melander2021", matrix)
+    map_path = shared_data("melander2021", dendrite_map)
+    ds = read_two_photon(path, interval_days=4, dendrite_map=map_path)
+    counts = count_transitions(ds)
+    assert {k: counts[k] for k in expected} == expected
+    assert counts["at_risk_elimination"] == counts["transitions"] + counts["eliminations"]
+    raw = np.load(path)
+    report = report_of(ds)
+    assert report.rows_read == raw.shape[0]
+    assert report.rows_kept + report.reasons().get("never present", 0) == raw.shape[0]
+    assert int(ds[dims.VOLUME].notnull().sum()) == int((raw > 0).sum())
+    assert np.all(ds[dims.VOLUME].fillna(1.0).values > 0)
+    np.testing.assert_array_equal(np.diff(ds[dims.TIME_DAYS].values), 4.0)
+    assert transitions(ds).sizes[dims.TRANSITION] == counts["transitions"]
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+COLUMN_NAMES = st.sampled_from(
+    ["session", "units", "dendrite_id", "animal_id", "condition", "volum", "spine", "extra"]
+)
+JUNK = st.one_of(
+    st.sampled_from(["", "nan", "inf", "-2", "abc", "1e", "0.5 um3", "3 nm3", "1,5"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=6),
+)
+GOOD_CELLS = {
+    "spine_id": st.sampled_from(["a", "b", "c", "007"]),
+    "time_days": st.sampled_from(["0", "4", "8", "12.5"]),
+    "session": st.sampled_from(["0", "1", "2"]),
+    "volume": st.sampled_from(["0", "", "1", "1.5", "0.25", "2 um3"]),
+    "units": st.sampled_from(["um3", ""]),
+    "dendrite_id": st.sampled_from(["d1", "d2"]),
+}
+
+
+def cells_for(column: str) -> st.SearchStrategy[str]:
+    good = GOOD_CELLS.get(column, st.sampled_from(["x", "y", ""]))
+    return st.one_of(good, good, good, JUNK)
+
+
+@st.composite
+def long_tables(draw):
+    base = ["spine_id", draw(st.sampled_from(["time_days", "session"])), "volume"]
+    header = base + draw(st.lists(COLUMN_NAMES, max_size=3))
+    if draw(st.booleans()):
+        header = draw(st.permutations(header))
+    if draw(st.integers(0, 9)) == 0:
+        header = header[: draw(st.integers(1, len(header)))]
+    rows = draw(st.lists(st.tuples(*[cells_for(c) for c in header]), min_size=1, max_size=10))
+    return header, rows
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    table=long_tables(),
+    drop=st.booleans(),
+    interval=st.sampled_from([None, 4.0]),
+    suffix=st.sampled_from([".csv", ".tsv"]),
+)
+def test_malformed_long_tables_raise_data_error_or_account_for_every_row(
+    tmp_path, table, drop, interval, suffix
+):
+    header, rows = table
+    path = tmp_path / f"random{suffix}"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="," if suffix == ".csv" else "\t")
+        writer.writerow(header)
+        writer.writerows(rows)
+    try:
+        ds = read_long_table(path, interval_days=interval, drop_bad_rows=drop)
+    except DataError as err:
+        assert str(err)
+        event(f"DataError: {str(err).split(': ', 1)[-1][:30]}")
+        return
+    event("Dataset")
+    report = report_of(ds)
+    report.check_accounted()
+    assert report.rows_read == len(pd.read_csv(path, sep="," if suffix == ".csv" else "\t"))
+    assert ds[dims.VOLUME].dims == (dims.SPINE, dims.SESSION)
+    assert np.all(ds[dims.VOLUME].fillna(1.0).values > 0)
+    assert np.all(np.diff(ds[dims.TIME_DAYS].values) > 0)
+    json.loads(ds.attrs[dims.ATTR_INGESTION_REPORT])

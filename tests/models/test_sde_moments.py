@@ -1,0 +1,79 @@
+"""Transition moments: matrix exponential vs Runge–Kutta vs brute-force simulation."""
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from spinefit.models.sde_moments import linear_moments, linear_moments_numpy, rk4_moments
+
+CASES = [
+    (0.1, -0.1, 0.002, 0.01),  # mean-reverting
+    (0.05, 0.0, 0.001, 0.02),  # b = 0: no division by b anywhere
+    (0.0, 0.03, 0.0, 0.05),  # growing, purely multiplicative
+]
+
+
+def euler_paths(a, b, c, d, w0, dt_total, rng, n_paths=200_000, n_steps=800):
+    w = np.full(n_paths, w0, dtype=float)
+    h = dt_total / n_steps
+    for _ in range(n_steps):
+        w += (a + b * w) * h + np.sqrt(c + d * w**2) * np.sqrt(h) * rng.standard_normal(n_paths)
+    return w
+
+
+@pytest.mark.parametrize(("a", "b", "c", "d"), CASES)
+def test_exact_moments_match_simulation(a, b, c, d, rng):
+    w0, dt = 1.3, 4.0
+    mean, var = linear_moments_numpy(a, b, c, d, np.array([w0]), dt)
+    paths = euler_paths(a, b, c, d, w0, dt, rng)
+    # Monte Carlo SE of the mean is sqrt(var/n); allow 4 SE plus Euler bias O(h).
+    assert abs(paths.mean() - mean[0]) < 4 * np.sqrt(var[0] / paths.size) + 1e-3
+    assert paths.var() == pytest.approx(var[0], rel=0.02)
+
+
+@pytest.mark.parametrize(("a", "b", "c", "d"), CASES)
+def test_rk4_equals_matrix_exponential_for_linear_family(a, b, c, d):
+    w0 = np.linspace(0.2, 3.0, 7)
+    mean, var = linear_moments_numpy(a, b, c, d, w0, 4.0)
+    m_rk, v_rk = rk4_moments(
+        lambda w: a + b * w,
+        lambda w: b + 0 * w,
+        lambda w: 0 * w,
+        lambda w: c + d * w**2,
+        lambda w: 2 * d + 0 * w,
+        w0,
+        4.0,
+        n_steps=16,
+    )
+    np.testing.assert_allclose(m_rk, mean, rtol=1e-8)
+    np.testing.assert_allclose(v_rk, var, rtol=1e-6)
+
+
+def test_pytensor_moments_match_numpy_with_irregular_intervals():
+    a, b, c, d = CASES[0]
+    intervals = np.array([2.0, 3.0, 4.0])
+    w0 = np.array([0.5, 1.0, 2.0, 0.7])
+    index = np.array([0, 2, 1, 2])
+    mean, var = linear_moments(
+        pt.as_tensor(a), pt.as_tensor(b), pt.as_tensor(c), pt.as_tensor(d), w0, index, intervals
+    )
+    got_mean, got_var = pytensor.function([], [mean, var])()
+    for k in range(len(w0)):
+        m, v = linear_moments_numpy(a, b, c, d, w0[k : k + 1], intervals[index[k]])
+        assert got_mean[k] == pytest.approx(m[0], rel=1e-10)
+        assert got_var[k] == pytest.approx(v[0], rel=1e-8)
+
+
+def test_per_transition_parameters_use_rk4_path():
+    a, b, c, d = CASES[0]
+    intervals = np.array([4.0])
+    w0 = np.array([0.5, 1.5])
+    vec = pt.as_tensor(np.array([b, b]))
+    mean, var = linear_moments(
+        pt.as_tensor(a), vec, pt.as_tensor(c), pt.as_tensor(d), w0, np.array([0, 0]), intervals
+    )
+    got_mean, got_var = pytensor.function([], [mean, var])()
+    want_mean, want_var = linear_moments_numpy(a, b, c, d, w0, 4.0)
+    np.testing.assert_allclose(got_mean, want_mean, rtol=1e-8)
+    np.testing.assert_allclose(got_var, want_var, rtol=1e-6)

@@ -1,0 +1,132 @@
+"""Command line: exit codes, one-line errors, JSON output, atomic writes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spinefit.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, code=2, *fragments):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("spinefit: error:")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_commands_with_examples():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("fit", "summary", "report", "demo"):
+        assert command in result.output
+    result = run("fit", "--help")
+    assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_shim_behaves_like_console_script():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "summary" in result.stdout
+
+
+def test_missing_column_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    table = tmp_path / "spines.csv"
+    table.write_text("spine_id,time_days,volum\ns1,0,1.0\ns1,2,1.1\n")
+    before = table.read_bytes()
+    out = tmp_path / "fit.nc"
+    result = run("fit", table, "--out", out, "--quiet")
+    assert_one_line_error(result, 2, "spines.csv", "volume", "volum")
+    assert not out.exists()
+    assert table.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [table]
+
+
+def test_missing_input_file(tmp_path):
+    result = run("fit", tmp_path / "nope.csv", "--out", tmp_path / "x.nc", "--quiet")
+    assert_one_line_error(result, 2, "not found")
+
+
+def test_unknown_model(tmp_path):
+    result = run("fit", REPO / "data" / "demo_timeseries.csv", "--model", "nonsense", "--quiet")
+    assert_one_line_error(result, 2, "unknown model")
+
+
+def test_summary_rejects_a_non_result(tmp_path):
+    bogus = tmp_path / "bogus.nc"
+    bogus.write_text("not netcdf")
+    assert_one_line_error(run("summary", bogus), 2, "not a readable")
+
+
+def test_summary_json_is_one_object(small_fit_path):
+    result = run("summary", small_fit_path, "--json", "--grid", "0.5,1,1.5")
+    assert result.exit_code == 0
+    body = json.loads(result.stdout)
+    assert body["model"] == "drift-diffusion"
+    assert body["curves"]["drift"]["w"] == [0.5, 1.0, 1.5]
+
+
+def test_summary_table(small_fit_path):
+    result = run("summary", small_fit_path)
+    assert result.exit_code == 0
+    assert "elimination_per_day" in result.stdout and "max_r_hat" in result.stdout
+
+
+def test_bad_grid_is_one_line_error(small_fit_path):
+    assert_one_line_error(run("summary", small_fit_path, "--grid", "a,b"), 2, "--grid")
+
+
+def test_report_is_self_contained(small_fit_path, tmp_path):
+    out = tmp_path / "r.html"
+    result = run("report", small_fit_path, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    for anchor in ("data", "model", "diagnostics", "results", "provenance"):
+        assert f'href="#{anchor}"' in page and f'id="{anchor}"' in page
+    assert "<svg" in page
+    assert 'src="http' not in page and 'href="http' not in page and "@import" not in page
+    assert "Drift and diffusion" in page
+
+
+def test_fit_end_to_end_with_strict(tmp_path):
+    out = tmp_path / "fit.nc"
+    result = run(
+        "fit",
+        REPO / "data" / "demo_timeseries.csv",
+        "--out",
+        out,
+        "--draws",
+        "150",
+        "--tune",
+        "150",
+        "--seed",
+        "3",
+        "--quiet",
+        "--strict",
+    )
+    # 150 draws give a bulk ESS below 400, so --strict must report non-convergence (3),
+    # after saving the complete result.
+    assert result.exit_code == 3, result.output
+    assert "did not converge" in result.stderr
+    assert out.exists()
+    assert json.loads(run("summary", out, "--json").stdout)["provenance"]["random_seed"] == 3
+
+
+@pytest.mark.parametrize("args", [["--draws", "0"], ["--sampler", "metropolis"]])
+def test_bad_sampler_settings(args, tmp_path):
+    result = run("fit", REPO / "data" / "demo_timeseries.csv", "--out", tmp_path / "x.nc", *args)
+    assert_one_line_error(result, 2)
