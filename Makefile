@@ -10,6 +10,7 @@ demo: setup
 	$(PY) -m spinefit demo --out reports/demo.html
 
 test: setup
+	@bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
+from matplotlib.ticker import NullFormatter
 
 from spinefit import dims
 from spinefit.io.transitions import transitions
@@ -140,6 +141,7 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     positive = present[present > 0]
     ax_log.hist(positive, bins=np.geomspace(positive.min(), positive.max(), 40), color="0.45")
     ax_log.set_xscale("log")
+    ax_log.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap within a decade
     ax_log.set_xlabel(f"spine size w ({units}, log axis)")
     ax_log.set_ylabel("count (spine-sessions)")
     fig.tight_layout()

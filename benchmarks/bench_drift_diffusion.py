@@ -1,0 +1,97 @@
+"""Wall time of `spinefit fit` (drift-diffusion) on Melander pyramidal data vs plain PyMC.
+
+The plain script fits the same likelihood (exact linear-SDE transition moments via a 3x3
+matrix exponential per interval, normal transition density, same priors) written directly
+in PyMC and sampled with PyMC's own NUTS, as a user without spinefit would.
+
+Usage: python benchmarks/bench_drift_diffusion.py [--data ../shared/data] [--draws 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PLAIN = r"""
+import sys, numpy as np, pymc as pm, pytensor.tensor as pt
+x = np.load(sys.argv[1]); draws = int(sys.argv[2])
+a_, b_ = x[:, :-1], x[:, 1:]
+keep = (a_ > 0) & (b_ > 0)
+w0, w1 = a_[keep], b_[keep]
+dt = 4.0
+s, T = np.median(w0), dt
+v = np.var((w1 - w0) / np.sqrt(dt))
+with pm.Model():
+    a = pm.Normal("a", 0, 2 * s / T); b = pm.Normal("b", 0, 2 / T)
+    c = pm.HalfNormal("c", 2 * v); d = pm.HalfNormal("d", 2 * v / s**2)
+    z = a * 0.0
+    M = pt.stack([pt.stack([z, z, z]), pt.stack([a, b, z]), pt.stack([c, 2 * a, 2 * b + d])])
+    P = pt.linalg.expm(M * dt)
+    m = P[1, 0] + P[1, 1] * w0
+    S = P[2, 0] + P[2, 1] * w0 + P[2, 2] * w0**2
+    pm.Normal("w_end", m, pt.sqrt(pt.maximum(S - m**2, 1e-12)), observed=w1)
+    idata = pm.sample(draws=draws, tune=draws, chains=2, nuts_sampler="pymc",
+                      random_seed=1, progressbar=False)
+print(float(idata.posterior["b"].mean()), float(idata.posterior["d"].mean()))
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start, done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default=os.environ.get("SPINEFIT_SHARED_DATA", REPO.parent / "shared" / "data")
+    )
+    parser.add_argument("--draws", type=int, default=1000)
+    args = parser.parse_args()
+    matrix = Path(args.data) / "melander2021" / "quantile_4060_pyr.npy"
+    if not matrix.exists():
+        sys.exit(f"real data not found at {matrix}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "pyr.nc"
+        spinefit_s, _ = timed(
+            [
+                sys.executable,
+                "-m",
+                "spinefit",
+                "fit",
+                str(matrix),
+                "--interval-days",
+                "4",
+                "--draws",
+                str(args.draws),
+                "--tune",
+                str(args.draws),
+                "--out",
+                str(out),
+                "--quiet",
+                "--seed",
+                "1",
+            ]
+        )
+        script = Path(tmp) / "plain.py"
+        script.write_text(PLAIN)
+        plain_s, plain_out = timed([sys.executable, str(script), str(matrix), str(args.draws)])
+    print(f"spinefit fit (nutpie, incl. start-up and compile): {spinefit_s:8.1f} s")
+    print(
+        f"plain PyMC script (PyMC NUTS, same likelihood):    {plain_s:8.1f} s  (b, d = {plain_out})"
+    )
+    print(f"ratio plain / spinefit:                            {plain_s / spinefit_s:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
