@@ -130,3 +130,14 @@ def test_fit_end_to_end_with_strict(tmp_path):
 def test_bad_sampler_settings(args, tmp_path):
     result = run("fit", REPO / "data" / "demo_timeseries.csv", "--out", tmp_path / "x.nc", *args)
     assert_one_line_error(result, 2)
+
+
+def test_outputs_get_ordinary_permissions(small_fit_path, tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "perm.html"
+    assert run("report", small_fit_path, "--out", out, "--quiet").exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
