@@ -199,6 +199,31 @@ def summary(
 
 @app.command()
 @handle_errors
+def simulate(
+    result: Annotated[Path, typer.Argument(help="Drift-diffusion result from `spinefit fit`.")],
+    draws: Annotated[int, typer.Option(help="Posterior draws for the predictive check.")] = 200,
+    out: Annotated[Path | None, typer.Option(help="Write the check as netCDF here.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    particles: Annotated[
+        int | None, typer.Option(help="Also cross-check 4 draws with this many simulated sites.")
+    ] = None,
+) -> None:
+    """Compare a fit's predicted stationary sizes and turnover with the data.
+
+    Example: spinefit simulate fit.nc --draws 500 --out ppc.nc --json
+    """
+    from spinefit.simulate_cmd import run_simulate, simulate_lines
+
+    body = run_simulate(result, draws=draws, out=out, random_seed=seed, n_particles=particles)
+    if json_output:
+        sys.stdout.write(json.dumps(body) + "\n")
+    else:
+        sys.stdout.write("\n".join(simulate_lines(body)) + "\n")
+
+
+@app.command()
+@handle_errors
 def report(
     results: Annotated[list[Path], typer.Argument(help="One or more result files.")],
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("reports/report.html"),

@@ -141,3 +141,19 @@ def test_outputs_get_ordinary_permissions(small_fit_path, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_simulate_json_has_stationary_and_turnover(small_fit_path, tmp_path):
+    out = tmp_path / "ppc.nc"
+    result = run("simulate", small_fit_path, "--draws", "30", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert {"stationary", "turnover"} <= set(body)
+    assert 0.0 <= body["stationary"]["ks"]["p_value"] <= 1.0
+    assert out.exists()
+
+
+def test_simulate_rejects_a_non_result(tmp_path):
+    bogus = tmp_path / "x.nc"
+    bogus.write_bytes(b"\x89HDF\r\n")
+    assert_one_line_error(run("simulate", bogus), 2)

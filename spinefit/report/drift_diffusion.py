@@ -12,6 +12,8 @@ from spinefit import dims
 from spinefit.io.transitions import transitions
 from spinefit.models.base import DATA_GROUP
 from spinefit.models.sde_moments import linear_moments_numpy
+from spinefit.ppc import stationary_check
+from spinefit.report.ppc import ppc_sections
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
 
@@ -155,11 +157,13 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
         "Rates per present spine per day, from formation (absent → present) and elimination "
         "(present → absent) events between consecutive sessions."
     ) + table_html(["rate (1/day)", "posterior mean", "hdi 3%", "hdi 97%"], posterior_turnover)
-    return [
+    sections = [
         ReportSection("Drift and diffusion", curve_body),
         ReportSection("Size distribution", size_body),
         ReportSection("Turnover", turnover_body),
     ]
+    check = stationary_check(tree, draws=200, random_seed=int(tree.attrs.get("random_seed", 0)))
+    return sections + ppc_sections(tree, check)
 
 
 def _hdi_pair(samples: xr.DataArray) -> list[float]:

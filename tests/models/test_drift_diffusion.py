@@ -86,7 +86,9 @@ def test_summary_schema(small_fit_path):
     for curve in ("drift", "diffusion"):
         c = summary["curves"][curve]
         assert len(c["w"]) == len(c["mean"]) == len(c["hdi_low"]) == 50
-        assert all(lo <= m <= hi for lo, m, hi in zip(c["hdi_low"], c["mean"], c["hdi_high"]))
+        assert all(
+            lo <= m <= hi for lo, m, hi in zip(c["hdi_low"], c["mean"], c["hdi_high"], strict=True)
+        )
     assert summary["curves"]["drift"]["units"].endswith("/day")
     assert set(summary["turnover"]) >= {"formation_per_day", "elimination_per_day"}
     assert set(summary["diagnostics"]) >= {"divergences", "max_r_hat", "min_ess_bulk"}
