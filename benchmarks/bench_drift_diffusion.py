@@ -33,7 +33,7 @@ with pm.Model():
     c = pm.HalfNormal("c", 2 * v); d = pm.HalfNormal("d", 2 * v / s**2)
     z = a * 0.0
     M = pt.stack([pt.stack([z, z, z]), pt.stack([a, b, z]), pt.stack([c, 2 * a, 2 * b + d])])
-    P = pt.linalg.expm(M * dt)
+    P = pt.linalg.expm(pt.clip(M * dt, -30, 30))
     m = P[1, 0] + P[1, 1] * w0
     S = P[2, 0] + P[2, 1] * w0 + P[2, 2] * w0**2
     pm.Normal("w_end", m, pt.sqrt(pt.maximum(S - m**2, 1e-12)), observed=w1)

@@ -37,6 +37,9 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.linalg import expm as np_expm
 
+MAX_EXPONENT = 30.0
+"""Bound on the entries of M·Δt passed to the matrix exponential."""
+
 
 def _generator(a, b, c, d, xp):
     zero = a * 0.0
@@ -81,7 +84,15 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals: np.ndarray):
             n_steps=16,
         )
     generator = _generator(a, b, c, d, pt)
-    propagators = pt.stack([pt.linalg.expm(generator * float(dt)) for dt in intervals])
+    # Far in the tails a sampler can propose rates whose exponential overflows inside expm's
+    # scaling-and-squaring (an OverflowError, not an inf); bounding |M·Δt| at 30 keeps the
+    # log-likelihood finite (and hopeless) there without touching any plausible value.
+    propagators = pt.stack(
+        [
+            pt.linalg.expm(pt.clip(generator * float(dt), -MAX_EXPONENT, MAX_EXPONENT))
+            for dt in intervals
+        ]
+    )
     p = propagators[interval_index]  # (transition, 3, 3)
     mean = p[:, 1, 0] + p[:, 1, 1] * w_start
     second = p[:, 2, 0] + p[:, 2, 1] * w_start + p[:, 2, 2] * w_start**2
