@@ -1,0 +1,511 @@
+r"""Split synapse-size variance into an activity-history-dependent and an independent part.
+
+Dvorkin & Ziv (2016, PLoS Biol 14:e1002572) reasoned that synapses sharing both the axon
+and the postsynaptic neuron ("commonly innervated", CI) share their activity history, so
+the covariance of their sizes, beyond that of pairs sharing only the axon or only the
+dendrite, measures the history-dependent share of size variation.
+
+Design 1, ``design="shared"`` (default)
+---------------------------------------
+*Snapshot (ssEM) data.* With :math:`y_i = \ln w_i`,
+
+.. math::
+
+    y_i = \mu + u^{\mathrm{pre}}_{p(i)} + u^{\mathrm{post}}_{q(i)} + u_{c(i)} + e_i,\qquad
+    u_c \sim \mathcal N(0, V_c),\ e_i \sim \mathcal N(0, V_e),
+
+where :math:`c(i)` is the synapse's connection (or the ``group_by`` column) and the
+baseline effects of the presynaptic (:math:`p`) and postsynaptic (:math:`q`) cell are
+included when other connections share those cells (``baselines="auto"``). Reported:
+
+- ``activity_dependent_fraction`` :math:`= V_c / (V_c + V_e)`, the correlation of two
+  synapses of one connection beyond what their cells alone give, and its complement
+  ``activity_independent_fraction``;
+- ``corr_same_axon`` :math:`= V_{\mathrm{pre}}/V`, ``corr_same_dendrite``
+  :math:`= V_{\mathrm{post}}/V`, ``corr_commonly_innervated``
+  :math:`= (V_{\mathrm{pre}} + V_{\mathrm{post}} + V_c)/V` and the CI excess over the
+  baselines ``ci_excess`` :math:`= V_c/V` (:math:`V` the total variance).
+
+Every connection is used: singles inform :math:`V_c + V_e`, multiples inform the split.
+
+*Time-series data.* The same decomposition applied to changes of log size between
+consecutive sessions in which the spine is present in both,
+
+.. math::
+
+    \Delta_{i,t} = \delta_t + g_{k(i),t} + e_{i,t},\qquad
+    g \sim \mathcal N(0, V_g),\ e \sim \mathcal N(0, V_e),
+
+with :math:`k(i)` the spine's group (``dendrite_id`` by default) and :math:`\delta_t` the
+population-wide change of interval :math:`t`. ``activity_dependent_fraction``
+:math:`= V_g/(V_g + V_e)` is the shared fraction of change variance.
+
+Priors: the total variance :math:`V \sim` HalfNormal on its SD (scale 2·SD of the data) is
+split by a flat Dirichlet over the components, so each fraction of two components has a
+uniform prior; random effects are non-centred.
+
+Design 2, ``design="silenced"``
+-------------------------------
+Silenced vs control drift–diffusion fits; see
+:mod:`spinefit.models.variance_split_silenced`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from spinefit import dims
+from spinefit.errors import ConfigError, DataError
+from spinefit.io.transitions import transitions
+from spinefit.models import variance_split_silenced as silenced
+from spinefit.models.base import DATA_GROUP, SpineModel
+from spinefit.stats import parameter_stats
+
+if TYPE_CHECKING:
+    from spinefit.report.sections import ReportSection
+
+DESIGNS = ("shared", "silenced")
+BASELINE_OPTIONS = ("auto", "on", "off")
+PRE_CELL = "pre_cell"
+"""Dim of presynaptic-cell baseline effects (candidate for spinefit.dims)."""
+POST_CELL = "post_cell"
+"""Dim of postsynaptic-cell baseline effects (candidate for spinefit.dims)."""
+INTERVAL = "interval"
+"""Dim of the intervals between consecutive sessions (as in io.transitions)."""
+VARIANCE_COMPONENT = "variance_component"
+"""Dim of the Dirichlet shares of the total variance."""
+PRE_ID, POST_ID, SIZE_VARIABLE = "pre_id", "post_id", "size_variable"
+
+_GROUP_DIMS = {dims.CONNECTION: dims.CONNECTION, dims.DENDRITE_ID: dims.DENDRITE}
+
+
+def group_dim(group_by: str) -> str:
+    """Return the dim name of the group effects for a ``group_by`` column."""
+    return _GROUP_DIMS.get(group_by, group_by)
+
+
+def group_variance_name(group_by: str) -> str:
+    """Return the posterior name of the group variance (``var_connection``, ...)."""
+    return f"var_{group_dim(group_by)}"
+
+
+def log_sizes(data: xr.Dataset) -> tuple[np.ndarray, str, str]:
+    """Return natural-log sizes of a snapshot, the size variable and its units."""
+    name = data.attrs.get(SIZE_VARIABLE) or next(iter(data.data_vars))
+    values = data[name].values.astype(float)
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise DataError(
+            f"sizes in '{name}' must be positive and finite",
+            source=data.attrs.get(dims.ATTR_SOURCE),
+        )
+    return np.log(values), name, data[name].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+
+
+def log_changes(data: xr.Dataset, group_by: str) -> pd.DataFrame:
+    """Return Δ ln w between consecutive sessions, with the group and interval of each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``change`` (Δ ln w), ``group`` (label), ``interval`` (index of the earlier
+        session in time order), ``spine`` (spine id).
+    """
+    if group_by not in data.coords:
+        raise ConfigError(
+            f"group_by='{group_by}' is not a label of the data; "
+            f"available: {sorted(c for c in data.coords if data[c].dims == (dims.SPINE,))}"
+        )
+    trans = transitions(data)
+    spine_index = trans["spine_index"].values
+    return pd.DataFrame(
+        {
+            "change": np.log(trans["w_end"].values) - np.log(trans["w_start"].values),
+            "group": data[group_by].values.astype(str)[spine_index],
+            "interval": trans["session_start"].values,
+            "spine": trans[dims.SPINE_ID].values.astype(str),
+        }
+    )
+
+
+def empirical_pair_correlations(
+    y: np.ndarray, connection: np.ndarray, pre: np.ndarray, post: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Pearson correlation of log sizes over synapse pairs of each kind (no model).
+
+    Kinds: ``commonly_innervated`` (same connection), ``same_axon`` (same presynaptic
+    cell, different postsynaptic cell), ``same_dendrite`` (same postsynaptic cell,
+    different presynaptic cell). Each unordered pair enters in both orders.
+
+    Returns
+    -------
+    dict
+        ``{kind: {"r": correlation, "pairs": number of unordered pairs}}``.
+    """
+    out = {}
+    kinds = {
+        "commonly_innervated": (connection, None),
+        "same_axon": (pre, post),
+        "same_dendrite": (post, pre),
+    }
+    for kind, (shared, differing) in kinds.items():
+        first, second = [], []
+        for members in pd.Series(np.arange(len(y))).groupby(shared).indices.values():
+            if len(members) < 2:
+                continue
+            i, j = np.triu_indices(len(members), 1)
+            i, j = members[i], members[j]
+            if differing is not None:
+                keep = differing[i] != differing[j]
+                i, j = i[keep], j[keep]
+            first.append(i)
+            second.append(j)
+        if not first or sum(len(f) for f in first) < 2:
+            out[kind] = {"r": float("nan"), "pairs": 0}
+            continue
+        i, j = np.concatenate(first), np.concatenate(second)
+        r = np.corrcoef(np.concatenate([y[i], y[j]]), np.concatenate([y[j], y[i]]))[0, 1]
+        out[kind] = {"r": float(r), "pairs": int(len(i))}
+    return out
+
+
+def _shares_to_components(names: list[str], sd_y: float) -> dict[str, Any]:
+    """Total SD with a HalfNormal prior, split by a flat Dirichlet into named variances."""
+    pm.modelcontext(None).add_coord(VARIANCE_COMPONENT, names)
+    sigma_total = pm.HalfNormal("sigma_total", 2.0 * sd_y)
+    shares = pm.Dirichlet("variance_share", a=np.ones(len(names)), dims=VARIANCE_COMPONENT)
+    return {
+        name: pm.Deterministic(name, shares[k] * sigma_total**2) for k, name in enumerate(names)
+    }
+
+
+def grouped_normal_logp(value, mean, var_group, var_synapse, codes, counts):
+    r"""Log-density of Gaussian data sharing a random group effect, the effect integrated out.
+
+    Within a group of :math:`m` members the residuals :math:`r = y - \text{mean}` are
+    normal with compound-symmetric covariance :math:`V_e I + V_g J`, whose log-density is
+
+    .. math::
+
+        -\tfrac12\Big[m\ln 2\pi + (m-1)\ln V_e + \ln(V_e + m V_g)
+        + \big(\textstyle\sum r^2 - \frac{V_g}{V_e + m V_g}(\sum r)^2\big)/V_e\Big].
+
+    Integrating the effects out exactly (instead of sampling one per group) removes the
+    funnel between the group variance and thousands of single-member groups. Each member
+    carries ``1/m`` of its group's log-density, so the sum is exact.
+    """
+    import pytensor.tensor as pt
+
+    residual = value - mean
+    sums = pt.inc_subtensor(pt.zeros(counts.size)[codes], residual)
+    squares = pt.inc_subtensor(pt.zeros(counts.size)[codes], residual**2)
+    scaled = var_synapse + counts * var_group
+    group_logp = -0.5 * (
+        counts * np.log(2 * np.pi)
+        + (counts - 1) * pt.log(var_synapse)
+        + pt.log(scaled)
+        + (squares - var_group / scaled * sums**2) / var_synapse
+    )
+    return group_logp[codes] / counts[codes]
+
+
+def _grouped_normal(name, mean, var_group, var_synapse, codes, observed, dim):
+    codes = np.asarray(codes, dtype=np.int64)
+    counts = np.bincount(codes).astype(float)
+    return pm.CustomDist(
+        name,
+        mean,
+        var_group,
+        var_synapse,
+        logp=lambda value, m, vg, ve: grouped_normal_logp(value, m, vg, ve, codes, counts),
+        observed=observed,
+        dims=dim,
+    )
+
+
+class VarianceSplit(SpineModel):
+    r"""Activity-history-dependent vs independent share of synapse-size variance.
+
+    Design 1 (``shared``) fits
+    :math:`\ln w_i = \mu + u^{\mathrm{pre}} + u^{\mathrm{post}} + u_{c(i)} + e_i` on
+    snapshots, or :math:`\Delta_{i,t} = \delta_t + g_{k(i),t} + e_{i,t}` on time series,
+    and reports :math:`V_c/(V_c+V_e)` (Dvorkin & Ziv 2016, PLoS Biol 14:e1002572).
+    Design 2 (``silenced``) fits per-treatment drift–diffusion models and reports
+    :math:`\sigma^2_{\mathrm{silenced}}(w)/\sigma^2_{\mathrm{control}}(w)`.
+
+    Parameters
+    ----------
+    config : dict, optional
+        ``design`` ("shared" or "silenced"); ``group_by`` (grouping label; default
+        ``connection`` for snapshots, ``dendrite_id`` for time series); ``baselines``
+        ("auto", "on", "off": presynaptic/postsynaptic cell effects in snapshot fits
+        grouped by connection); ``control_label``, ``silenced_label``.
+    """
+
+    name = "variance-split"
+    data_kinds = (dims.KIND_SNAPSHOT, dims.KIND_TIME_SERIES)
+    default_config: dict[str, Any] = {
+        "design": "shared",
+        "group_by": None,
+        "baselines": "auto",
+        "control_label": "control",
+        "silenced_label": "silenced",
+    }
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        if self.config["design"] not in DESIGNS:
+            raise ConfigError(
+                f"unknown design '{self.config['design']}'; choose one of {', '.join(DESIGNS)}"
+            )
+        if self.config["baselines"] not in BASELINE_OPTIONS:
+            raise ConfigError(
+                f"baselines must be one of {', '.join(BASELINE_OPTIONS)}, "
+                f"got '{self.config['baselines']}'"
+            )
+
+    # -- specification -------------------------------------------------------------------
+    def kind(self, data: xr.Dataset) -> str:
+        """Return the data kind (snapshot or time series)."""
+        return data.attrs.get(dims.ATTR_DATA_KIND, dims.KIND_TIME_SERIES)
+
+    def group_by(self, data: xr.Dataset) -> str:
+        """Return the grouping column, defaulting by data kind."""
+        if self.config["group_by"]:
+            return str(self.config["group_by"])
+        return dims.CONNECTION if self.kind(data) == dims.KIND_SNAPSHOT else dims.DENDRITE_ID
+
+    def uses_baselines(self, data: xr.Dataset) -> bool:
+        """Return whether pre/post cell effects enter the snapshot model."""
+        option = self.config["baselines"]
+        if self.kind(data) != dims.KIND_SNAPSHOT or self.group_by(data) != dims.CONNECTION:
+            if option == "on":
+                raise ConfigError("baselines need snapshot data grouped by connection")
+            return False
+        if option != "auto":
+            return option == "on"
+        if PRE_ID not in data.coords or POST_ID not in data.coords:
+            return False
+        per_pre = pd.Series(data[dims.CONNECTION].values).groupby(data[PRE_ID].values).nunique()
+        per_post = pd.Series(data[dims.CONNECTION].values).groupby(data[POST_ID].values).nunique()
+        return bool((per_pre > 1).any() and (per_post > 1).any())
+
+    def describe(self) -> dict[str, str]:
+        """Return the equation and priors for the report."""
+        if self.config["design"] == "silenced":
+            return {
+                "title": "Variance split: silenced vs control",
+                "equation": r"dw = (a_k + b_k w)\,dt + \sqrt{c_k + d_k w^2}\,dB,\quad "
+                r"f_{\mathrm{intr}}(w) = "
+                r"\sigma^2_{\mathrm{silenced}}(w)/\sigma^2_{\mathrm{control}}(w)",
+                "priors": "per treatment k: a ~ Normal(0, 2s/T); b ~ Normal(0, 2/T); "
+                "c ~ HalfNormal(2v); d ~ HalfNormal(2v/s²) (s median size, T median interval, "
+                "v variance of Δw/√Δt)",
+            }
+        return {
+            "title": "Variance split: shared-connection (commonly innervated) variance",
+            "equation": r"\ln w_i = \mu + u^{\mathrm{pre}} + u^{\mathrm{post}} + u_{c(i)} + e_i"
+            r"\ \text{(snapshots)};\quad \Delta_{i,t} = \delta_t + g_{k(i),t} + e_{i,t}"
+            r"\ \text{(time series)}",
+            "priors": "σ_total ~ HalfNormal(2·SD of the response); variance shares ~ "
+            "Dirichlet(1, …, 1); μ, δ_t ~ Normal(mean, 2·SD); effects non-centred",
+        }
+
+    def build(self, data: xr.Dataset) -> pm.Model:
+        """Build the PyMC model for ``data`` under the configured design."""
+        if self.config["design"] == "silenced":
+            if self.kind(data) != dims.KIND_TIME_SERIES:
+                raise DataError(
+                    "design 'silenced' needs time-series data with a treatment column",
+                    source=data.attrs.get(dims.ATTR_SOURCE),
+                )
+            return silenced.build_silenced(data, self.config)
+        if self.kind(data) == dims.KIND_SNAPSHOT:
+            return self._build_snapshot(data)
+        return self._build_changes(data)
+
+    def _build_snapshot(self, data: xr.Dataset) -> pm.Model:
+        group_by = self.group_by(data)
+        if group_by not in data.coords:
+            raise ConfigError(f"group_by='{group_by}' is not a coordinate of the snapshot data")
+        y, _, _ = log_sizes(data)
+        if len(y) < 5:
+            raise DataError("need at least 5 synapses", source=data.attrs.get(dims.ATTR_SOURCE))
+        group_codes, group_labels = pd.factorize(data[group_by].values.astype(str))
+        if np.bincount(group_codes).max() < 2:
+            raise DataError(
+                f"no {group_by} has two or more synapses, so the shared and individual "
+                "variance cannot be told apart",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        gdim = group_dim(group_by)
+        baselines = self.uses_baselines(data)
+        coords = {gdim: np.asarray(group_labels), dims.SYNAPSE: data[dims.SYNAPSE].values}
+        names = [group_variance_name(group_by), "var_synapse"]
+        if baselines:
+            pre_codes, pre_labels = pd.factorize(data[PRE_ID].values.astype(str))
+            post_codes, post_labels = pd.factorize(data[POST_ID].values.astype(str))
+            coords |= {PRE_CELL: np.asarray(pre_labels), POST_CELL: np.asarray(post_labels)}
+            names = ["var_pre", "var_post", *names]
+        sd_y = float(np.std(y)) or 1.0
+        with pm.Model(coords=coords) as model:
+            mu = pm.Normal("mu", float(np.mean(y)), 2.0 * sd_y)
+            var = _shares_to_components(names, sd_y)
+            var_group = var[names[-2]]
+            mean = mu + 0.0 * pm.math.ones(len(y))
+            if baselines:
+                z_pre = pm.Normal("z_pre", 0.0, 1.0, dims=PRE_CELL)
+                z_post = pm.Normal("z_post", 0.0, 1.0, dims=POST_CELL)
+                mean = mean + pm.math.sqrt(var["var_pre"]) * z_pre[pre_codes]
+                mean = mean + pm.math.sqrt(var["var_post"]) * z_post[post_codes]
+            _grouped_normal(
+                "log_size", mean, var_group, var["var_synapse"], group_codes, y, dims.SYNAPSE
+            )
+            self._fractions(var_group, var["var_synapse"])
+            if baselines:
+                total = var["var_pre"] + var["var_post"] + var_group + var["var_synapse"]
+                pm.Deterministic("corr_same_axon", var["var_pre"] / total)
+                pm.Deterministic("corr_same_dendrite", var["var_post"] / total)
+                pm.Deterministic(
+                    "corr_commonly_innervated",
+                    (var["var_pre"] + var["var_post"] + var_group) / total,
+                )
+                pm.Deterministic("ci_excess", var_group / total)
+        return model
+
+    def _build_changes(self, data: xr.Dataset) -> pm.Model:
+        group_by = self.group_by(data)
+        table = log_changes(data, group_by)
+        if len(table) < 5:
+            raise DataError(
+                f"only {len(table)} changes (spines present in consecutive sessions); need 5",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        cell_sizes = table.groupby(["group", "interval"]).size()
+        if cell_sizes.max() < 2:
+            raise DataError(
+                f"no {group_by} has two spines changing over the same interval",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        group_codes, group_labels = pd.factorize(table["group"])
+        intervals = np.unique(table["interval"])
+        interval_codes = np.searchsorted(intervals, table["interval"])
+        gdim = group_dim(group_by)
+        coords = {
+            gdim: np.asarray(group_labels),
+            INTERVAL: intervals,
+            dims.TRANSITION: np.arange(len(table)),
+        }
+        y = table["change"].to_numpy()
+        sd_y = float(np.std(y)) or 1.0
+        names = [group_variance_name(group_by), "var_synapse"]
+        with pm.Model(coords=coords) as model:
+            shift = pm.Normal("interval_shift", 0.0, 2.0 * sd_y, dims=INTERVAL)
+            var = _shares_to_components(names, sd_y)
+            cell_codes = group_codes * len(intervals) + interval_codes
+            _grouped_normal(
+                "log_change",
+                shift[interval_codes],
+                var[names[0]],
+                var["var_synapse"],
+                np.unique(cell_codes, return_inverse=True)[1],
+                y,
+                dims.TRANSITION,
+            )
+            self._fractions(var[names[0]], var["var_synapse"])
+        return model
+
+    @staticmethod
+    def _fractions(var_group, var_synapse) -> None:
+        fraction = pm.Deterministic(
+            "activity_dependent_fraction", var_group / (var_group + var_synapse)
+        )
+        pm.Deterministic("activity_independent_fraction", 1.0 - fraction)
+
+    # -- results -------------------------------------------------------------------------
+    def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
+        """Attach units to the variance components (design 2: add the mean fraction)."""
+        if self.config["design"] == "silenced":
+            return silenced.postprocess_silenced(tree, data, self.config)
+        posterior = tree["posterior"].to_dataset()
+        if self.kind(data) == dims.KIND_SNAPSHOT:
+            _, _, units = log_sizes(data)
+            response = f"ln({units})"
+        else:
+            units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+            response = f"Δ ln({units}) per interval"
+        for name in posterior.data_vars:
+            if name.startswith("var_"):
+                posterior[name].attrs["units"] = f"({response})^2"
+            elif "fraction" in name or name.startswith(("corr_", "ci_")):
+                posterior[name].attrs["units"] = "1"
+        posterior.attrs["response"] = response
+        posterior.attrs["group_by"] = self.group_by(data)
+        tree["posterior"] = xr.DataTree(dataset=posterior)
+        return tree
+
+    def parameter_names(self, tree: xr.DataTree) -> list[str]:
+        """Return the reported posterior variables of a shared-design fit."""
+        posterior = tree["posterior"]
+        names = [
+            "activity_dependent_fraction",
+            "activity_independent_fraction",
+            *sorted(v for v in posterior.data_vars if v.startswith("var_")),
+            "corr_same_axon",
+            "corr_same_dendrite",
+            "corr_commonly_innervated",
+            "ci_excess",
+            "mu",
+        ]
+        return [n for n in names if n in posterior.data_vars]
+
+    def summarize(self, tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
+        """Return the fractions, variance components, baselines and data counts."""
+        if self.config["design"] == "silenced":
+            return silenced.summarize_silenced(tree, self.config, grid)
+        posterior = tree["posterior"].to_dataset()
+        data = tree[DATA_GROUP].to_dataset()
+        group_by = self.group_by(data)
+        out: dict[str, Any] = {"parameters": parameter_stats(posterior, self.parameter_names(tree))}
+        info: dict[str, Any] = {
+            "design": "shared",
+            "group_by": group_by,
+            "response": posterior.attrs.get("response", ""),
+        }
+        if self.kind(data) == dims.KIND_SNAPSHOT:
+            y, size_variable, units = log_sizes(data)
+            counts = pd.Series(data[group_by].values).value_counts()
+            info |= {
+                "synapses": int(len(y)),
+                "groups": int(len(counts)),
+                "groups_by_size": {
+                    int(k): int(v) for k, v in counts.value_counts().sort_index().items()
+                },
+                "size_variable": size_variable,
+                "size_units": units,
+                "baselines": bool("var_pre" in posterior),
+            }
+            if PRE_ID in data.coords and group_by == dims.CONNECTION:
+                out["empirical_pair_correlations"] = empirical_pair_correlations(
+                    y, data[dims.CONNECTION].values, data[PRE_ID].values, data[POST_ID].values
+                )
+        else:
+            table = log_changes(data, group_by)
+            info |= {
+                "changes": int(len(table)),
+                "groups": int(table["group"].nunique()),
+                "intervals": int(table["interval"].nunique()),
+                "spines": int(data.sizes[dims.SPINE]),
+            }
+        out["data"] = info
+        return out
+
+    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
+        """Return the fraction, variance-component, pair and baseline sections."""
+        from spinefit.report.variance_split import variance_split_sections
+
+        return variance_split_sections(self, tree)
