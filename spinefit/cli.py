@@ -114,6 +114,15 @@ def fit(
     drop_bad_rows: Annotated[
         bool, typer.Option(help="Drop and report rows with bad volumes instead of failing.")
     ] = False,
+    size_col: Annotated[str | None, typer.Option(help="ssEM: size column to model.")] = None,
+    pre_col: Annotated[str | None, typer.Option(help="ssEM: presynaptic id column.")] = None,
+    post_col: Annotated[str | None, typer.Option(help="ssEM: postsynaptic id column.")] = None,
+    keep_self_connections: Annotated[
+        bool, typer.Option(help="ssEM: keep synapses whose pre and post cell are the same.")
+    ] = False,
+    by_multiplicity: Annotated[
+        bool, typer.Option(help="mixture: large-state weight per multiplicity group.")
+    ] = False,
     family: Annotated[
         str | None, typer.Option(help="drift-diffusion family: linear or power.")
     ] = None,
@@ -140,6 +149,8 @@ def fit(
         config["family"] = family
     if pool_animals:
         config["pool_animals"] = True
+    if by_multiplicity:
+        config["by_multiplicity"] = True
     settings = SamplerSettings(
         draws=draws,
         tune=tune,
@@ -154,6 +165,10 @@ def fit(
         dendrite_map=dendrite_map,
         volume_units=volume_units,
         drop_bad_rows=drop_bad_rows,
+        size_col=size_col,
+        pre_col=pre_col,
+        post_col=post_col,
+        keep_self_connections=keep_self_connections,
     )
     status = err_console.status(f"fitting {model} to {input} …") if not quiet else None
     if status:
