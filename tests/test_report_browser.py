@@ -123,3 +123,15 @@ def test_table_of_contents_links_resolve(browser, report_path):
     links = page.locator("nav.toc a").count()
     assert links >= 5 and missing == []
     page.close()
+
+
+def test_several_results_in_one_page_keep_unique_anchors(browser, small_fit_path, tmp_path):
+    tree = load_result(small_fit_path)
+    path = write_report([tree, tree], OUTPUT / "two_results.html")
+    page, events = open_report(browser, path)
+    assert events["console_errors"] == []
+    ids = page.evaluate("() => [...document.querySelectorAll('[id]')].map(e => e.id)")
+    assert len(ids) == len(set(ids))
+    assert page.locator("h4", has_text="Drift and diffusion").count() == 2
+    page.screenshot(path=str(OUTPUT / "two_results.png"))
+    page.close()

@@ -14,8 +14,21 @@ from spinefit.stats import convergence_problems, parameter_stats, sampler_diagno
 MAX_TRACE_PARAMS = 6
 
 
+MAX_ITEMS_PER_VARIABLE = 12
+
+
 def _scalar_vars(posterior: xr.Dataset) -> list[str]:
     return [v for v in posterior.data_vars if set(posterior[v].dims) == set(SAMPLE_DIMS)]
+
+
+def _small_vars(posterior: xr.Dataset) -> list[str]:
+    """Variables with few enough entries to list one by one (e.g. per component)."""
+    return [
+        v
+        for v in posterior.data_vars
+        if posterior[v].size // (posterior.sizes["chain"] * posterior.sizes["draw"])
+        <= MAX_ITEMS_PER_VARIABLE
+    ]
 
 
 def trace_rank_figure(posterior: xr.Dataset, names: list[str]) -> str:
@@ -67,7 +80,7 @@ def diagnostics_section(tree: xr.DataTree, prefix: str = "") -> ReportSection:
         )
     )
     scalars = _scalar_vars(posterior)
-    stats = parameter_stats(posterior, scalars)
+    stats = parameter_stats(posterior, _small_vars(posterior))
     parts.append(
         table_html(
             ["parameter", "mean", "sd", "R-hat", "bulk ESS"],

@@ -17,7 +17,7 @@ from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.results import write_text_atomically
 from spinefit.models.base import DATA_GROUP
 from spinefit.report.diagnostics import diagnostics_section
-from spinefit.report.sections import ReportSection, paragraph, table_html
+from spinefit.report.sections import ReportSection, paragraph, scope_svg_ids, table_html
 from spinefit.summary import model_of
 
 LIBRARIES = ("spinefit", "pymc", "pytensor", "arviz", "nutpie", "numpy", "scipy", "xarray")
@@ -42,7 +42,7 @@ def equation_html(latex: str) -> str:
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.05)
         plt.close(fig)
-        svg = buffer.getvalue()
+        svg = scope_svg_ids(buffer.getvalue())
         return f'<div class="equation" role="img" aria-label="{html.escape(latex)}">' + (
             svg[svg.index("<svg") :] + "</div>"
         )
@@ -89,6 +89,13 @@ def data_section(tree: xr.DataTree, prefix: str) -> ReportSection:
     return ReportSection("Data overview", "".join(body), anchor=f"{prefix}data")
 
 
+def _priors_html(priors: str) -> str:
+    """Show priors as text, or typeset them when a model gives them in LaTeX."""
+    if "\\" in priors:
+        return paragraph("Priors:") + equation_html(priors.replace("\\(", "").replace("\\)", ""))
+    return paragraph("Priors: " + priors)
+
+
 def model_section(tree: xr.DataTree, prefix: str) -> ReportSection:
     """Return the model section: its equation, priors and options."""
     model = model_of(tree)
@@ -96,7 +103,7 @@ def model_section(tree: xr.DataTree, prefix: str) -> ReportSection:
     body = [
         paragraph(description.get("title", model.name)),
         equation_html(description.get("equation", "")),
-        paragraph("Priors: " + description.get("priors", "")),
+        _priors_html(description.get("priors", "")),
         table_html(
             ["option", "value"],
             [[k, json.dumps(v)] for k, v in sorted(model.config.items())],
@@ -137,8 +144,11 @@ def result_sections(tree: xr.DataTree, prefix: str = "") -> list[ReportSection]:
     results = ReportSection(
         "Results", "", anchor=f"{prefix}results", subsections=model.report_sections(tree)
     )
-    for sub in results.subsections:
+    pending = list(results.subsections)
+    while pending:  # anchors must stay unique when several results share a page
+        sub = pending.pop()
         sub.anchor = f"{prefix}{sub.anchor}"
+        pending.extend(sub.subsections)
     return [
         data_section(tree, prefix),
         model_section(tree, prefix),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -42,6 +43,21 @@ class ReportSection:
             self.anchor = re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "section"
 
 
+_svg_counter = itertools.count(1)
+
+
+def scope_svg_ids(svg: str) -> str:
+    """Prefix every id in an SVG (and the references to it) so inline figures can share a page.
+
+    Matplotlib reuses ids such as ``figure_1`` and glyph names in every SVG it writes;
+    on one HTML page they would collide.
+    """
+    prefix = f"f{next(_svg_counter)}-"
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    svg = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}{m.group(1)}"', svg)
+    return re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", svg)
+
+
 def figure_html(fig: plt.Figure, caption: str = "") -> str:
     """Render a matplotlib figure as inline SVG (closing it) inside a ``<figure>``.
 
@@ -56,7 +72,7 @@ def figure_html(fig: plt.Figure, caption: str = "") -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
     svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]  # drop the XML prologue and doctype
+    svg = scope_svg_ids(svg[svg.index("<svg") :])  # drop the XML prologue and doctype
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
     return f'<figure class="plot">{svg}{cap}</figure>'
 
