@@ -239,6 +239,48 @@ def simulate(
 
 @app.command()
 @handle_errors
+def compare(
+    result: Annotated[Path, typer.Argument(help="Result of a by-condition fit (.nc).")],
+    reference: Annotated[str | None, typer.Option(help="Condition to contrast against.")] = None,
+    rope: Annotated[
+        float | None, typer.Option(help="ROPE half-width, in each parameter's units.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    grid: Annotated[str | None, typer.Option(help="Comma-separated sizes for the curves.")] = None,
+) -> None:
+    """Contrast every condition with the reference (posterior differences, no refit).
+
+    Example: spinefit compare wt_ko.nc --reference WT --rope 0.005 --json
+    """
+    from spinefit.compare import compare as compare_conditions
+    from spinefit.compare import sentences
+    from spinefit.io.results import load_result
+
+    body = compare_conditions(
+        load_result(result), reference=reference, rope=rope, grid=_parse_floats(grid, "--grid")
+    )
+    if json_output:
+        sys.stdout.write(json.dumps(body) + "\n")
+        return
+    for name, by_label in body["contrasts"].items():
+        for label, s in by_label.items():
+            rope_text = f"  P(ROPE)={s['prob_rope']:.3f}" if s["prob_rope"] is not None else ""
+            typer.echo(
+                f"{name:<22}{label} - {body['reference']}: {s['diff_mean']:.4g} "
+                f"[{s['hdi_low']:.4g}, {s['hdi_high']:.4g}]  P>0={s['prob_positive']:.3f}"
+                + rope_text
+            )
+    for line in sentences(body):
+        typer.echo(line)
+    if body.get("loo"):
+        loo = body["loo"]
+        typer.echo(
+            f"LOO elpd_diff (by condition - pooled) = {loo['elpd_diff']:.1f} ± {loo['se']:.1f}"
+        )
+
+
+@app.command()
+@handle_errors
 def report(
     results: Annotated[list[Path], typer.Argument(help="One or more result files.")],
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("reports/report.html"),

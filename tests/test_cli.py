@@ -157,3 +157,7 @@ def test_simulate_rejects_a_non_result(tmp_path):
     bogus = tmp_path / "x.nc"
     bogus.write_bytes(b"\x89HDF\r\n")
     assert_one_line_error(run("simulate", bogus), 2)
+
+
+def test_compare_needs_a_condition_result(small_fit_path):
+    assert_one_line_error(run("compare", small_fit_path), 2, "condition")

@@ -13,6 +13,9 @@ from spinefit.models.base import SamplerSettings, SpineModel
 
 REGISTRY: dict[str, str] = {
     "drift-diffusion": "spinefit.models.drift_diffusion:DriftDiffusion",
+    "drift-diffusion-conditions": (
+        "spinefit.models.drift_diffusion_conditions:ConditionalDriftDiffusion"
+    ),
     "mixture": "spinefit.models.mixture:Mixture",
     "paired-mixture": "spinefit.models.paired_mixture:PairedMixture",
     "variance-split": "spinefit.models.variance_split:VarianceSplit",

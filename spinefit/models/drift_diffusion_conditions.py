@@ -1,0 +1,399 @@
+r"""Drift–diffusion model with condition-specific parameters (genotypes, treatments, cell types).
+
+For condition :math:`k` (e.g. WT, KO) and a spine of animal :math:`j` in that condition,
+
+.. math::
+
+    dw = (a_{kj} + b_{kj} w)\,dt + \sqrt{c_k + d_{kj} w^2}\,dB,
+
+    a_k = \bar a + \tau_a z^a_k,\quad b_k = \bar b + \tau_b z^b_k,\quad
+    \log c_k = \overline{\log c} + \tau_c z^c_k,\quad \log d_k = \overline{\log d} + \tau_d z^d_k,
+
+    (a, b, \log d)_{kj} = (a, b, \log d)_k + \omega \odot u_j,\qquad z, u \sim \mathcal N(0, 1),
+
+the linear Kesten family of :class:`~spinefit.models.drift_diffusion.DriftDiffusion`
+(Statman et al. 2014; Hazan & Ziv 2020) with partial pooling of the condition effects
+around a population mean (non-centred) and, when ``animal_id`` is present, animals nested
+within condition. Turnover rates (elimination, formation, per present spine per day) are
+estimated per condition with the Binomial/Poisson likelihood of ``DriftDiffusion``.
+
+Unit of replication. Spines of one animal share its physiology, so treating spines as
+independent replicates overstates the evidence for a condition difference
+(pseudo-replication). With animal offsets, the condition means are compared against the
+between-animal spread :math:`\omega`, so a difference has to exceed animal-to-animal
+variation to be credible. Without ``animal_id`` (or with fewer than 2 animals per
+condition) the unit of replication is the spine and contrasts are only as trustworthy as
+that assumption.
+
+With only two conditions the condition scales :math:`\tau` are barely identified, so the
+pooling is weak: it mostly acts as a mild shrinkage of the difference towards 0 through
+the HalfNormal prior on :math:`\tau`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from spinefit import dims
+from spinefit.compare import LOO_ATTR, REFERENCE_ATTR
+from spinefit.errors import ConfigError, DataError
+from spinefit.io.transitions import transitions, turnover_intervals
+from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
+from spinefit.models.sde_moments import linear_moments
+from spinefit.stats import curve_stats, parameter_stats
+
+N_GRID = 50
+CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
+ANIMAL_PARAMS = ("a", "b", "log_d")
+
+
+def condition_labels(data: xr.Dataset, by: str) -> np.ndarray:
+    """Return the condition label of every spine (str), or raise ConfigError."""
+    if by not in data.coords or dims.SPINE not in data[by].dims:
+        available = [
+            name
+            for name, coord in data.coords.items()
+            if coord.dims == (dims.SPINE,) and name != dims.SPINE
+        ]
+        raise ConfigError(
+            f"no per-spine '{by}' column to group by; available: {', '.join(available) or 'none'}"
+        )
+    return data[by].values.astype(str)
+
+
+class ConditionalDriftDiffusion(SpineModel):
+    r"""Drift–diffusion with condition-specific :math:`a, b, c, d` and turnover rates.
+
+    Parameters
+    ----------
+    config : dict, optional
+        ``by`` (per-spine coordinate holding the condition, default ``"condition"``),
+        ``pool_animals`` (``"auto"``: animals nested in condition when ``animal_id`` is
+        present with at least 2 animals in every condition; or True/False),
+        ``reference`` (label contrasts are taken against; default the first sorted label),
+        ``loo`` (also fit the pooled no-difference model and store the LOO comparison).
+    """
+
+    name = "drift-diffusion-conditions"
+    data_kinds = (dims.KIND_TIME_SERIES,)
+    default_config: dict[str, Any] = {
+        "by": dims.CONDITION_LABEL,
+        "pool_animals": "auto",
+        "reference": None,
+        "loo": True,
+    }
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        if self.config["pool_animals"] not in ("auto", True, False):
+            raise ConfigError("pool_animals must be 'auto', true or false")
+        self._settings: SamplerSettings | None = None
+
+    # -- specification -------------------------------------------------------------------
+    def describe(self) -> dict[str, str]:
+        """Return the equation and priors for the report."""
+        return {
+            "title": "Drift–diffusion model by condition",
+            "equation": r"dw = (a_k + b_k\,w)\,dt + \sqrt{c_k + d_k\,w^{2}}\,dB",
+            "priors": (
+                "s = median size, T = median interval, v = variance of Δw/√Δt. "
+                "Population: ā ~ Normal(0, 2s/T), b̄ ~ Normal(0, 2/T), "
+                "log c̄ ~ Normal(log v, 2), log d̄ ~ Normal(log(v/s²), 2); condition offsets "
+                "(non-centred) ~ Normal(0, τ) with τ ~ HalfNormal(s/T, 1/T, 1, 1); "
+                "animal offsets of a, b, log d within condition ~ Normal(0, ω), "
+                "ω ~ HalfNormal(0.5·scale); turnover rates ~ Gamma(1, 1) per day per condition"
+            ),
+        }
+
+    def pools_animals(self, data: xr.Dataset, conditions: np.ndarray) -> bool:
+        """Return whether animal offsets are used (resolving ``pool_animals="auto"``)."""
+        setting = self.config["pool_animals"]
+        if setting is False:
+            return False
+        has_animals = dims.ANIMAL_ID in data.coords
+        if setting is True and not has_animals:
+            raise ConfigError("pool_animals needs an 'animal_id' column in the input")
+        if not has_animals:
+            return False
+        animals = data[dims.ANIMAL_ID].values.astype(str)
+        enough = all(len(np.unique(animals[conditions == k])) >= 2 for k in np.unique(conditions))
+        return enough or setting is True
+
+    def build(self, data: xr.Dataset) -> pm.Model:
+        """Build the PyMC model from an ingested time-series Dataset with a condition coord."""
+        conditions = condition_labels(data, self.config["by"])
+        labels, condition_of_spine = np.unique(conditions, return_inverse=True)
+        reference = self.config["reference"]
+        if reference is not None and str(reference) not in labels:
+            raise ConfigError(
+                f"reference condition '{reference}' not in the data; labels: {', '.join(labels)}"
+            )
+        trans = transitions(data)
+        n = trans.sizes[dims.TRANSITION]
+        if n < 5:
+            raise DataError(
+                f"only {n} transitions; the drift-diffusion model needs at least 5",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        spine_index = trans["spine_index"].values
+        condition_index = condition_of_spine[spine_index]
+        w0 = trans["w_start"].values
+        w1 = trans["w_end"].values
+        dt = trans["dt_days"].values
+        scale_w = float(np.median(w0))
+        scale_t = float(np.median(dt))
+        rate_var = float(np.var((w1 - w0) / np.sqrt(dt))) or 1.0
+
+        coords: dict[str, Any] = {
+            dims.TRANSITION: np.arange(n),
+            dims.CONDITION: labels,
+            "condition_param": list(CONDITION_PARAMS),
+        }
+        pool = self.pools_animals(data, conditions)
+        if pool:
+            # Animal ids are only unique within a condition in many labs ("m1" in WT and KO).
+            animal_key = np.char.add(
+                np.char.add(conditions, "/"), data[dims.ANIMAL_ID].values.astype(str)
+            )
+            animals, animal_of_spine = np.unique(animal_key, return_inverse=True)
+            coords[dims.ANIMAL] = animals
+            coords["animal_param"] = list(ANIMAL_PARAMS)
+            animal_index = animal_of_spine[spine_index]
+
+        with pm.Model(coords=coords) as model:
+            a_pop = pm.Normal("a_pop", 0.0, 2.0 * scale_w / scale_t)
+            b_pop = pm.Normal("b_pop", 0.0, 2.0 / scale_t)
+            log_c_pop = pm.Normal("log_c_pop", np.log(rate_var), 2.0)
+            log_d_pop = pm.Normal("log_d_pop", np.log(rate_var / scale_w**2), 2.0)
+            tau = pm.HalfNormal(
+                "tau_condition",
+                np.array([scale_w / scale_t, 1.0 / scale_t, 1.0, 1.0]),
+                dims="condition_param",
+            )
+            # Zero-sum offsets: the population mean is the average over conditions, which
+            # removes the ridge between it and the offsets (with 2 conditions, a_pop ± δ/2).
+            z = pm.ZeroSumNormal("condition_z", 1.0, dims=("condition_param", dims.CONDITION))
+            offsets = (z * tau[:, None]).T
+            a = pm.Deterministic("a", a_pop + offsets[:, 0], dims=dims.CONDITION)
+            b = pm.Deterministic("b", b_pop + offsets[:, 1], dims=dims.CONDITION)
+            c = pm.Deterministic("c", pt.exp(log_c_pop + offsets[:, 2]), dims=dims.CONDITION)
+            d = pm.Deterministic("d", pt.exp(log_d_pop + offsets[:, 3]), dims=dims.CONDITION)
+
+            if pool:
+                omega = pm.HalfNormal(
+                    "omega_animal",
+                    0.5 * np.array([scale_w / scale_t, 1.0 / scale_t, 1.0]),
+                    dims="animal_param",
+                )
+                u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, "animal_param"))
+                animal_offsets = u * omega
+                a_t = a[condition_index] + animal_offsets[animal_index, 0]
+                b_t = b[condition_index] + animal_offsets[animal_index, 1]
+                d_t = d[condition_index] * pt.exp(animal_offsets[animal_index, 2])
+                # Per-transition parameters: RK4 moments, which reproduce the exact ones.
+                mean, var = linear_moments(
+                    a_t, b_t, c[condition_index], d_t, w0, *self._intervals(dt)
+                )
+            else:
+                mean, var = self._moments_by_condition(a, b, c, d, w0, dt, condition_index)
+            pm.Normal("w_end", mu=mean, sigma=pt.sqrt(var), observed=w1, dims=dims.TRANSITION)
+            self._turnover_terms(data, conditions, labels)
+        return model
+
+    @staticmethod
+    def _intervals(dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        intervals, interval_index = np.unique(np.round(dt, 9), return_inverse=True)
+        return interval_index, intervals
+
+    def _moments_by_condition(self, a, b, c, d, w0, dt, condition_index):
+        """Exact moments (one matrix exponential per interval) with scalar params per condition."""
+        mean = pt.zeros(len(w0))
+        var = pt.ones(len(w0))
+        for k in np.unique(condition_index):
+            rows = np.flatnonzero(condition_index == k)
+            m_k, v_k = linear_moments(a[k], b[k], c[k], d[k], w0[rows], *self._intervals(dt[rows]))
+            mean = pt.set_subtensor(mean[rows], m_k)
+            var = pt.set_subtensor(var[rows], v_k)
+        return mean, var
+
+    @staticmethod
+    def turnover_by_condition(
+        data: xr.Dataset, conditions: np.ndarray, labels: np.ndarray
+    ) -> xr.Dataset:
+        """Return per-interval turnover counts of every condition, stacked on ``interval``.
+
+        Each condition is counted on its own spines and only over the sessions in which it
+        was imaged (at least one of its spines present), so a session that exists for one
+        condition only does not count every spine of the other as eliminated.
+        """
+        tables = []
+        for k, label in enumerate(labels):
+            subset = data.isel({dims.SPINE: conditions == label})
+            imaged = subset[dims.VOLUME].notnull().any(dims.SPINE).values
+            table = turnover_intervals(subset.isel({dims.SESSION: imaged}))
+            tables.append(
+                table.assign(condition_index=("interval", np.full(table.sizes["interval"], k)))
+            )
+        stacked = xr.concat(tables, dim="interval")
+        return stacked.assign_coords(interval=np.arange(stacked.sizes["interval"]))
+
+    def _turnover_terms(self, data: xr.Dataset, conditions: np.ndarray, labels: np.ndarray) -> None:
+        table = self.turnover_by_condition(data, conditions, labels)
+        k = table["condition_index"].values
+        at_risk = table["present_start"].values
+        interval = table["dt_days"].values
+        lam_e = pm.Gamma("elimination_per_day", alpha=1.0, beta=1.0, dims=dims.CONDITION)
+        lam_f = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0, dims=dims.CONDITION)
+        pm.Binomial(
+            "eliminations",
+            n=at_risk,
+            p=1.0 - pt.exp(-lam_e[k] * interval),
+            observed=table["eliminated"].values,
+        )
+        pm.Poisson("formations", mu=lam_f[k] * at_risk * interval, observed=table["formed"].values)
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        data: xr.Dataset,
+        settings: SamplerSettings | None = None,
+        *,
+        command_line: str | None = None,
+    ) -> xr.DataTree:
+        """Sample the posterior (and, with ``loo``, the pooled model) and return the result."""
+        self._settings = settings or SamplerSettings()
+        return super().fit(data, self._settings, command_line=command_line)
+
+    def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
+        """Record the reference label and, with ``loo``, compare to the pooled model by LOO.
+
+        The pointwise log-likelihood (draws × transitions) is used for LOO and then
+        dropped, so the saved result stays small; the LOO numbers are kept as a JSON attr.
+        """
+        labels = [str(v) for v in tree["posterior"][dims.CONDITION].values]
+        reference = self.config["reference"] or labels[0]
+        tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
+        tree["posterior"].attrs["condition_by"] = self.config["by"]
+        if self.config["loo"]:
+            loo = pooled_vs_conditions_loo(tree, data, model, self._settings or SamplerSettings())
+            tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
+        return tree
+
+    # -- reading results -----------------------------------------------------------------
+    def parameter_names(self, tree: xr.DataTree) -> dict[str, str]:
+        """Return ``{public name: posterior variable}`` of the reported parameters."""
+        names = ["a", "b", "c", "d", "elimination_per_day", "formation_per_day", "tau_condition"]
+        if "omega_animal" in tree["posterior"]:
+            names.append("omega_animal")
+        return {n: n for n in names}
+
+    @staticmethod
+    def curves(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
+        """Return μ(w) and σ(w) per draw and condition on ``grid`` (chain, draw, condition, w)."""
+        w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
+        a, b, c, d = (posterior[v] for v in "abcd")
+        return {"drift": a + b * w, "diffusion": np.sqrt(c + d * w**2)}
+
+    def default_grid(self, tree: xr.DataTree) -> np.ndarray:
+        """Return 50 points spanning the observed sizes."""
+        volume = tree[DATA_GROUP][dims.VOLUME].values
+        present = volume[np.isfinite(volume)]
+        return np.linspace(float(present.min()), float(present.max()), N_GRID)
+
+    def summarize(self, tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
+        """Return parameters per condition (``a[WT]``), curves per condition and the LOO."""
+        posterior = tree["posterior"].to_dataset()
+        grid_values = np.asarray(grid, dtype=float) if grid else self.default_grid(tree)
+        curves = self.curves(posterior, grid_values)
+        data = tree[DATA_GROUP].to_dataset()
+        units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+        labels = [str(v) for v in posterior[dims.CONDITION].values]
+        conditions = condition_labels(data, self.config["by"])
+        trans = transitions(data)
+        per_condition_transitions = np.bincount(
+            np.searchsorted(labels, conditions[trans["spine_index"].values]),
+            minlength=len(labels),
+        )
+        curve_out: dict[str, Any] = {}
+        for key, unit in (("drift", f"{units}/day"), ("diffusion", f"{units}/sqrt(day)")):
+            curve_out[key] = {
+                label: curve_stats(curves[key].sel({dims.CONDITION: label}), dims.SIZE_GRID)
+                for label in labels
+            } | {"units": unit}
+        out: dict[str, Any] = {
+            "conditions": labels,
+            "reference": posterior.attrs.get(REFERENCE_ATTR, labels[0]),
+            "pooled_animals": "omega_animal" in posterior,
+            "parameters": parameter_stats(posterior, self.parameter_names(tree)),
+            "curves": curve_out,
+            "data": {
+                "spines": int(data.sizes[dims.SPINE]),
+                "sessions": int(data.sizes[dims.SESSION]),
+                "transitions": int(trans.sizes[dims.TRANSITION]),
+                "transitions_per_condition": dict(
+                    zip(labels, (int(v) for v in per_condition_transitions), strict=True)
+                ),
+                "volume_units": units,
+            },
+        }
+        if LOO_ATTR in posterior.attrs:
+            out["loo"] = json.loads(posterior.attrs[LOO_ATTR])
+        return out
+
+    def report_sections(self, tree: xr.DataTree) -> list:
+        """Return the per-condition curves, contrasts and LOO sections."""
+        from spinefit.compare import compare
+        from spinefit.report.compare import compare_sections
+
+        return compare_sections(tree, compare(tree))
+
+
+def pooled_vs_conditions_loo(
+    tree: xr.DataTree, data: xr.Dataset, model: pm.Model, settings: SamplerSettings
+) -> dict[str, float]:
+    """Compare the by-condition model with the pooled (no-difference) model by PSIS-LOO.
+
+    Both models share the transition likelihood ``w_end`` (same transitions, same order),
+    so their pointwise log-likelihoods are comparable; turnover terms are not part of the
+    comparison. The pooled model is :class:`DriftDiffusion` sampled with the same settings.
+
+    Returns
+    -------
+    dict
+        ``pooled``, ``by_condition`` (elpd_loo of each), their ``se_pooled``,
+        ``se_by_condition``, ``elpd_diff`` (by_condition − pooled; positive favours
+        condition-specific parameters), ``se`` (SE of that difference) and the max Pareto k.
+    """
+    import arviz as az
+
+    from spinefit.models.drift_diffusion import DriftDiffusion
+
+    quiet = {"progressbar": False}
+    with_ll = pm.compute_log_likelihood(tree, model=model, var_names=["w_end"], **quiet)
+    pooled_model = DriftDiffusion().build(data)
+    pooled_tree = sample_model(pooled_model, settings)
+    pooled_tree = pm.compute_log_likelihood(
+        pooled_tree, model=pooled_model, var_names=["w_end"], **quiet
+    )
+    loo_cond = az.loo(with_ll, var_name="w_end", pointwise=True)
+    loo_pooled = az.loo(pooled_tree, var_name="w_end", pointwise=True)
+    diff_i = np.asarray(loo_cond.elpd_i) - np.asarray(loo_pooled.elpd_i)
+    n = diff_i.size
+    result = {
+        "pooled": float(loo_pooled.elpd),
+        "by_condition": float(loo_cond.elpd),
+        "se_pooled": float(loo_pooled.se),
+        "se_by_condition": float(loo_cond.se),
+        "elpd_diff": float(diff_i.sum()),
+        "se": float(np.sqrt(n * np.var(diff_i))),
+        "max_pareto_k": float(max(np.max(loo_cond.pareto_k), np.max(loo_pooled.pareto_k))),
+    }
+    if "log_likelihood" in tree.children:
+        del tree["log_likelihood"]
+    return result

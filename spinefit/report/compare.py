@@ -1,0 +1,164 @@
+"""Report sections contrasting conditions: curves per condition, forest plot, sentences, LOO."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from spinefit import dims
+from spinefit.compare import HUMAN_NAMES, _curve_draws, sentences
+from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
+from spinefit.stats import HDI_PROB, curve_stats
+
+BAND_ALPHA = 0.22
+PARAMETER_UNITS = {
+    "a": "{u}/day",
+    "b": "1/day",
+    "c": "{u}²/day",
+    "d": "1/day",
+    "elimination_per_day": "1/day",
+    "formation_per_day": "1/day",
+}
+
+
+def _units(tree: xr.DataTree) -> str:
+    if "data" in tree.children and dims.VOLUME in tree["data"]:
+        return tree["data"][dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+    return dims.DEFAULT_VOLUME_UNITS
+
+
+def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
+    posterior = tree["posterior"].to_dataset()
+    grid = np.asarray(result["curves"]["drift"][dims.SIZE_GRID])
+    draws = _curve_draws(posterior, grid)
+    fig, (ax_mu, ax_sigma) = new_figure(2, height=3.4)
+    for ax, key, ylabel in (
+        (ax_mu, "drift", f"drift μ(w) ({units}/day)"),
+        (ax_sigma, "diffusion", f"diffusion σ(w) ({units}/√day)"),
+    ):
+        for i, label in enumerate(result["conditions"]):
+            stats = curve_stats(draws[key].sel({dims.CONDITION: label}), dims.SIZE_GRID)
+            ax.fill_between(
+                grid, stats["hdi_low"], stats["hdi_high"], alpha=BAND_ALPHA, color=f"C{i}"
+            )
+            ax.plot(grid, stats["mean"], color=f"C{i}", label=f"{label} (mean, {HDI_PROB:.0%} HDI)")
+        ax.set_xlabel(f"spine size w ({units})")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    ax_mu.axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return ReportSection(
+        "Drift and diffusion by condition",
+        figure_html(fig, "Posterior mean curves per condition with 94% HDI bands."),
+    )
+
+
+def _forest_section(result: dict[str, Any], units: str) -> ReportSection:
+    rows = [
+        (name, label, s)
+        for name, by_label in result["contrasts"].items()
+        if name in PARAMETER_UNITS
+        for label, s in by_label.items()
+    ]
+    fig, axes = new_figure(1, height=0.55 * max(len(rows), 1) + 1.0)
+    ax = axes[0]
+    # Parameters have different units, so each row is scaled by its largest |bound| and
+    # its label carries the numbers in the parameter's own units.
+    y = np.arange(len(rows))[::-1]
+    for yi, (_name, _label, s) in zip(y, rows, strict=True):
+        width = max(abs(s["hdi_low"]), abs(s["hdi_high"]), abs(s["diff_mean"])) or 1.0
+        excludes = s["hdi_low"] > 0 or s["hdi_high"] < 0
+        colour = "C3" if excludes else "C0"
+        ax.plot([s["hdi_low"] / width, s["hdi_high"] / width], [yi, yi], color=colour, lw=2)
+        ax.plot(s["diff_mean"] / width, yi, "o", color=colour)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(
+        y,
+        [
+            f"{HUMAN_NAMES.get(n, n)}: {lab} − {result['reference']}  "
+            f"[{s['hdi_low']:.3g}, {s['hdi_high']:.3g}] "
+            f"{PARAMETER_UNITS[n].format(u=units)}"
+            for n, lab, s in rows
+        ],
+        fontsize=7,
+    )
+    ax.set_xlabel("difference / max(|HDI bound|) (each row on its own scale)")
+    ax.set_xlim(-1.1, 1.1)
+    fig.tight_layout()
+    body = figure_html(
+        fig,
+        "Posterior mean and 94% HDI of each difference from the reference; each row is "
+        "scaled by its largest |bound| so rows with different units fit one axis (the "
+        "numbers in the labels are in the parameter's units). Red: HDI excludes 0.",
+    )
+    body += table_html(
+        ["parameter", "condition", "difference", "hdi 3%", "hdi 97%", "P(diff > 0)", "P(in ROPE)"],
+        [
+            [
+                HUMAN_NAMES.get(n, n),
+                f"{lab} − {result['reference']}",
+                s["diff_mean"],
+                s["hdi_low"],
+                s["hdi_high"],
+                s["prob_positive"],
+                "–" if s["prob_rope"] is None else s["prob_rope"],
+            ]
+            for n, lab, s in rows
+        ],
+    )
+    return ReportSection("Contrasts between conditions", body)
+
+
+def _loo_section(loo: dict[str, float] | None) -> ReportSection:
+    if not loo:
+        return ReportSection(
+            "Pooled vs by-condition model (LOO)",
+            paragraph("LOO was not computed for this fit (model option loo=false)."),
+        )
+    better = "condition-specific" if loo["elpd_diff"] > 0 else "pooled (no-difference)"
+    body = table_html(
+        ["model", "elpd_loo", "se"],
+        [
+            ["pooled (no condition effects)", loo["pooled"], loo.get("se_pooled", float("nan"))],
+            ["by condition", loo["by_condition"], loo.get("se_by_condition", float("nan"))],
+        ],
+        caption="PSIS-LOO of the transition likelihood (higher is better)",
+    ) + paragraph(
+        f"elpd difference (by condition − pooled) = {loo['elpd_diff']:.1f} ± {loo['se']:.1f} "
+        f"(SE); the {better} model predicts held-out transitions better"
+        + (
+            "; the difference is within 2 SE, so the data do not clearly prefer either."
+            if abs(loo["elpd_diff"]) < 2 * loo["se"]
+            else "."
+        )
+    )
+    return ReportSection("Pooled vs by-condition model (LOO)", body)
+
+
+def compare_sections(tree: xr.DataTree, result: dict[str, Any]) -> list[ReportSection]:
+    """Return the report sections of a condition comparison.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        The fitted result (for the per-condition curves).
+    result : dict
+        Output of :func:`spinefit.compare.compare` on ``tree``.
+    """
+    units = _units(tree)
+    sections = []
+    if result.get("curves"):
+        sections.append(_curves_section(tree, result, units))
+    sections.append(_forest_section(result, units))
+    found = sentences(result)
+    sections.append(
+        ReportSection(
+            "Findings",
+            "".join(paragraph(s) for s in found)
+            or paragraph("No 94% HDI of a difference between conditions excludes 0."),
+        )
+    )
+    sections.append(_loo_section(result.get("loo")))
+    return sections

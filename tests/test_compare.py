@@ -1,0 +1,280 @@
+"""Condition contrasts: fake posteriors (no MCMC), a smoke fit, and slow validation fits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from spinefit import dims
+from spinefit.compare import compare, sentences
+from spinefit.errors import ConfigError
+
+LABELS = ["KO", "WT"]
+
+
+def fake_tree(rng: np.random.Generator, shift: dict[str, float], sd: float = 0.005) -> xr.DataTree:
+    """Seeded posterior with a, b, c, d, turnover per condition; KO = WT + shift."""
+    n_chain, n_draw = 2, 500
+    base = {
+        "a": 0.1,
+        "b": -0.1,
+        "c": 0.04,
+        "d": 0.04,
+        "elimination_per_day": 0.03,
+        "formation_per_day": 0.03,
+    }
+    posterior = {}
+    for name, value in base.items():
+        draws = value + sd * rng.standard_normal((n_chain, n_draw, 2))
+        draws[..., 0] += shift.get(name, 0.0)  # KO is first in sorted order
+        posterior[name] = ((dims.CHAIN, dims.DRAW, dims.CONDITION), draws)
+    posterior["tau_condition"] = (
+        (dims.CHAIN, dims.DRAW, "condition_param"),
+        np.abs(rng.standard_normal((n_chain, n_draw, 4))),
+    )
+    ds = xr.Dataset(
+        posterior,
+        coords={
+            dims.CHAIN: np.arange(n_chain),
+            dims.DRAW: np.arange(n_draw),
+            dims.CONDITION: LABELS,
+            "condition_param": ["a", "b", "log_c", "log_d"],
+        },
+        attrs={"reference_condition": "WT"},
+    )
+    volume = xr.Dataset({dims.VOLUME: ((dims.SPINE, dims.SESSION), rng.uniform(0.2, 2.0, (10, 3)))})
+    return xr.DataTree.from_dict({"posterior": ds, "data": volume})
+
+
+def test_known_difference_is_found(rng):
+    tree = fake_tree(rng, {"d": 0.03})
+    result = compare(tree, rope=0.01)
+    assert result["reference"] == "WT"
+    assert set(result["contrasts"]) == {
+        "a",
+        "b",
+        "c",
+        "d",
+        "elimination_per_day",
+        "formation_per_day",
+    }  # tau_condition has no single condition dim
+    d = result["contrasts"]["d"]["KO"]
+    assert d["diff_mean"] == pytest.approx(0.03, abs=0.002)
+    assert d["hdi_low"] > 0.015 and d["hdi_high"] < 0.045
+    assert d["prob_positive"] > 0.999
+    assert d["prob_rope"] < 0.01
+    a = result["contrasts"]["a"]["KO"]
+    assert a["hdi_low"] < 0 < a["hdi_high"]
+    assert a["prob_rope"] > 0.7  # difference SD ≈ 0.007 against a ROPE of ±0.01
+    json.dumps(result)  # JSON-ready
+
+
+def test_sentences_only_for_hdis_excluding_zero(rng):
+    result = compare(fake_tree(rng, {"d": 0.03, "formation_per_day": -0.04}), grid=[0.5, 1.0])
+    text = sentences(result)
+    parameter_sentences = [s for s in text if "for sizes" not in s]
+    assert len(parameter_sentences) == 2
+    assert parameter_sentences[0].startswith(
+        "σ² multiplicative coefficient d is larger in KO than WT (difference 0.030, 94% HDI"
+    )
+    assert "P>0 = 1.000" in parameter_sentences[0]
+    assert parameter_sentences[1].startswith("formation rate is smaller in KO than WT")
+    assert "P<0 = 1.000" in parameter_sentences[1]
+    assert any(s.startswith("diffusion σ(w) is larger in KO than WT for sizes") for s in text)
+    assert not any(s.startswith("drift") for s in text)
+
+
+def test_curves_on_grid_and_reference_switch(rng):
+    tree = fake_tree(rng, {"d": 0.03})
+    result = compare(tree, reference="KO", grid=[0.5, 1.0, 2.0])
+    diffusion = result["curves"]["diffusion"]
+    assert diffusion["w"] == [0.5, 1.0, 2.0]
+    assert set(diffusion) == {"w", "WT"}
+    expected = np.sqrt(0.04 + 0.04 * 4.0) - np.sqrt(0.04 + 0.07 * 4.0)
+    assert diffusion["WT"]["diff_mean"][2] == pytest.approx(expected, abs=0.005)
+    assert result["contrasts"]["d"]["WT"]["prob_positive"] < 0.001
+    assert result["loo"] is None
+
+
+def test_default_grid_from_data(rng):
+    result = compare(fake_tree(rng, {}))
+    assert len(result["curves"]["drift"]["w"]) == 50
+
+
+def test_unknown_reference_lists_labels(rng):
+    with pytest.raises(ConfigError, match=r"unknown reference condition 'HET'; labels: KO, WT"):
+        compare(fake_tree(rng, {}), reference="HET")
+
+
+def test_result_without_condition_dim(rng):
+    tree = fake_tree(rng, {})
+    single = tree["posterior"].to_dataset().isel({dims.CONDITION: 0}, drop=True)
+    tree = xr.DataTree.from_dict({"posterior": single})
+    tree.attrs["spinefit_model"] = "drift-diffusion"
+    with pytest.raises(ConfigError, match="no 'condition' dim"):
+        compare(tree)
+
+
+def test_report_sections_render(rng):
+    from spinefit.report.compare import compare_sections
+
+    tree = fake_tree(rng, {"d": 0.03})
+    result = compare(tree)
+    result["loo"] = {
+        "pooled": -10.0,
+        "by_condition": -5.0,
+        "elpd_diff": 5.0,
+        "se": 1.0,
+        "se_pooled": 3.0,
+        "se_by_condition": 3.0,
+    }
+    sections = compare_sections(tree, result)
+    titles = [s.title for s in sections]
+    assert titles == [
+        "Drift and diffusion by condition",
+        "Contrasts between conditions",
+        "Findings",
+        "Pooled vs by-condition model (LOO)",
+    ]
+    assert "<svg" in sections[1].body_html
+    assert "larger in KO than WT" in sections[2].body_html
+
+
+def test_simulated_wt_ko_labels():
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, truth = simulate_wt_ko(n_animals_per_genotype=2, n_sites_per_animal=10, random_seed=1)
+    assert sorted(set(data[dims.CONDITION_LABEL].values)) == ["KO", "WT"]
+    assert sorted(set(data[dims.ANIMAL_ID].values)) == ["ko1", "ko2", "wt1", "wt2"]
+    assert truth["differences"]["d"] == pytest.approx(0.04 * 0.6)
+    assert truth["differences"]["a"] == 0.0
+
+
+# -- smoke fit ---------------------------------------------------------------------------------
+
+
+def test_conditional_fit_smoke():
+    from spinefit.models.base import SamplerSettings
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, _ = simulate_wt_ko(n_animals_per_genotype=2, n_sites_per_animal=15, random_seed=4)
+    model = ConditionalDriftDiffusion({"pool_animals": False, "loo": False})
+    tree = model.fit(
+        data, SamplerSettings(draws=100, tune=150, chains=2, random_seed=2, progressbar=False)
+    )
+    posterior = tree["posterior"]
+    for name in ("a", "b", "c", "d", "elimination_per_day", "formation_per_day"):
+        assert posterior[name].dims == (dims.CHAIN, dims.DRAW, dims.CONDITION)
+    assert list(posterior[dims.CONDITION].values) == ["KO", "WT"]
+    summary = model.summarize(tree)
+    assert "d[KO]" in summary["parameters"] and "formation_per_day[WT]" in summary["parameters"]
+    assert set(summary["curves"]["diffusion"]) == {"KO", "WT", "units"}
+    result = compare(tree)
+    assert result["reference"] == "KO"  # first sorted label when none is configured
+    assert set(result["contrasts"]["d"]) == {"WT"}
+    assert set(result["contrasts"]["d"]["WT"]) == {
+        "diff_mean",
+        "hdi_low",
+        "hdi_high",
+        "prob_positive",
+        "prob_rope",
+    }
+
+
+def test_missing_condition_column_is_config_error(small_timeseries):
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+
+    data, _ = small_timeseries
+    with pytest.raises(ConfigError, match="no per-spine 'genotype' column"):
+        ConditionalDriftDiffusion({"by": "genotype"}).build(data)
+
+
+# -- slow validation -------------------------------------------------------------------------
+
+
+def _fit_wt_ko(random_seed: int, *, loo: bool = False, **options):
+    from spinefit.models.base import SamplerSettings
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, truth = simulate_wt_ko(random_seed=random_seed, **options)
+    model = ConditionalDriftDiffusion({"reference": "WT", "loo": loo})
+    tree = model.fit(
+        data,
+        SamplerSettings(draws=500, tune=500, chains=2, random_seed=random_seed, progressbar=False),
+    )
+    return tree, truth
+
+
+@pytest.mark.slow
+def test_recovers_known_difference():
+    tree, truth = _fit_wt_ko(7, loo=True)
+    result = compare(tree)
+    for name in ("a", "b", "c", "d"):
+        s = result["contrasts"][name]["KO"]
+        true = truth["differences"][name]
+        assert s["hdi_low"] <= true <= s["hdi_high"], (name, s, true)
+    print(json.dumps(result["contrasts"], indent=1), result["loo"], sentences(result))
+
+
+@pytest.mark.slow
+def test_false_positive_rate_without_difference():
+    """With no true difference, HDIs of a, b, c, d excluding 0 should be rare (≈ 6%)."""
+    n_reps, excluded, total = 20, 0, 0
+    for rep in range(n_reps):
+        tree, _ = _fit_wt_ko(
+            100 + rep,
+            ko_d_factor=1.0,
+            ko_formation_factor=1.0,
+            n_animals_per_genotype=2,
+            n_sites_per_animal=40,
+        )
+        result = compare(tree)
+        for name in ("a", "b", "c", "d"):
+            s = result["contrasts"][name]["KO"]
+            excluded += s["hdi_low"] > 0 or s["hdi_high"] < 0
+            total += 1
+    rate = excluded / total
+    print(f"false-positive rate: {excluded}/{total} = {rate:.3f}")
+    assert rate <= 0.10
+
+
+@pytest.mark.slow
+def test_melander_pyramidal_vs_pv(shared_data):
+    from spinefit.io.two_photon import read_two_photon
+    from spinefit.models.base import SamplerSettings
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+
+    parts = []
+    for label in ("pyr", "pv"):
+        ds = read_two_photon(
+            shared_data("melander2021", f"quantile_4060_{label}.npy"), interval_days=4
+        )
+        ds = ds.assign_coords(
+            {
+                dims.SPINE: [f"{label}-{s}" for s in ds[dims.SPINE].values],
+                dims.CONDITION_LABEL: (dims.SPINE, np.full(ds.sizes[dims.SPINE], label)),
+            }
+        )
+        # 8 vs 7 sessions: align on time_days, NaN where a session does not exist.
+        parts.append(ds.assign_coords(session=ds[dims.TIME_DAYS].values).drop_vars(dims.TIME_DAYS))
+    data = xr.concat(parts, dim=dims.SPINE, join="outer", combine_attrs="drop_conflicts")
+    data = data.assign_coords(
+        {
+            dims.TIME_DAYS: (dims.SESSION, data[dims.SESSION].values.astype(float)),
+            dims.SESSION: np.arange(data.sizes[dims.SESSION]),
+        }
+    )
+    data.attrs[dims.ATTR_DATA_KIND] = dims.KIND_TIME_SERIES
+    assert data.sizes[dims.SESSION] == 8
+    tree = ConditionalDriftDiffusion({"reference": "pyr"}).fit(
+        data, SamplerSettings(draws=500, tune=500, chains=2, random_seed=1, progressbar=False)
+    )
+    result = compare(tree)
+    print(json.dumps(result["contrasts"], indent=1), result["loo"], sentences(result))
+    assert set(result["contrasts"]["d"]) == {"pv"}
+    assert result["loo"] is not None
