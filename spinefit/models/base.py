@@ -127,6 +127,8 @@ class SpineModel(ABC):
             )
         self.config: dict[str, Any] = self.default_config | config
         self.result: xr.DataTree | None = None
+        self.settings = SamplerSettings()
+        """Settings of the last fit; ``postprocess`` uses them for any secondary fit."""
 
     # -- specification -------------------------------------------------------------------
     def check_data(self, data: xr.Dataset) -> None:
@@ -172,6 +174,7 @@ class SpineModel(ABC):
             ``data``) and provenance attrs.
         """
         settings = settings or SamplerSettings()
+        self.settings = settings
         self.check_data(data)
         model = self.build(data)
         tree = sample_model(model, settings)

@@ -93,7 +93,6 @@ class ConditionalDriftDiffusion(SpineModel):
         super().__init__(config)
         if self.config["pool_animals"] not in ("auto", True, False):
             raise ConfigError("pool_animals must be 'auto', true or false")
-        self._settings: SamplerSettings | None = None
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -259,16 +258,6 @@ class ConditionalDriftDiffusion(SpineModel):
         pm.Poisson("formations", mu=lam_f[k] * at_risk * interval, observed=table["formed"].values)
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(
-        self,
-        data: xr.Dataset,
-        settings: SamplerSettings | None = None,
-        *,
-        command_line: str | None = None,
-    ) -> xr.DataTree:
-        """Sample the posterior (and, with ``loo``, the pooled model) and return the result."""
-        self._settings = settings or SamplerSettings()
-        return super().fit(data, self._settings, command_line=command_line)
 
     def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
         """Record the reference label and, with ``loo``, compare to the pooled model by LOO.
@@ -281,7 +270,7 @@ class ConditionalDriftDiffusion(SpineModel):
         tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
         tree["posterior"].attrs["condition_by"] = self.config["by"]
         if self.config["loo"]:
-            loo = pooled_vs_conditions_loo(tree, data, model, self._settings or SamplerSettings())
+            loo = pooled_vs_conditions_loo(tree, data, model, self.settings)
             tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
         return tree
 

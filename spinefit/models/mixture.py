@@ -80,7 +80,7 @@ from scipy.special import log_ndtr, logsumexp
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE, MULTIPLICITY
-from spinefit.models.base import SamplerSettings, SpineModel, sample_model
+from spinefit.models.base import SpineModel, sample_model
 from spinefit.stats import curve_stats, parameter_stats
 
 if TYPE_CHECKING:
@@ -497,7 +497,6 @@ class Mixture(SpineModel):
             raise ConfigError("by_multiplicity needs at least 2 components")
         if int(self.config["n_bins"]) < 10:
             raise ConfigError("n_bins must be at least 10")
-        self._settings: SamplerSettings | None = None
 
     # -- data layout -------------------------------------------------------------------------
     def is_binned(self, n_synapses: int) -> bool:
@@ -562,20 +561,6 @@ class Mixture(SpineModel):
         return model
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(
-        self,
-        data: xr.Dataset,
-        settings: SamplerSettings | None = None,
-        *,
-        command_line: str | None = None,
-    ) -> xr.DataTree:
-        """Sample the posterior; see :meth:`SpineModel.fit`.
-
-        The sampler settings are kept so that the component comparison samples its
-        alternative model the same way.
-        """
-        self._settings = settings or SamplerSettings()
-        return super().fit(data, self._settings, command_line=command_line)
 
     def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
         """Add per-synapse P(large), likelihood details and the component comparison."""
@@ -631,7 +616,7 @@ class Mixture(SpineModel):
             model, ``elpd_diff`` (fitted minus alternative) and its ``se_diff``,
             ``preferred``, ``n_synapses``, ``n_loo_synapses`` and Pareto-k diagnostics.
         """
-        settings = self._settings or SamplerSettings()
+        settings = self.settings
         k = self.config["n_components"]
         alt_k = k - 1 if k > 1 else 2
         alternative = type(self)(

@@ -49,7 +49,7 @@ from scipy.special import logsumexp
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
-from spinefit.models.base import SamplerSettings, SpineModel, sample_model
+from spinefit.models.base import SpineModel, sample_model
 from spinefit.models.mixture import (
     ATTR_SIZE_VARIABLE,
     DERIVED_GROUP,
@@ -242,7 +242,6 @@ class PairedMixture(SpineModel):
             raise ConfigError(
                 f"pair_mode must be one of {PAIR_MODES}, got {self.config['pair_mode']!r}"
             )
-        self._settings: SamplerSettings | None = None
 
     def layout(self, data: xr.Dataset) -> ConnectionLayout:
         """Return the singles and pairs of ``data`` (fails if there are no pairs)."""
@@ -302,19 +301,6 @@ class PairedMixture(SpineModel):
         return model
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(
-        self,
-        data: xr.Dataset,
-        settings: SamplerSettings | None = None,
-        *,
-        command_line: str | None = None,
-    ) -> xr.DataTree:
-        """Sample the posterior; see :meth:`SpineModel.fit`.
-
-        The settings are kept so that the independent-state comparison samples alike.
-        """
-        self._settings = settings or SamplerSettings()
-        return super().fit(data, self._settings, command_line=command_line)
 
     def _draws(self, posterior: xr.Dataset) -> dict[str, np.ndarray]:
         names = ["mu", "sigma", "p_SS", "p_SL", "p_LL"]
@@ -415,7 +401,7 @@ class PairedMixture(SpineModel):
             As :func:`spinefit.models.mixture.loo_comparison`, with models ``"correlated"``
             and ``"independent"``; connections are the units left out.
         """
-        settings = self._settings or SamplerSettings()
+        settings = self.settings
         null = type(self)(self.config | {"independent_states": True, "state_comparison": False})
         null_tree = sample_model(null.build(data), settings)
         fits = {"correlated": (self, tree), "independent": (null, null_tree)}
