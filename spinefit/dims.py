@@ -40,6 +40,13 @@ DENDRITE_ID = "dendrite_id"
 ANIMAL_ID = "animal_id"
 CONDITION_LABEL = "condition"
 TREATMENT = "treatment"
+IMAGED = "imaged"
+"""Bool coord (spine, session): True where the spine's file imaged that session.
+
+A spine is NaN at a session its file did not image (e.g. after combining files imaged on
+different days); this coord tells "not imaged" apart from "absent", and transition counts
+skip the sessions it marks False. Absent means every spine was imaged at every session.
+"""
 
 # Data variables.
 VOLUME = "volume"

@@ -4,7 +4,9 @@ The reader turns a CSV, TSV or Parquet table into an :class:`xarray.Dataset` alo
 ``synapse`` dim, with the connection (presynaptic/postsynaptic cell pair) of every synapse
 and the number of synapses in that connection (its *multiplicity*). Columns of the
 MICrONS layer-2/3 table (``id``, ``pre_root_id``, ``post_root_id``, ``spine_vol_um3``,
-``cleft_vx``, ``ctr_pt_{x,y,z}_nm``) are recognised without any mapping.
+``cleft_vx``, ``ctr_pt_{x,y,z}_nm``) are recognised without any mapping. An optional
+``condition`` column, and any columns named in ``label_columns``, are kept as string
+coords on ``synapse``; other columns are ignored and named in the report.
 
 Every input row is either kept or listed in the ingestion report with its reason:
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +35,16 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit._version import __version__
-from spinefit.errors import DataError
+from spinefit.errors import ConfigError, DataError
 from spinefit.io.ingestion_report import IngestionReport
-from spinefit.io.tables import TABLE_SUFFIXES, file_hash, read_table, require_columns
+from spinefit.io.tables import (
+    TABLE_SUFFIXES,
+    file_hash,
+    label_text,
+    read_table,
+    require_columns,
+)
+from spinefit.io.two_photon import check_label_columns, require_label_columns
 
 # Names used only by snapshot data; candidates for spinefit.dims.
 PRE_ID = "pre_id"
@@ -72,6 +82,7 @@ def read_ssem(
     id_col: str | None = None,
     keep_self_connections: bool = False,
     size_units: dict[str, str] | None = None,
+    label_columns: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Read an ssEM synapse table into a Dataset along the ``synapse`` dim.
 
@@ -94,6 +105,9 @@ def read_ssem(
     size_units : dict, optional
         ``{column: units}``; default from known MICrONS columns or the column-name suffix
         (``_um3`` → ``um^3``, ``_vx`` → ``voxel``), else ``"a.u."``.
+    label_columns : sequence of str, optional
+        Per-synapse label columns to keep as string coords on ``synapse`` (``""`` where a
+        cell is empty), besides ``condition``, which is kept whenever the table has it.
 
     Returns
     -------
@@ -101,18 +115,23 @@ def read_ssem(
         Size variables (float, attrs ``units`` and ``long_name``) along ``synapse``
         (coordinate: synapse ids), with coordinates ``pre_id``, ``post_id``,
         ``connection`` (``"pre->post"``), ``multiplicity`` and, when present, the
-        synapse position in nm. Attrs: ``source``, ``content_hash``,
-        ``spinefit_version``, ``data_kind="snapshot"``, ``size_variable`` and
-        ``ingestion_report`` (JSON).
+        synapse position in nm, ``condition`` and the `label_columns`. Attrs:
+        ``source``, ``content_hash``, ``spinefit_version``, ``data_kind="snapshot"``,
+        ``size_variable`` and ``ingestion_report`` (JSON).
 
     Raises
     ------
     DataError
-        If the table is missing, empty, not a table, lacks a needed column, has a
-        non-numeric size, or has missing or duplicate synapse ids.
+        If the table is missing, empty, not a table, lacks a needed column (including
+        one named in `label_columns`), has a non-numeric size, or has missing or
+        duplicate synapse ids.
+    ConfigError
+        If a label column is also read as an id or size column, or would clash with a
+        coord name (``pre_id``, ``connection``, ...).
     """
     path = Path(path)
     source = str(path)
+    extra_labels = check_label_columns(label_columns, _RESERVED_LABEL_NAMES)
     frame = read_table(path)
     columns = list(frame.columns)
 
@@ -134,6 +153,9 @@ def read_ssem(
     if not size_cols:
         raise DataError("size_cols is empty; name at least one size column", source=source)
     require_columns(frame, [pre_col, post_col, *size_cols] + ([id_col] if id_col else []), source)
+    require_label_columns(frame, extra_labels, source)
+    used = [pre_col, post_col, *size_cols] + ([id_col] if id_col else [])
+    label_names = _label_names(columns, extra_labels, used)
 
     report = IngestionReport(source=source, rows_read=len(frame))
     rows = np.arange(1, len(frame) + 1)
@@ -166,6 +188,12 @@ def read_ssem(
         for col in MICRONS_POSITIONS
         if col in columns
     }
+    labels = {name: _label_cells(frame, name, path)[keep] for name in label_names}
+    ignored = [c for c in columns if c not in {*used, *positions, *label_names}]
+    if ignored:
+        report.notes.append(f"ignored columns: {', '.join(ignored)}")
+    if label_names:
+        report.notes.append(f"label columns kept: {', '.join(label_names)}")
     dataset = synapse_dataset(
         synapse_ids=synapse_ids[keep],
         pre_ids=pre[0][keep],
@@ -173,6 +201,7 @@ def read_ssem(
         sizes={col: values[keep] for col, values in sizes.items()},
         units=units,
         positions=positions,
+        labels=labels,
         source=source,
         content_hash=file_hash(path),
         report=report,
@@ -195,6 +224,7 @@ def synapse_dataset(
     report: IngestionReport | None = None,
     positions: dict[str, np.ndarray] | None = None,
     long_names: dict[str, str] | None = None,
+    labels: dict[str, Sequence[str]] | None = None,
 ) -> xr.Dataset:
     """Build a snapshot Dataset in the :func:`read_ssem` layout from arrays.
 
@@ -214,6 +244,9 @@ def synapse_dataset(
         ``{coord_name: values in nm}``.
     long_names : dict, optional
         Human-readable names of the size variables (used in axis labels).
+    labels : dict, optional
+        ``{coord_name: one string per synapse}``, e.g. ``condition``; stored as string
+        coords on ``synapse``.
 
     Returns
     -------
@@ -223,9 +256,9 @@ def synapse_dataset(
     n = len(synapse_ids)
     if report is None:
         report = IngestionReport(source=source, rows_read=n, rows_kept=n)
-    labels = pd.Series(pre_ids).astype(str) + "->" + pd.Series(post_ids).astype(str)
-    codes, _ = pd.factorize(labels)
-    connection = labels.to_numpy(dtype=str)
+    pairs = pd.Series(pre_ids).astype(str) + "->" + pd.Series(post_ids).astype(str)
+    codes, _ = pd.factorize(pairs)
+    connection = pairs.to_numpy(dtype=str)
     multiplicity = np.bincount(codes)[codes]
     coords: dict[str, tuple] = {
         dims.SYNAPSE: (dims.SYNAPSE, np.asarray(synapse_ids)),
@@ -236,6 +269,8 @@ def synapse_dataset(
     }
     for name, values in (positions or {}).items():
         coords[name] = (dims.SYNAPSE, np.asarray(values, dtype=float), {"units": "nm"})
+    for name, values in (labels or {}).items():
+        coords[name] = (dims.SYNAPSE, np.asarray(values, dtype=str))
     names = KNOWN_LONG_NAMES | (long_names or {})
     data_vars = {
         name: (
@@ -294,6 +329,8 @@ def write_ssem(dataset: xr.Dataset, path: str | Path) -> Path:
     for name in MICRONS_POSITIONS:
         if name in dataset.coords:
             frame[name] = dataset[name].values
+    for name in label_coords(dataset):
+        frame[name] = dataset[name].values
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         frame.to_parquet(path, index=False)
@@ -302,7 +339,64 @@ def write_ssem(dataset: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
+def label_coords(dataset: xr.Dataset) -> list[str]:
+    """Return the names of a snapshot Dataset's string label coords (e.g. ``condition``).
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        A Dataset in the :func:`read_ssem` layout.
+
+    Returns
+    -------
+    list of str
+        Coords along ``synapse`` other than the ids, ``connection``, ``multiplicity``
+        and the positions.
+    """
+    built_in = {dims.SYNAPSE, PRE_ID, POST_ID, dims.CONNECTION, MULTIPLICITY, *MICRONS_POSITIONS}
+    return [
+        str(name)
+        for name, coord in dataset.coords.items()
+        if coord.dims == (dims.SYNAPSE,) and name not in built_in
+    ]
+
+
 # -- helpers ------------------------------------------------------------------------------
+_RESERVED_LABEL_NAMES = frozenset(
+    {dims.SYNAPSE, PRE_ID, POST_ID, dims.CONNECTION, MULTIPLICITY, *MICRONS_POSITIONS}
+)
+
+
+def _label_names(columns: list[str], extra_labels: list[str], used: list[str]) -> list[str]:
+    """Return the label columns to keep: ``condition`` when present, then `extra_labels`."""
+    names = [dims.CONDITION_LABEL] if dims.CONDITION_LABEL in columns else []
+    names = [n for n in names if n not in used]
+    for name in extra_labels:
+        if name in used:
+            raise ConfigError(
+                f"'{name}' cannot be a label column: it is read as an id or size column"
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _label_cells(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """Return a label column as the text written in the file, ``""`` where empty."""
+    raw = frame[column]
+    if raw.dtype.kind != "O" and path.suffix.lower() not in (".parquet", ".pq"):
+        # The parser read the labels as numbers; re-read them so "007" stays "007".
+        sep = TABLE_SUFFIXES.get(path.suffix.lower(), None)
+        raw = pd.read_csv(
+            path,
+            sep=sep,
+            engine="python" if sep is None else "c",
+            usecols=lambda c: str(c).strip() == column,
+            dtype=str,
+        ).iloc[:, 0]
+    return np.asarray(label_text(raw), dtype=str)
+
+
 def _first_present(columns: list[str], candidates: tuple[str, ...], default: str, source: str):
     found = next((c for c in candidates if c in columns), None)
     if found is None:
@@ -426,6 +520,7 @@ __all__ = [
     "MULTIPLICITY",
     "POST_ID",
     "PRE_ID",
+    "label_coords",
     "multiplicity_counts",
     "read_ssem",
     "synapse_dataset",

@@ -3,6 +3,12 @@
 A *transition* is a pair of consecutive sessions in which a spine is present in both; its
 start and end volumes are what a size-dynamics model is fitted to. Formation (absent then
 present) and elimination (present then absent) events are counted alongside.
+
+A time series may carry a bool ``imaged`` coord (spine, session), as
+:func:`spinefit.io.combine.combine_labelled` adds when files were imaged on different days.
+Then each spine has only the sessions it was imaged at: "consecutive" means consecutive
+imaged sessions in time, and a session it was not imaged at is neither presence nor absence.
+Spines are counted in groups that share one imaging pattern (one group per combined file).
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from spinefit.errors import DataError
 _PROVENANCE = (dims.ATTR_SOURCE, dims.ATTR_CONTENT_HASH, dims.ATTR_VERSION)
 
 
-def _presence(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return volumes (spine, session), a presence mask and session times, time-ordered."""
+def _presence(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return volumes (spine, session), presence, session times and imaged mask, time-ordered.
+
+    The mask is None when `ds` has no ``imaged`` coord (every spine imaged every session).
+    """
     missing = {dims.VOLUME, dims.TIME_DAYS} - set(ds.variables)
     if missing or set(ds[dims.VOLUME].dims) != {dims.SPINE, dims.SESSION}:
         raise DataError(
@@ -25,35 +34,56 @@ def _presence(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             "time_days(session), as returned by spinefit.io.two_photon.read_two_photon",
             source=ds.attrs.get(dims.ATTR_SOURCE),
         )
+    # Sorting the Dataset (not the arrays) keeps the imaged mask aligned with the times.
     ds = ds.sortby(dims.TIME_DAYS)
     volume = ds[dims.VOLUME].transpose(dims.SPINE, dims.SESSION).to_numpy().astype(float)
     present = np.isfinite(volume) & (volume > 0)
-    return volume, present, ds[dims.TIME_DAYS].to_numpy().astype(float)
+    return volume, present, ds[dims.TIME_DAYS].to_numpy().astype(float), _imaged(ds)
 
 
-def count_transitions(ds: xr.Dataset) -> dict[str, int]:
-    """Count transitions, formations and eliminations between consecutive sessions.
+def _imaged(ds: xr.Dataset) -> np.ndarray | None:
+    """Return the ``imaged`` coord as a (spine, session) bool array, or None without one."""
+    if dims.IMAGED not in ds.variables:
+        return None
+    imaged = ds[dims.IMAGED]
+    if set(imaged.dims) != {dims.SPINE, dims.SESSION} or imaged.dtype != bool:
+        raise DataError(
+            f"the '{dims.IMAGED}' coord must be bool with dims (spine, session), got "
+            f"{imaged.dtype} with dims {imaged.dims}",
+            source=ds.attrs.get(dims.ATTR_SOURCE),
+        )
+    return imaged.transpose(dims.SPINE, dims.SESSION).to_numpy()
+
+
+def _groups(present: np.ndarray, imaged: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split spines by imaging pattern.
 
     Parameters
     ----------
-    ds : xarray.Dataset
-        A time series as returned by :func:`spinefit.io.two_photon.read_two_photon`
-        (absent spines are NaN).
+    present : numpy.ndarray
+        Presence (spine, session), sessions in time order.
+    imaged : numpy.ndarray or None
+        The imaged mask aligned with `present`, or None if every session was imaged.
 
     Returns
     -------
-    dict of str to int
-        ``spines``, ``sessions``, ``present`` (spine-sessions with a volume),
-        ``transitions`` (consecutive pairs present in both), ``formations`` (absent then
-        present), ``eliminations`` (present then absent), ``at_risk_formation``
-        (consecutive pairs starting absent) and ``at_risk_elimination`` (consecutive pairs
-        starting present, which equals ``transitions + eliminations``).
+    list of (numpy.ndarray, numpy.ndarray)
+        ``(rows, columns)`` per pattern: the spines that share it and the sessions it
+        images, both ascending; patterns in the order of their first spine. Without a
+        mask (or without spines) one group holds every spine and session.
     """
-    _, present, _ = _presence(ds)
+    n_spines, n_sessions = present.shape
+    if imaged is None or n_spines == 0:
+        return [(np.arange(n_spines), np.arange(n_sessions))]
+    patterns, first, inverse = np.unique(imaged, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)  # numpy 2.0-2.1 keep the axis in return_inverse
+    return [(np.flatnonzero(inverse == k), np.flatnonzero(patterns[k])) for k in np.argsort(first)]
+
+
+def _pair_counts(present: np.ndarray) -> dict[str, int]:
+    """Count presence and events over the adjacent columns of one group's presence."""
     start, end = present[:, :-1], present[:, 1:]
     return {
-        "spines": int(present.shape[0]),
-        "sessions": int(present.shape[1]),
         "present": int(present.sum()),
         "transitions": int((start & end).sum()),
         "formations": int((~start & end).sum()),
@@ -63,13 +93,64 @@ def count_transitions(ds: xr.Dataset) -> dict[str, int]:
     }
 
 
+def count_transitions(ds: xr.Dataset) -> dict[str, int]:
+    """Count transitions, formations and eliminations between consecutive sessions.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A time series as returned by :func:`spinefit.io.two_photon.read_two_photon`
+        (absent spines are NaN), optionally with an ``imaged`` coord.
+
+    Returns
+    -------
+    dict of str to int
+        ``spines``, ``sessions`` (all sessions of `ds`), ``present`` (spine-sessions with a
+        volume), ``transitions`` (consecutive pairs present in both), ``formations``
+        (absent then present), ``eliminations`` (present then absent),
+        ``at_risk_formation`` (consecutive pairs starting absent) and
+        ``at_risk_elimination`` (consecutive pairs starting present, which equals
+        ``transitions + eliminations``). With an ``imaged`` coord, pairs are consecutive
+        imaged sessions of each spine and ``present`` counts imaged sessions only.
+    """
+    _, present, _, imaged = _presence(ds)
+    counts = dict.fromkeys(_pair_counts(present[:0]), 0)
+    for rows, columns in _groups(present, imaged):
+        for key, value in _pair_counts(present[np.ix_(rows, columns)]).items():
+            counts[key] += value
+    return {"spines": int(present.shape[0]), "sessions": int(present.shape[1]), **counts}
+
+
+def _transition_positions(
+    present: np.ndarray, imaged: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return spine, start-session and end-session positions of every transition.
+
+    Sessions are positions in time order; the result is ordered by spine then session.
+    """
+    spine_index, session_start, session_end = [], [], []
+    for rows, columns in _groups(present, imaged):
+        group = present[np.ix_(rows, columns)]
+        row, pair = np.nonzero(group[:, :-1] & group[:, 1:])
+        spine_index.append(rows[row])
+        session_start.append(columns[pair])
+        session_end.append(columns[pair + 1])
+    spine_index, session_start, session_end = (
+        np.concatenate(part).astype(np.int64) for part in (spine_index, session_start, session_end)
+    )
+    order = np.lexsort((session_start, spine_index))
+    return spine_index[order], session_start[order], session_end[order]
+
+
 def transitions(ds: xr.Dataset) -> xr.Dataset:
     """Return every transition (present in two consecutive sessions) as one flat table.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        A time series as returned by :func:`spinefit.io.two_photon.read_two_photon`.
+        A time series as returned by :func:`spinefit.io.two_photon.read_two_photon`,
+        optionally with an ``imaged`` coord (then "consecutive" means consecutive
+        sessions at which the spine was imaged).
 
     Returns
     -------
@@ -78,14 +159,14 @@ def transitions(ds: xr.Dataset) -> xr.Dataset:
         ``w_end`` (volumes, in the units of ``ds.volume``), ``dt_days`` (the time between
         the two sessions) and ``spine_index`` (the 0-based position of the spine in
         ``ds.spine``, for indexing per-spine or per-dendrite parameters), and coords
-        ``spine_id`` and ``session_start`` (the earlier session's position in time order).
-        Attrs carry the source, content hash and
+        ``spine_id`` and ``session_start`` (the earlier session's position in time order
+        among all sessions of `ds`). Attrs carry the source, content hash and
         spinefit version of `ds`.
     """
-    volume, present, times = _presence(ds)
-    spine_index, session_start = np.nonzero(present[:, :-1] & present[:, 1:])
+    volume, present, times, imaged = _presence(ds)
+    spine_index, session_start, session_end = _transition_positions(present, imaged)
     with np.errstate(over="ignore"):  # only absurd times (|t| near 1e308) overflow
-        dt_days = times[session_start + 1] - times[session_start]
+        dt_days = times[session_end] - times[session_start]
     units = ds[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
     spine_ids = ds[dims.SPINE].to_numpy()[spine_index] if dims.SPINE in ds.coords else spine_index
     dim = dims.TRANSITION
@@ -98,7 +179,7 @@ def transitions(ds: xr.Dataset) -> xr.Dataset:
             ),
             "w_end": (
                 dim,
-                volume[spine_index, session_start + 1],
+                volume[spine_index, session_end],
                 {"units": units, "long_name": "volume at the next session"},
             ),
             "dt_days": (
@@ -108,14 +189,14 @@ def transitions(ds: xr.Dataset) -> xr.Dataset:
             ),
             "spine_index": (
                 dim,
-                spine_index.astype(np.int64),
+                spine_index,
                 {"long_name": "0-based position of the spine in the source Dataset"},
             ),
         },
         coords={
             dim: np.arange(len(spine_index), dtype=np.int64),
             dims.SPINE_ID: (dim, spine_ids),
-            "session_start": (dim, session_start.astype(np.int64)),
+            "session_start": (dim, session_start),
         },
         attrs={k: ds.attrs[k] for k in _PROVENANCE if k in ds.attrs},
     )
@@ -127,24 +208,35 @@ def turnover_intervals(ds: xr.Dataset) -> xr.Dataset:
     Parameters
     ----------
     ds : xarray.Dataset
-        A time series as returned by :func:`spinefit.io.two_photon.read_two_photon`.
+        A time series as returned by :func:`spinefit.io.two_photon.read_two_photon`,
+        optionally with an ``imaged`` coord.
 
     Returns
     -------
     xarray.Dataset
-        Dim ``interval`` (one per pair of consecutive sessions) with ``dt_days``,
-        ``present_start`` (spines present at the earlier session), ``eliminated``
-        (present then absent) and ``formed`` (absent then present).
+        Dim ``interval`` (one per pair of consecutive sessions, numbered 0, 1, ...) with
+        ``dt_days``, ``present_start`` (spines present at the earlier session),
+        ``eliminated`` (present then absent) and ``formed`` (absent then present). With an
+        ``imaged`` coord an interval is one pair of consecutive imaged sessions of one
+        group of spines sharing an imaging pattern (one group per combined file), each
+        with its own ``dt_days``; groups follow the order of their first spine.
     """
-    _, present, times = _presence(ds)
-    start, end = present[:, :-1], present[:, 1:]
+    _, present, times, imaged = _presence(ds)
+    dt_days, present_start, eliminated, formed = [], [], [], []
+    for rows, columns in _groups(present, imaged):
+        group = present[np.ix_(rows, columns)]
+        start, end = group[:, :-1], group[:, 1:]
+        dt_days.append(np.diff(times[columns]))
+        present_start.append(start.sum(axis=0))
+        eliminated.append((start & ~end).sum(axis=0))
+        formed.append((~start & end).sum(axis=0))
     dim = "interval"
     return xr.Dataset(
         {
-            "dt_days": (dim, np.diff(times), {"units": dims.DAY}),
-            "present_start": (dim, start.sum(axis=0).astype(np.int64)),
-            "eliminated": (dim, (start & ~end).sum(axis=0).astype(np.int64)),
-            "formed": (dim, (~start & end).sum(axis=0).astype(np.int64)),
+            "dt_days": (dim, np.concatenate(dt_days), {"units": dims.DAY}),
+            "present_start": (dim, np.concatenate(present_start).astype(np.int64)),
+            "eliminated": (dim, np.concatenate(eliminated).astype(np.int64)),
+            "formed": (dim, np.concatenate(formed).astype(np.int64)),
         },
-        coords={dim: np.arange(present.shape[1] - 1, dtype=np.int64)},
+        coords={dim: np.arange(sum(len(d) for d in dt_days), dtype=np.int64)},
     )

@@ -15,8 +15,9 @@ in the ingestion report.
 The Dataset has dims ``(spine, session)``, one variable ``volume`` (with ``units``), the
 coords ``spine`` (spine ids as strings), ``session`` (0, 1, ...), ``time_days(session)``
 and, when the input has them, the per-spine labels ``dendrite_id``, ``animal_id``,
-``condition`` and ``treatment``. Its attrs record the source, a content hash, the
-spinefit version and the :class:`~spinefit.io.ingestion_report.IngestionReport`.
+``condition`` and ``treatment`` (plus any long-table columns named in ``label_columns``).
+Its attrs record the source, a content hash, the spinefit version and the
+:class:`~spinefit.io.ingestion_report.IngestionReport`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,10 @@ LABEL_COLUMNS = (dims.DENDRITE_ID, dims.ANIMAL_ID, dims.CONDITION_LABEL, dims.TR
 UNITS_COLUMNS = ("units", "volume_units")
 """Optional long-table columns naming the volume units (one value for the whole file)."""
 SESSION_COLUMN = "session"
+RESERVED_LABEL_NAMES = frozenset(
+    {dims.SPINE, dims.SESSION, dims.SPINE_ID, dims.TIME_DAYS, dims.VOLUME, *UNITS_COLUMNS}
+)
+"""Names that cannot be extra label columns: they are already columns or coords."""
 ATTR_DENDRITE_MAP = "dendrite_map"
 """Dataset attribute naming the dendrite map file a wide matrix was read with."""
 
@@ -74,7 +80,7 @@ _DAY_HEADER = re.compile(
     re.IGNORECASE,
 )
 _LONG_MARKERS = (dims.SPINE_ID, dims.TIME_DAYS, dims.VOLUME)
-_LONG_OPTIONS = {"interval_days", "volume_units", "drop_bad_rows"}
+_LONG_OPTIONS = {"interval_days", "volume_units", "drop_bad_rows", "label_columns"}
 _WIDE_OPTIONS = {"interval_days", "session_times", "dendrite_map", "volume_units"}
 
 
@@ -94,7 +100,8 @@ def read_two_photon(path: str | Path, **options: Any) -> xr.Dataset:
         The file.
     **options
         Keyword options of :func:`read_long_table` or :func:`read_wide_matrix`. An option
-        of the other reader that is set (not None/False) raises :class:`ConfigError`.
+        of the other reader that is set (not None, False or an empty list) raises
+        :class:`ConfigError`; e.g. ``label_columns`` with a wide matrix.
 
     Returns
     -------
@@ -116,12 +123,19 @@ def read_two_photon(path: str | Path, **options: Any) -> xr.Dataset:
     allowed = _LONG_OPTIONS if is_long else _WIDE_OPTIONS
     layout = "long table" if is_long else "wide matrix"
     for name, value in options.items():
-        if name not in allowed and value not in (None, False):
+        if name not in allowed and _is_set(value):
             raise ConfigError(f"option '{name}' does not apply to {path}, read as a {layout}")
     chosen = {name: value for name, value in options.items() if name in allowed}
     if is_long:
         return read_long_table(path, **chosen)
     return read_wide_matrix(path, **chosen)
+
+
+def _is_set(value: Any) -> bool:
+    """Return False for an option left at its default: None, False or an empty list."""
+    if isinstance(value, list | tuple):
+        return len(value) > 0
+    return value is not None and value is not False
 
 
 def _looks_long(columns: list[str]) -> bool:
@@ -141,6 +155,7 @@ def read_long_table(
     interval_days: float | None = None,
     volume_units: str | None = None,
     drop_bad_rows: bool = False,
+    label_columns: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Read a long table with one row per spine per imaging session.
 
@@ -164,6 +179,11 @@ def read_long_table(
         volume, and exact duplicates of an earlier row, listing each in the report,
         instead of raising. Conflicting duplicates, unsorted times, mixed units and
         missing columns always raise.
+    label_columns : sequence of str, optional
+        Further per-spine label columns to keep as string coords on ``spine``, beyond
+        ``dendrite_id``, ``animal_id``, ``condition`` and ``treatment`` and under the
+        same rules (constant within a spine, empty cells ignored, ``""`` for a spine
+        with no value).
 
     Returns
     -------
@@ -177,10 +197,11 @@ def read_long_table(
     Raises
     ------
     DataError
-        If the table is malformed; the message names the file, the 1-based data row
-        (header excluded) and the column.
+        If the table is malformed or lacks a column named in `label_columns`; the
+        message names the file, the 1-based data row (header excluded) and the column.
     ConfigError
-        If `interval_days` is not a positive number.
+        If `interval_days` is not a positive number, or `label_columns` names a column
+        that already has another role (``spine_id``, ``time_days``, ``volume``, ...).
 
     Notes
     -----
@@ -189,6 +210,7 @@ def read_long_table(
     """
     source = str(path)
     interval_days = _check_interval(interval_days)
+    extra_labels = check_label_columns(label_columns, RESERVED_LABEL_NAMES)
     frame = read_table(path, as_text=True)
     report = IngestionReport(source=source, rows_read=len(frame))
     report.notes += [ABSENT_NOTE, LONG_ABSENT_NOTE]
@@ -196,15 +218,19 @@ def read_long_table(
     require_columns(frame, [dims.SPINE_ID], source)
     time_column = _long_time_column(frame, source, interval_days, report)
     require_columns(frame, [dims.VOLUME], source)
-    label_columns = [c for c in LABEL_COLUMNS if c in frame.columns]
+    require_label_columns(frame, extra_labels, source)
+    kept_labels = [c for c in LABEL_COLUMNS if c in frame.columns]
+    kept_labels += [c for c in extra_labels if c not in kept_labels]
     units_columns = [c for c in UNITS_COLUMNS if c in frame.columns]
-    used = {dims.SPINE_ID, time_column, dims.VOLUME, *label_columns, *units_columns}
+    used = {dims.SPINE_ID, time_column, dims.VOLUME, *kept_labels, *units_columns}
     ignored = [c for c in frame.columns if c not in used]
     if ignored:
         report.notes.append(f"ignored columns: {', '.join(ignored)}")
+    if extra_labels:
+        report.notes.append(f"label columns kept: {', '.join(extra_labels)}")
 
     spine = label_text(frame[dims.SPINE_ID])
-    label_cells = {c: label_text(frame[c]) for c in label_columns}
+    label_cells = {c: label_text(frame[c]) for c in kept_labels}
     times, bad_time = _parse_times(frame, time_column, interval_days, source)
     volume, written_units, bad_volume = split_value_and_unit(frame[dims.VOLUME])
     bad_volume |= np.isinf(volume)
@@ -239,7 +265,7 @@ def read_long_table(
     columns = np.searchsorted(sessions, times[keep])
     matrix[rows, columns] = np.where(present[keep], volume[keep], np.nan)
     report.rows_kept = int(keep.sum())
-    labels = {name: [spine_labels[name].get(s, "") for s in spine_ids] for name in label_columns}
+    labels = {name: [spine_labels[name].get(s, "") for s in spine_ids] for name in kept_labels}
     return _time_series_dataset(
         matrix,
         [str(s) for s in spine_ids],
@@ -249,6 +275,69 @@ def read_long_table(
         report,
         {dims.ATTR_SOURCE: source, dims.ATTR_CONTENT_HASH: file_hash(path)},
     )
+
+
+def check_label_columns(
+    label_columns: Sequence[str] | None, reserved: frozenset[str] | set[str]
+) -> list[str]:
+    """Return the requested extra label columns as a list without repeats.
+
+    Parameters
+    ----------
+    label_columns : sequence of str, optional
+        Column names; a single string names one column.
+    reserved : set of str
+        Names that already have a role in the Dataset (columns or coords).
+
+    Returns
+    -------
+    list of str
+        The names, stripped of surrounding whitespace, in the order given.
+
+    Raises
+    ------
+    ConfigError
+        If a name is empty or not a string, or is one of `reserved`.
+    """
+    if label_columns is None:
+        return []
+    if isinstance(label_columns, str):
+        label_columns = [label_columns]
+    names: list[str] = []
+    for name in label_columns:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"label_columns must be non-empty column names, got {name!r}")
+        if name.strip() in reserved:
+            raise ConfigError(
+                f"'{name.strip()}' cannot be a label column: spinefit already uses that name"
+            )
+        if name.strip() not in names:
+            names.append(name.strip())
+    return names
+
+
+def require_label_columns(frame: pd.DataFrame, names: list[str], source: str) -> None:
+    """Raise a one-line DataError for a requested label column the table lacks.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    names : list of str
+        Requested label columns.
+    source : str
+        The file name, for the message.
+    """
+    present = [str(c) for c in frame.columns]
+    for name in names:
+        if name not in present:
+            close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise DataError(
+                f"no label column '{name}'; {hint}columns are {', '.join(present)}",
+                source=source,
+                column=name,
+            )
 
 
 def _check_interval(interval_days: float | None) -> float | None:

@@ -12,7 +12,7 @@ import pytest
 
 from spinefit import dims
 from spinefit._version import __version__
-from spinefit.errors import DataError
+from spinefit.errors import ConfigError, DataError
 from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.ssem import (
     ATTR_SIZE_VARIABLE,
@@ -163,6 +163,80 @@ def test_parquet_and_round_trip_of_simulated_table(tmp_path):
         np.testing.assert_allclose(back["spine_vol_um3"].values, simulated["spine_vol_um3"].values)
         np.testing.assert_array_equal(back[MULTIPLICITY].values, simulated[MULTIPLICITY].values)
         assert multiplicity_counts(back) == {1: 5, 2: 3, 3: 1}
+
+
+LABELLED = (
+    "id,pre_root_id,post_root_id,spine_vol_um3,condition,layer,comment\n"
+    "1,10,20,0.1,ctrl,007,a\n"
+    "2,10,10,0.2,ctrl,2/3,b\n"
+    "3,11,20,0.3,,5,c\n"
+)
+
+
+def test_condition_and_label_columns_are_synapse_coords(tmp_path):
+    path = write(tmp_path, LABELLED)
+    dataset = read_ssem(path, label_columns=["layer"])
+    assert list(dataset[dims.SYNAPSE].values) == [1, 3]  # the self-connection is dropped
+    assert list(dataset[dims.CONDITION_LABEL].values) == ["ctrl", ""]
+    assert list(dataset["layer"].values) == ["007", "5"]
+    for name in (dims.CONDITION_LABEL, "layer"):
+        assert dataset[name].dims == (dims.SYNAPSE,)
+        assert dataset[name].dtype.kind == "U"
+    assert "comment" not in dataset.coords
+    notes = report_of(dataset).notes
+    assert "ignored columns: comment" in notes
+    assert "label columns kept: condition, layer" in notes
+
+
+def test_condition_is_kept_without_label_columns(tmp_path):
+    dataset = read_ssem(write(tmp_path, LABELLED))
+    assert list(dataset[dims.CONDITION_LABEL].values) == ["ctrl", ""]
+    assert "layer" not in dataset.coords
+    assert "ignored columns: layer, comment" in report_of(dataset).notes
+    plain = read_ssem(write(tmp_path, HEADER + "1,10,20,5,0.1\n", "plain.csv"))
+    assert dims.CONDITION_LABEL not in plain.coords
+    assert not any(note.startswith(("ignored", "label")) for note in report_of(plain).notes)
+
+
+def test_labels_of_a_parquet_table(tmp_path):
+    frame = pd.DataFrame({"pre_id": [1, 2], "post_id": [3, 3], "size": [0.1, 0.2], "layer": [4, 5]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    dataset = read_ssem(tmp_path / "t.parquet", size_cols=["size"], label_columns=["layer"])
+    assert list(dataset["layer"].values) == ["4", "5"]
+
+
+def test_write_ssem_keeps_label_coords(tmp_path):
+    dataset = read_ssem(write(tmp_path, LABELLED), label_columns=["layer"])
+    back = read_ssem(write_ssem(dataset, tmp_path / "back.csv"), label_columns=["layer"])
+    assert list(back[dims.CONDITION_LABEL].values) == ["ctrl", ""]
+    assert list(back["layer"].values) == ["007", "5"]
+
+
+def test_missing_label_column_lists_the_columns(tmp_path):
+    path = write(tmp_path, LABELLED)
+    with pytest.raises(DataError, match="no label column 'layers'") as error:
+        read_ssem(path, label_columns=["layers"])
+    message = one_line(error)
+    assert "did you mean 'layer'?" in message and str(path) in message
+    assert "columns are id, pre_root_id, post_root_id, spine_vol_um3, condition" in message
+    assert error.value.column == "layers"
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("spine_vol_um3", "read as an id or size column"),
+        ("pre_root_id", "read as an id or size column"),
+        ("id", "read as an id or size column"),
+        ("connection", "already uses that name"),
+        ("pre_id", "already uses that name"),
+        ("", "non-empty"),
+    ],
+)
+def test_label_column_with_another_role(tmp_path, name, match):
+    text = LABELLED.replace("comment", "connection")
+    with pytest.raises(ConfigError, match=match):
+        read_ssem(write(tmp_path, text), label_columns=[name])
 
 
 # -- bad input: one-line DataErrors naming file, row and column ---------------------------------

@@ -114,6 +114,90 @@ def test_label_changing_within_a_spine_names_row_and_column(write_text):
     assert_points_at(err, path, 3, "animal_id")
 
 
+EXTRA_LABELS = (
+    "spine_id,time_days,volume,region,cohort,notes\n"
+    "a,0,1.0,CA1,,x\n"
+    "a,4,1.1,CA1,c7,y\n"
+    "b,0,0.5,,,z\n"
+    "b,4,0.6,CA3,,z\n"
+    "c,0,0.7,,,z\n"
+)
+
+
+def test_extra_label_columns_are_spine_coords(write_text):
+    path = write_text("extra.csv", EXTRA_LABELS)
+    ds = read_long_table(path, label_columns=["region", "cohort"])
+    assert list(ds[dims.SPINE].values) == ["a", "b", "c"]
+    assert list(ds["region"].values) == ["CA1", "CA3", ""]
+    assert list(ds["cohort"].values) == ["c7", "", ""]
+    for name in ("region", "cohort"):
+        assert ds[name].dims == (dims.SPINE,)
+        assert ds[name].dtype.kind == "U"
+    assert "notes" not in ds.coords
+    notes = report_of(ds).notes
+    assert "ignored columns: notes" in notes
+    assert "label columns kept: region, cohort" in notes
+
+
+def test_extra_label_columns_beside_built_in_labels(write_text):
+    path = write_text(
+        "both.csv",
+        "spine_id,time_days,volume,animal_id,region\na,0,1,m1,CA1\na,4,1,m1,CA1\n",
+    )
+    ds = read_long_table(path, label_columns=("region", "animal_id", "region"))
+    assert list(ds[dims.ANIMAL_ID].values) == ["m1"]
+    assert list(ds["region"].values) == ["CA1"]
+    assert not any(note.startswith("ignored") for note in report_of(ds).notes)
+
+
+def test_extra_label_changing_within_a_spine_names_row_and_column(write_text):
+    path = write_text(
+        "changing.csv",
+        "spine_id,time_days,volume,region\na,0,1,CA1\na,4,1,CA1\na,8,1,CA3\n",
+    )
+    assert list(read_long_table(path)[dims.SPINE].values) == ["a"]  # not asked for: ignored
+    with pytest.raises(DataError, match="region 'CA3' differs from 'CA1'") as err:
+        read_long_table(path, label_columns=["region"])
+    assert_points_at(err, path, 3, "region")
+
+
+def test_extra_label_in_a_conflicting_duplicate(write_text):
+    path = write_text("dup.csv", "spine_id,time_days,volume,region\na,0,1,CA1\na,0,1,CA3\n")
+    with pytest.raises(DataError, match="conflicting duplicate.*different region") as err:
+        read_long_table(path, label_columns=["region"], drop_bad_rows=True)
+    assert_points_at(err, path, 2, "region")
+
+
+def test_missing_extra_label_column_lists_the_columns(write_text):
+    path = write_text("extra.csv", EXTRA_LABELS)
+    with pytest.raises(DataError, match="no label column 'regoin'") as err:
+        read_long_table(path, label_columns=["regoin"])
+    message = str(err.value)
+    assert "did you mean 'region'?" in message
+    assert "columns are spine_id, time_days, volume, region, cohort, notes" in message
+    assert_points_at(err, path, None, "regoin")
+    with pytest.raises(DataError, match="no label column 'condition'"):
+        read_long_table(path, label_columns=["condition"])
+
+
+@pytest.mark.parametrize("name", ["volume", "spine_id", "time_days", "session", "spine", " ", 3])
+def test_label_columns_that_already_have_a_role(write_text, name):
+    path = write_text("extra.csv", EXTRA_LABELS)
+    with pytest.raises(ConfigError, match="label"):
+        read_long_table(path, label_columns=[name])
+
+
+def test_read_two_photon_forwards_label_columns(write_text):
+    long_path = write_text("extra.csv", EXTRA_LABELS)
+    ds = read_two_photon(long_path, label_columns=["region"])
+    assert list(ds["region"].values) == ["CA1", "CA3", ""]
+    wide_path = write_text("wide.csv", "spine_id,0,4\na,1,2\n")
+    with pytest.raises(ConfigError, match="option 'label_columns' does not apply.*wide matrix"):
+        read_two_photon(wide_path, label_columns=["region"])
+    assert read_two_photon(wide_path, label_columns=[]).sizes[dims.SPINE] == 1
+    assert read_two_photon(wide_path, label_columns=None).sizes[dims.SPINE] == 1
+
+
 def test_session_numbers_need_interval_days(write_text):
     path = write_text("sessions.csv", "spine_id,session,volume\na,0,1\na,1,2\na,3,1.5\n")
     with pytest.raises(DataError, match="--interval-days") as err:
