@@ -93,8 +93,24 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 @app.command()
 @handle_errors
 def fit(
-    input: Annotated[Path, typer.Argument(help="Input table (.csv/.tsv/.parquet) or .npy")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Input table(s) (.csv/.tsv/.parquet) or .npy; several files need --label each."
+        ),
+    ],
     model: Annotated[str, typer.Option(help="Model to fit.")] = "drift-diffusion",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare conditions in this per-spine/per-synapse column (default: the "
+            "'condition' column when it has 2+ labels; 'none' fits all data together)."
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="Condition label of each input file, in order (repeat per file)."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Result file (netCDF).")] = Path("results/fit.nc"),
     draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
@@ -137,9 +153,13 @@ def fit(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Fit a model to INPUT and save the posterior as netCDF.
+    """Fit a model to INPUTS and save the posterior as netCDF.
 
-    Example: spinefit fit spines.csv --model drift-diffusion --out fit.nc --seed 1
+    A 'condition' column with two or more labels, --by COL, or several files labelled with
+    --label fit the model by condition; compare the conditions with 'spinefit compare'.
+
+    Examples: spinefit fit spines.csv --model drift-diffusion --out fit.nc --seed 1;
+    spinefit fit wt.csv ko.csv --label WT --label KO --out wt_ko.nc
     """
     from spinefit.models.base import SamplerSettings
     from spinefit.workflow import InputOptions, fit_file
@@ -170,12 +190,13 @@ def fit(
         post_col=post_col,
         keep_self_connections=keep_self_connections,
     )
-    status = err_console.status(f"fitting {model} to {input} …") if not quiet else None
+    names = ", ".join(str(p) for p in inputs)
+    status = err_console.status(f"fitting {model} to {names} …") if not quiet else None
     if status:
         status.start()
     try:
         fit_file(
-            input,
+            list(inputs),
             model,
             out,
             config=config,
@@ -183,6 +204,8 @@ def fit(
             input_options=options,
             command_line=_command_line(),
             strict=strict,
+            by=by,
+            labels=label,
         )
     finally:
         if status:

@@ -20,7 +20,7 @@ from spinefit import dims
 from spinefit.errors import ConfigError
 from spinefit.stats import HDI_PROB, _hdi
 
-__all__ = ["HUMAN_NAMES", "compare", "sentences"]
+__all__ = ["HUMAN_NAMES", "compare", "curve_draws", "default_reference", "sentences"]
 
 HUMAN_NAMES: dict[str, str] = {
     "a": "drift intercept a",
@@ -31,12 +31,22 @@ HUMAN_NAMES: dict[str, str] = {
     "formation_per_day": "formation rate",
     "drift": "drift μ(w)",
     "diffusion": "diffusion σ(w)",
+    "stationary": "stationary density p(w)",
+    "activity_dependent_fraction": "activity-dependent fraction",
+    "activity_independent_fraction": "activity-independent fraction",
+    "weight_large": "weight of the large component",
 }
 """Plain-language names of parameters and curves, used in sentences and reports."""
 
 LOO_ATTR = "loo"
+CONTRAST_VARS_ATTR = "contrast_vars"
+"""Posterior attr (JSON list): the variables to contrast; without it, every variable."""
 REFERENCE_ATTR = "reference_condition"
 N_GRID = 50
+STATIONARY_POINTS = 400
+"""Points of the fine grid on which stationary densities are normalised."""
+REFERENCE_PREFERENCE = ("wt", "wild-type", "wildtype", "control", "ctrl", "baseline", "pyr")
+"""Labels chosen as the default reference (case-insensitive, in this order) when present."""
 
 
 def condition_labels(tree: xr.DataTree) -> list[str]:
@@ -53,9 +63,30 @@ def condition_labels(tree: xr.DataTree) -> list[str]:
     return [str(v) for v in posterior[dims.CONDITION].values]
 
 
+def default_reference(labels: list[str]) -> str:
+    """Return the default reference: a WT/control-like label if present, else the first sorted.
+
+    Parameters
+    ----------
+    labels : list of str
+        Condition labels.
+
+    Returns
+    -------
+    str
+        The first label matching :data:`REFERENCE_PREFERENCE` (case-insensitive), else
+        ``sorted(labels)[0]``.
+    """
+    lowered = {str(label).lower(): str(label) for label in labels}
+    for candidate in REFERENCE_PREFERENCE:
+        if candidate in lowered:
+            return lowered[candidate]
+    return sorted(str(label) for label in labels)[0]
+
+
 def _reference(tree: xr.DataTree, labels: list[str], reference: str | None) -> str:
     if reference is None:
-        reference = tree["posterior"].attrs.get(REFERENCE_ATTR) or sorted(labels)[0]
+        reference = tree["posterior"].attrs.get(REFERENCE_ATTR) or default_reference(labels)
     reference = str(reference)
     if reference not in labels:
         raise ConfigError(f"unknown reference condition '{reference}'; labels: {', '.join(labels)}")
@@ -102,11 +133,61 @@ def difference_stats(diff: xr.DataArray, rope: float | None) -> dict[str, Any]:
     return {key: plain(v) for key, v in values.items()}
 
 
-def _curve_draws(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
-    """μ(w) = a + b w and σ(w) = √(c + d w²) per draw and condition (linear family)."""
+def _condition_items(name: str, var: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
+    """Split a posterior variable with a condition dim into contrastable scalars.
+
+    A variable whose only non-sample dim is ``condition`` is one item; one extra dim (e.g.
+    a mixture ``component``) gives ``name[label]`` items; anything else is not contrasted.
+    """
+    extra = [d for d in var.dims if d not in dims.SAMPLE_DIMS and d != dims.CONDITION]
+    if dims.CONDITION not in var.dims or len(extra) > 1:
+        return []
+    if not extra:
+        return [(name, var)]
+    return [
+        (f"{name}[{value}]", var.sel({extra[0]: value})) for value in var[extra[0]].values.tolist()
+    ]
+
+
+def curve_draws(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
+    """Return μ(w), σ(w) and the stationary density per draw and condition (linear family).
+
+    The stationary density is that of the fitted SDE with reflecting walls at both ends of
+    ``grid`` (no turnover), normalised over the grid, so conditions are compared on the
+    same size range.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior with ``a``, ``b``, ``c``, ``d``.
+    grid : numpy.ndarray
+        Strictly increasing sizes.
+
+    Returns
+    -------
+    dict
+        ``{"drift", "diffusion", "stationary"}`` DataArrays with the posterior's dims plus
+        ``w``.
+    """
+    from spinefit.simulate.stationary import stationary_density
+
     w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
     a, b, c, d = (posterior[v] for v in "abcd")
-    return {"drift": a + b * w, "diffusion": np.sqrt(c + d * w**2)}
+    drift = a + b * w
+    diffusion = np.sqrt(c + d * w**2)
+    # The density is computed on a fine grid over the same range and read off at ``grid``,
+    # so a coarse user grid does not coarsen the normalising integral.
+    fine = np.linspace(grid.min(), grid.max(), STATIONARY_POINTS)
+    w_fine = xr.DataArray(fine, dims="w_fine")
+    density = xr.apply_ufunc(
+        lambda mu, sigma: stationary_density(mu, sigma, fine),
+        a + b * w_fine,
+        np.sqrt(c + d * w_fine**2),
+        input_core_dims=[["w_fine"], ["w_fine"]],
+        output_core_dims=[["w_fine"]],
+    )
+    stationary = density.assign_coords(w_fine=fine).interp(w_fine=w).drop_vars("w_fine")
+    return {"drift": drift, "diffusion": diffusion, "stationary": stationary}
 
 
 def _default_grid(tree: xr.DataTree) -> np.ndarray | None:
@@ -135,7 +216,7 @@ def compare(
         ``drift-diffusion-conditions``).
     reference : str, optional
         Label differences are taken against (default: the one recorded at fit time, else
-        the first label in sorted order).
+        see :func:`default_reference`).
     rope : float or dict, optional
         Half-width of the region of practical equivalence around 0, in each quantity's
         own units; a dict gives one per parameter/curve name.
@@ -146,9 +227,10 @@ def compare(
     -------
     dict
         ``{"reference", "conditions", "hdi_prob", "contrasts": {param: {label: stats}},
-        "curves": {"drift"|"diffusion": {"w": [...], label: stats}}, "loo"}`` where stats
-        are ``diff_mean``, ``hdi_low``, ``hdi_high``, ``prob_positive``, ``prob_rope``
-        (None without a ROPE); ``loo`` is None when the fit did not compute it.
+        "curves": {"drift"|"diffusion"|"stationary": {"w": [...], label: stats}},
+        "loo"}`` where stats are ``diff_mean``, ``hdi_low``, ``hdi_high``,
+        ``prob_positive``, ``prob_rope`` (None without a ROPE); ``loo`` is None when the
+        fit did not compute it.
 
     Raises
     ------
@@ -161,22 +243,22 @@ def compare(
     others = [label for label in labels if label != reference]
 
     contrasts: dict[str, dict[str, Any]] = {}
-    for name, var in posterior.data_vars.items():
-        extra = [d for d in var.dims if d not in dims.SAMPLE_DIMS]
-        if extra != [dims.CONDITION]:
-            continue
-        contrasts[str(name)] = {
-            label: difference_stats(
-                var.sel({dims.CONDITION: label}) - var.sel({dims.CONDITION: reference}),
-                _rope_of(rope, str(name)),
-            )
-            for label in others
-        }
+    chosen = json.loads(posterior.attrs.get(CONTRAST_VARS_ATTR, "null")) or list(posterior)
+    for name in chosen:
+        var = posterior[name]
+        for public, item in _condition_items(str(name), var):
+            contrasts[public] = {
+                label: difference_stats(
+                    item.sel({dims.CONDITION: label}) - item.sel({dims.CONDITION: reference}),
+                    _rope_of(rope, public),
+                )
+                for label in others
+            }
 
     curves: dict[str, Any] = {}
     grid_values = np.asarray(grid, dtype=float) if grid is not None else _default_grid(tree)
     if grid_values is not None and all(v in contrasts for v in "abcd"):
-        for key, draws in _curve_draws(posterior, grid_values).items():
+        for key, draws in curve_draws(posterior, grid_values).items():
             curves[key] = {dims.SIZE_GRID: [float(v) for v in grid_values]} | {
                 label: difference_stats(
                     draws.sel({dims.CONDITION: label}) - draws.sel({dims.CONDITION: reference}),

@@ -11,6 +11,7 @@ from spinefit.report.html import write_report
 from spinefit.workflow import fit_file
 
 DEMO_TIMESERIES = "demo_timeseries.csv"
+DEMO_GENOTYPES = "wt_ko_timeseries.csv"
 
 
 def find_data_dir(data_dir: str | Path | None = None) -> Path:
@@ -36,16 +37,21 @@ def run_demo(
     random_seed: int = 0,
     progressbar: bool = True,
 ) -> list[Path]:
-    """Fit the drift–diffusion model to the demo data and write its report.
+    """Fit the bundled example data and write one report with both results.
+
+    1. The drift–diffusion model on ``demo_timeseries.csv`` (one population).
+    2. The WT vs Fmr1-KO-like comparison on ``wt_ko_timeseries.csv``: its ``condition``
+       column makes the fit condition-specific (animals nested in genotype), and the report
+       shows the contrasts KO − WT.
 
     Parameters
     ----------
     out : str or Path
-        HTML report to write; the result ``.nc`` goes beside it.
+        HTML report to write; the results (``*.nc``) go beside it.
     data_dir : str or Path, optional
-        Folder holding ``demo_timeseries.csv``.
+        Folder holding the example data.
     random_seed : int
-        Seed of the fit.
+        Seed of the fits.
     progressbar : bool
         Show sampling progress.
 
@@ -56,16 +62,28 @@ def run_demo(
     """
     folder = find_data_dir(data_dir)
     out = Path(out)
-    result_path = out.with_suffix(".nc")
+    single = out.with_name(f"{out.stem}_drift_diffusion.nc")
+    genotypes = out.with_name(f"{out.stem}_wt_ko.nc")
     settings = SamplerSettings(
         draws=1000, tune=1000, chains=2, random_seed=random_seed, progressbar=progressbar
     )
     fit_file(
         folder / DEMO_TIMESERIES,
         "drift-diffusion",
-        result_path,
+        single,
         settings=settings,
         command_line="spinefit demo",
     )
-    write_report([load_result(result_path)], out, title="spinefit demo: drift–diffusion")
-    return [result_path, out]
+    fit_file(
+        folder / DEMO_GENOTYPES,
+        "drift-diffusion",
+        genotypes,
+        settings=settings,
+        command_line="spinefit demo",
+    )
+    write_report(
+        [load_result(single), load_result(genotypes)],
+        out,
+        title="spinefit demo: drift–diffusion and WT vs KO comparison",
+    )
+    return [single, genotypes, out]

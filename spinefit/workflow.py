@@ -5,7 +5,7 @@ Everything the command line does can be done from Python through these functions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ class InputOptions:
         Column mapping of ssEM tables.
     keep_self_connections : bool
         Keep ssEM synapses whose pre- and postsynaptic cell are the same.
+    label_columns : list of str, optional
+        Extra per-spine / per-synapse label columns to keep (e.g. a ``--by`` column).
     """
 
     interval_days: float | None = None
@@ -50,6 +52,7 @@ class InputOptions:
     pre_col: str | None = None
     post_col: str | None = None
     keep_self_connections: bool = False
+    label_columns: list[str] | None = None
 
 
 def sniff_kind(path: Path) -> str:
@@ -89,6 +92,7 @@ def load_input(path: str | Path, kind: str, options: InputOptions | None = None)
             pre_col=options.pre_col,
             post_col=options.post_col,
             keep_self_connections=options.keep_self_connections,
+            label_columns=options.label_columns,
         )
     from spinefit.io.two_photon import read_two_photon
 
@@ -99,11 +103,93 @@ def load_input(path: str | Path, kind: str, options: InputOptions | None = None)
         dendrite_map=options.dendrite_map,
         volume_units=options.volume_units,
         drop_bad_rows=options.drop_bad_rows,
+        label_columns=options.label_columns,
     )
 
 
+NO_GROUPING = "none"
+"""``--by`` value that fits one model to all data even when it has a condition column."""
+BUILTIN_LABELS = (dims.DENDRITE_ID, dims.ANIMAL_ID, dims.CONDITION_LABEL, dims.TREATMENT)
+CONDITION_MODELS = {"drift-diffusion": "drift-diffusion-conditions"}
+"""Models with a hierarchical condition version; others are fitted per condition."""
+
+
+def condition_grouping(data: xr.Dataset, by: str | None) -> str | None:
+    """Return the label to split conditions by, or None for one pooled fit.
+
+    ``by=None`` uses the ``condition`` column when it has two or more labels;
+    ``by="none"`` never splits.
+    """
+    if by == NO_GROUPING:
+        return None
+    if by is not None:
+        return by
+    unit = dims.SYNAPSE if dims.SYNAPSE in data.dims else dims.SPINE
+    label = dims.CONDITION_LABEL
+    if label in data.coords and data[label].dims == (unit,):
+        values = {str(v) for v in data[label].values} - {""}
+        if len(values) >= 2:
+            return label
+    return None
+
+
+def condition_model(model_name: str, config: dict[str, Any], by: str) -> tuple[str, dict[str, Any]]:
+    """Return the model name and config that fit ``model_name`` by condition ``by``.
+
+    Models with a hierarchical condition version (drift–diffusion) use it, with animals
+    nested in condition; the others are fitted once per condition
+    (:class:`~spinefit.models.by_condition.ByCondition`).
+
+    Raises
+    ------
+    ConfigError
+        If an option of the model has no equivalent in its condition version.
+    """
+    if model_name in CONDITION_MODELS:
+        target = get_model_class(CONDITION_MODELS[model_name])
+        unsupported = sorted(set(config) - set(target.default_config))
+        if unsupported:
+            raise ConfigError(
+                f"option(s) {', '.join(unsupported)} of {model_name} are not available when "
+                f"fitting by condition; use --by {NO_GROUPING} to fit all data together"
+            )
+        return CONDITION_MODELS[model_name], dict(config) | {"by": by}
+    if model_name in (*CONDITION_MODELS.values(), "by-condition"):
+        return model_name, dict(config) | ({"by": by} if "by" not in config else {})
+    return "by-condition", {"model": model_name, "model_config": dict(config), "by": by}
+
+
+def load_inputs(
+    paths: list[Path],
+    kind: str,
+    options: InputOptions,
+    labels: list[str] | None,
+    by: str | None,
+) -> tuple[xr.Dataset, str | None]:
+    """Read one input, or several labelled inputs combined on a condition label.
+
+    Returns
+    -------
+    data : xarray.Dataset
+        The (combined) data.
+    by : str or None
+        The condition label to split by (the combining label for several files).
+    """
+    if len(paths) == 1 and not labels:
+        return load_input(paths[0], kind, options), by
+    if labels is None or len(labels) != len(paths):
+        raise ConfigError(
+            f"{len(paths)} input files need one --label each (got {len(labels or [])})"
+        )
+    from spinefit.io.combine import combine_labelled
+
+    by = dims.CONDITION_LABEL if by in (None, NO_GROUPING) else by
+    datasets = [load_input(path, kind, options) for path in paths]
+    return combine_labelled(datasets, labels, by=by), by
+
+
 def fit_file(
-    input_path: str | Path,
+    input_path: str | Path | list[str | Path],
     model_name: str,
     out: str | Path,
     *,
@@ -112,13 +198,15 @@ def fit_file(
     input_options: InputOptions | None = None,
     command_line: str | None = None,
     strict: bool = False,
+    by: str | None = None,
+    labels: list[str] | None = None,
 ) -> xr.DataTree:
-    """Read ``input_path``, fit ``model_name`` and save the result to ``out`` atomically.
+    """Read the input, fit ``model_name`` and save the result to ``out`` atomically.
 
     Parameters
     ----------
-    input_path : str or Path
-        Input table or matrix.
+    input_path : str or Path, or list of them
+        Input table or matrix; several files need ``labels``.
     model_name : str
         Registered model name (see :data:`spinefit.models.REGISTRY`).
     out : str or Path
@@ -133,19 +221,32 @@ def fit_file(
         Recorded in the result's provenance.
     strict : bool
         Raise :class:`ConvergenceError` (after saving) if the fit did not converge.
+    by : str, optional
+        Condition label to fit by (see :func:`condition_grouping`); ``"none"`` fits all
+        data together even when a ``condition`` column is present.
+    labels : list of str, optional
+        One condition label per input file.
 
     Returns
     -------
     xarray.DataTree
         The saved result.
     """
-    input_path = Path(input_path)
+    paths = [Path(p) for p in (input_path if isinstance(input_path, list) else [input_path])]
     out = Path(out)
-    if out.resolve() == input_path.resolve():
-        raise ConfigError(f"{out}: output would overwrite the input file")
+    if any(out.resolve() == path.resolve() for path in paths):
+        raise ConfigError(f"{out}: output would overwrite an input file")
+    config = dict(config or {})
+    options = input_options or InputOptions()
+    if by not in (None, NO_GROUPING, *BUILTIN_LABELS):
+        options = replace(options, label_columns=[*(options.label_columns or []), by])
+    base = get_model_class(model_name)
+    kind = base.data_kinds[0] if len(base.data_kinds) == 1 else sniff_kind(paths[0])
+    data, by = load_inputs(paths, kind, options, labels, by)
+    grouping = condition_grouping(data, by)
+    if grouping is not None:
+        model_name, config = condition_model(model_name, config, grouping)
     model = get_model_class(model_name)(config)
-    kind = model.data_kinds[0] if len(model.data_kinds) == 1 else sniff_kind(input_path)
-    data = load_input(input_path, kind, input_options)
     tree = model.fit(data, settings, command_line=command_line)
     save_result(tree, out)
     if strict:

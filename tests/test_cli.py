@@ -161,3 +161,54 @@ def test_simulate_rejects_a_non_result(tmp_path):
 
 def test_compare_needs_a_condition_result(small_fit_path):
     assert_one_line_error(run("compare", small_fit_path), 2, "condition")
+
+
+def _split_wt_ko(tmp_path, n_spines_per_genotype=60):
+    """Write the WT and KO halves of the bundled example as two files (days 0/4/.. each)."""
+    import pandas as pd
+
+    table = pd.read_csv(REPO / "data" / "wt_ko_timeseries.csv")
+    paths = []
+    for genotype in ("WT", "KO"):
+        part = table[table["condition"] == genotype].drop(columns="condition")
+        keep = part["spine_id"].drop_duplicates().iloc[:n_spines_per_genotype]
+        path = tmp_path / f"{genotype.lower()}.csv"
+        part[part["spine_id"].isin(keep)].to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def test_fit_labelled_files_compares_conditions(tmp_path):
+    wt, ko = _split_wt_ko(tmp_path)
+    before = wt.read_bytes()
+    out = tmp_path / "wtko.nc"
+    args = ("--out", out, "--draws", "100", "--tune", "100", "--quiet", "-o", "loo=false")
+    result = run("fit", ko, wt, "--label", "KO", "--label", "WT", *args)
+    assert result.exit_code == 0, result.output
+    assert wt.read_bytes() == before
+    compared = json.loads(run("compare", out, "--json").stdout)
+    assert compared["reference"] == "WT"
+    assert set(compared["contrasts"]["d"]) == {"KO"}
+    assert set(compared["curves"]) == {"drift", "diffusion", "stationary"}
+
+
+def test_fit_label_count_must_match_files(tmp_path):
+    wt, ko = _split_wt_ko(tmp_path, 5)
+    result = run("fit", wt, ko, "--label", "WT", "--out", tmp_path / "x.nc", "--quiet")
+    assert_one_line_error(result, 2, "--label")
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_fit_by_none_ignores_condition_column(tmp_path):
+    import pandas as pd
+
+    table = pd.read_csv(REPO / "data" / "wt_ko_timeseries.csv")
+    small = tmp_path / "small.csv"
+    table[table["spine_id"].isin(table["spine_id"].unique()[::8])].to_csv(small, index=False)
+    out = tmp_path / "pooled.nc"
+    args = ("--out", out, "--draws", "60", "--tune", "60", "--quiet", "--by", "none")
+    assert run("fit", small, *args).exit_code == 0
+    summary = json.loads(run("summary", out, "--json").stdout)
+    assert summary["model"] == "drift-diffusion"
+    result = run("fit", small, "--out", tmp_path / "g.nc", "--by", "genotype", "--quiet")
+    assert_one_line_error(result, 2, "genotype")

@@ -174,15 +174,46 @@ def test_conditional_fit_smoke():
     assert "d[KO]" in summary["parameters"] and "formation_per_day[WT]" in summary["parameters"]
     assert set(summary["curves"]["diffusion"]) == {"KO", "WT", "units"}
     result = compare(tree)
-    assert result["reference"] == "KO"  # first sorted label when none is configured
-    assert set(result["contrasts"]["d"]) == {"WT"}
-    assert set(result["contrasts"]["d"]["WT"]) == {
+    assert result["reference"] == "WT"  # the WT/control-like label when none is configured
+    assert set(result["contrasts"]["d"]) == {"KO"}
+    assert set(result["curves"]) == {"drift", "diffusion", "stationary"}
+    assert set(result["contrasts"]["d"]["KO"]) == {
         "diff_mean",
         "hdi_low",
         "hdi_high",
         "prob_positive",
         "prob_rope",
     }
+
+
+def test_default_reference_prefers_wild_type_or_control():
+    from spinefit.compare import default_reference
+
+    assert default_reference(["KO", "WT"]) == "WT"
+    assert default_reference(["silenced", "Control"]) == "Control"
+    assert default_reference(["pv", "pyr"]) == "pyr"
+    assert default_reference(["b", "a"]) == "a"
+
+
+def test_stationary_density_contrast_integrates_to_one(rng):
+    from spinefit.compare import curve_draws
+
+    tree = fake_tree(rng, {"d": 0.02})
+    grid = np.linspace(0.2, 3.0, 60)
+    density = curve_draws(tree["posterior"].to_dataset(), grid)["stationary"]
+    integral = np.trapezoid(density.values, grid, axis=-1)
+    np.testing.assert_allclose(integral, 1.0, rtol=0.02)
+    # On a wide range (negative sizes included: with c > 0 the SDE lives on the whole
+    # line) the walls hardly matter, so the moments obey the SDE's moment
+    # equations: E[w] = -a/b and E[w²] = (2a E[w] + c) / (-2b - d).
+    wide = np.linspace(-3.0, 30.0, 3000)
+    density = curve_draws(tree["posterior"].to_dataset(), wide)["stationary"]
+    mean_density = density.mean(dims.SAMPLE_DIMS).values
+    for k, d in ((0, 0.06), (1, 0.04)):  # KO, WT
+        m1 = np.trapezoid(wide * mean_density[k], wide)
+        m2 = np.trapezoid(wide**2 * mean_density[k], wide)
+        np.testing.assert_allclose(m1, 1.0, rtol=0.03)
+        np.testing.assert_allclose(m2, (0.2 + 0.04) / (0.2 - d), rtol=0.05)
 
 
 def test_missing_condition_column_is_config_error(small_timeseries):

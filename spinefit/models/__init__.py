@@ -12,6 +12,7 @@ from spinefit.errors import ConfigError
 from spinefit.models.base import SamplerSettings, SpineModel
 
 REGISTRY: dict[str, str] = {
+    "by-condition": "spinefit.models.by_condition:ByCondition",
     "drift-diffusion": "spinefit.models.drift_diffusion:DriftDiffusion",
     "drift-diffusion-conditions": (
         "spinefit.models.drift_diffusion_conditions:ConditionalDriftDiffusion"

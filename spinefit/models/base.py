@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import xarray as xr
 
 from spinefit import dims
@@ -231,6 +232,22 @@ class SpineModel(ABC):
     def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
         """Return the model's result sections for the HTML report (default: none)."""
         return []
+
+    def pointwise_log_likelihood(self, tree: xr.DataTree) -> tuple[np.ndarray, list[str]] | None:
+        """Return the log-likelihood of every conditionally independent unit, per draw.
+
+        Used for PSIS-LOO comparisons between fits of the same data (e.g. pooled vs
+        by-condition). A unit is what the likelihood treats as independent given the
+        parameters: a synapse, a connection, a group of changes.
+
+        Returns
+        -------
+        tuple or None
+            ``(log_lik, labels)`` with ``log_lik`` of shape ``(chain * draw, units)`` and one
+            label per unit (stable across subsets of the data), or None when the model does
+            not provide one (the default).
+        """
+        return None
 
     def data_overview(self, tree: xr.DataTree) -> dict[str, int]:
         """Return counts describing the data the model was fitted to."""

@@ -6,16 +6,18 @@ For condition :math:`k` (e.g. WT, KO) and a spine of animal :math:`j` in that co
 
     dw = (a_{kj} + b_{kj} w)\,dt + \sqrt{c_k + d_{kj} w^2}\,dB,
 
-    a_k = \bar a + \tau_a z^a_k,\quad b_k = \bar b + \tau_b z^b_k,\quad
-    \log c_k = \overline{\log c} + \tau_c z^c_k,\quad \log d_k = \overline{\log d} + \tau_d z^d_k,
-
-    (a, b, \log d)_{kj} = (a, b, \log d)_k + \omega \odot u_j,\qquad z, u \sim \mathcal N(0, 1),
+    (a, b, \log d)_{kj} = (a, b, \log d)_k + \omega \odot u_j,\qquad u \sim \mathcal N(0, 1),
 
 the linear Kesten family of :class:`~spinefit.models.drift_diffusion.DriftDiffusion`
-(Statman et al. 2014; Hazan & Ziv 2020) with partial pooling of the condition effects
-around a population mean (non-centred) and, when ``animal_id`` is present, animals nested
-within condition. Turnover rates (elimination, formation, per present spine per day) are
-estimated per condition with the Binomial/Poisson likelihood of ``DriftDiffusion``.
+(Statman et al. 2014; Hazan & Ziv 2020). Condition parameters get the single-condition
+priors independently (no pooling across conditions): with two or three conditions a
+between-condition scale is not identified and its funnel makes NUTS diverge. From four
+conditions on (or ``pool_conditions=True``) they are partially pooled around a population
+mean, :math:`a_k = \bar a + \tau_a z^a_k` (zero-sum :math:`z`, non-centred; likewise
+:math:`b`, :math:`\log c`, :math:`\log d`). When ``animal_id`` is present, animals are
+nested within condition: the partial pooling is where it is identified, across animals.
+Turnover rates (elimination, formation, per present spine per day) are estimated per
+condition with the Binomial/Poisson likelihood of ``DriftDiffusion``.
 
 Unit of replication. Spines of one animal share its physiology, so treating spines as
 independent replicates overstates the evidence for a condition difference
@@ -25,9 +27,6 @@ variation to be credible. Without ``animal_id`` (or with fewer than 2 animals pe
 condition) the unit of replication is the spine and contrasts are only as trustworthy as
 that assumption.
 
-With only two conditions the condition scales :math:`\tau` are barely identified, so the
-pooling is weak: it mostly acts as a mild shrinkage of the difference towards 0 through
-the HalfNormal prior on :math:`\tau`.
 """
 
 from __future__ import annotations
@@ -41,7 +40,13 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import LOO_ATTR, REFERENCE_ATTR
+from spinefit.compare import (
+    CONTRAST_VARS_ATTR,
+    LOO_ATTR,
+    REFERENCE_ATTR,
+    curve_draws,
+    default_reference,
+)
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
@@ -50,6 +55,10 @@ from spinefit.stats import curve_stats, parameter_stats
 
 N_GRID = 50
 CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
+CONTRASTED = ("a", "b", "c", "d", "elimination_per_day", "formation_per_day")
+"""Posterior variables :mod:`spinefit.compare` contrasts between conditions."""
+MIN_POOLED_CONDITIONS = 4
+"""With fewer conditions a between-condition scale is not identified; use separate priors."""
 ANIMAL_PARAMS = ("a", "b", "log_d")
 
 
@@ -76,7 +85,10 @@ class ConditionalDriftDiffusion(SpineModel):
         ``by`` (per-spine coordinate holding the condition, default ``"condition"``),
         ``pool_animals`` (``"auto"``: animals nested in condition when ``animal_id`` is
         present with at least 2 animals in every condition; or True/False),
-        ``reference`` (label contrasts are taken against; default the first sorted label),
+        ``pool_conditions`` (``"auto"``: partial pooling of condition effects from 4
+        conditions on; or True/False),
+        ``reference`` (label contrasts are taken against; default a WT/control-like label,
+        else the first sorted label, see :func:`spinefit.compare.default_reference`),
         ``loo`` (also fit the pooled no-difference model and store the LOO comparison).
     """
 
@@ -85,14 +97,16 @@ class ConditionalDriftDiffusion(SpineModel):
     default_config: dict[str, Any] = {
         "by": dims.CONDITION_LABEL,
         "pool_animals": "auto",
+        "pool_conditions": "auto",
         "reference": None,
         "loo": True,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        if self.config["pool_animals"] not in ("auto", True, False):
-            raise ConfigError("pool_animals must be 'auto', true or false")
+        for option in ("pool_animals", "pool_conditions"):
+            if self.config[option] not in ("auto", True, False):
+                raise ConfigError(f"{option} must be 'auto', true or false")
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -102,9 +116,10 @@ class ConditionalDriftDiffusion(SpineModel):
             "equation": r"dw = (a_k + b_k\,w)\,dt + \sqrt{c_k + d_k\,w^{2}}\,dB",
             "priors": (
                 "s = median size, T = median interval, v = variance of Δw/√Δt. "
-                "Population: ā ~ Normal(0, 2s/T), b̄ ~ Normal(0, 2/T), "
-                "log c̄ ~ Normal(log v, 2), log d̄ ~ Normal(log(v/s²), 2); condition offsets "
-                "(non-centred) ~ Normal(0, τ) with τ ~ HalfNormal(s/T, 1/T, 1, 1); "
+                "Per condition (independently below 4 conditions): a ~ Normal(0, 2s/T), "
+                "b ~ Normal(0, 2/T), log c ~ Normal(log v, 2), log d ~ Normal(log(v/s²), 2); "
+                "from 4 conditions: population means with these priors plus zero-sum "
+                "offsets ~ Normal(0, τ), τ ~ HalfNormal(s/T, 1/T, 1, 1); "
                 "animal offsets of a, b, log d within condition ~ Normal(0, ω), "
                 "ω ~ HalfNormal(0.5·scale); turnover rates ~ Gamma(1, 1) per day per condition"
             ),
@@ -165,24 +180,25 @@ class ConditionalDriftDiffusion(SpineModel):
             coords["animal_param"] = list(ANIMAL_PARAMS)
             animal_index = animal_of_spine[spine_index]
 
+        pool_conditions = self.pools_conditions(len(labels))
         with pm.Model(coords=coords) as model:
-            a_pop = pm.Normal("a_pop", 0.0, 2.0 * scale_w / scale_t)
-            b_pop = pm.Normal("b_pop", 0.0, 2.0 / scale_t)
-            log_c_pop = pm.Normal("log_c_pop", np.log(rate_var), 2.0)
-            log_d_pop = pm.Normal("log_d_pop", np.log(rate_var / scale_w**2), 2.0)
-            tau = pm.HalfNormal(
-                "tau_condition",
-                np.array([scale_w / scale_t, 1.0 / scale_t, 1.0, 1.0]),
-                dims="condition_param",
-            )
-            # Zero-sum offsets: the population mean is the average over conditions, which
-            # removes the ridge between it and the offsets (with 2 conditions, a_pop ± δ/2).
-            z = pm.ZeroSumNormal("condition_z", 1.0, dims=("condition_param", dims.CONDITION))
-            offsets = (z * tau[:, None]).T
-            a = pm.Deterministic("a", a_pop + offsets[:, 0], dims=dims.CONDITION)
-            b = pm.Deterministic("b", b_pop + offsets[:, 1], dims=dims.CONDITION)
-            c = pm.Deterministic("c", pt.exp(log_c_pop + offsets[:, 2]), dims=dims.CONDITION)
-            d = pm.Deterministic("d", pt.exp(log_d_pop + offsets[:, 3]), dims=dims.CONDITION)
+            priors = {
+                "a": (0.0, 2.0 * scale_w / scale_t),
+                "b": (0.0, 2.0 / scale_t),
+                "log_c": (np.log(rate_var), 2.0),
+                "log_d": (np.log(rate_var / scale_w**2), 2.0),
+            }
+            if pool_conditions:
+                a, b, log_c, log_d = self._pooled_condition_params(priors, scale_w, scale_t)
+                a = pm.Deterministic("a", a, dims=dims.CONDITION)
+                b = pm.Deterministic("b", b, dims=dims.CONDITION)
+            else:
+                a, b, log_c, log_d = (
+                    pm.Normal(name, mean, sd, dims=dims.CONDITION)
+                    for name, (mean, sd) in priors.items()
+                )
+            c = pm.Deterministic("c", pt.exp(log_c), dims=dims.CONDITION)
+            d = pm.Deterministic("d", pt.exp(log_d), dims=dims.CONDITION)
 
             if pool:
                 omega = pm.HalfNormal(
@@ -192,15 +208,19 @@ class ConditionalDriftDiffusion(SpineModel):
                 )
                 u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, "animal_param"))
                 animal_offsets = u * omega
-                a_t = a[condition_index] + animal_offsets[animal_index, 0]
-                b_t = b[condition_index] + animal_offsets[animal_index, 1]
-                d_t = d[condition_index] * pt.exp(animal_offsets[animal_index, 2])
-                # Per-transition parameters: RK4 moments, which reproduce the exact ones.
-                mean, var = linear_moments(
-                    a_t, b_t, c[condition_index], d_t, w0, *self._intervals(dt)
+                # Condition of every animal (animal keys are "condition/animal").
+                k = np.searchsorted(labels, [key.split("/", 1)[0] for key in animals])
+                mean, var = self._moments_by_group(
+                    a[k] + animal_offsets[:, 0],
+                    b[k] + animal_offsets[:, 1],
+                    c[k],
+                    d[k] * pt.exp(animal_offsets[:, 2]),
+                    w0,
+                    dt,
+                    animal_index,
                 )
             else:
-                mean, var = self._moments_by_condition(a, b, c, d, w0, dt, condition_index)
+                mean, var = self._moments_by_group(a, b, c, d, w0, dt, condition_index)
             pm.Normal("w_end", mu=mean, sigma=pt.sqrt(var), observed=w1, dims=dims.TRANSITION)
             self._turnover_terms(data, conditions, labels)
         return model
@@ -210,16 +230,42 @@ class ConditionalDriftDiffusion(SpineModel):
         intervals, interval_index = np.unique(np.round(dt, 9), return_inverse=True)
         return interval_index, intervals
 
-    def _moments_by_condition(self, a, b, c, d, w0, dt, condition_index):
-        """Exact moments (one matrix exponential per interval) with scalar params per condition."""
+    def _moments_by_group(self, a, b, c, d, w0, dt, group_index):
+        """Exact moments, one matrix exponential per (group, interval), scalar params per group.
+
+        ``a, b, c, d`` are vectors over groups (conditions or animals); ``group_index`` maps
+        every transition to its group.
+        """
         mean = pt.zeros(len(w0))
         var = pt.ones(len(w0))
-        for k in np.unique(condition_index):
-            rows = np.flatnonzero(condition_index == k)
+        for k in np.unique(group_index):
+            rows = np.flatnonzero(group_index == k)
             m_k, v_k = linear_moments(a[k], b[k], c[k], d[k], w0[rows], *self._intervals(dt[rows]))
             mean = pt.set_subtensor(mean[rows], m_k)
             var = pt.set_subtensor(var[rows], v_k)
         return mean, var
+
+    @staticmethod
+    def _pooled_condition_params(priors, scale_w: float, scale_t: float):
+        """Return a, b, log c, log d: population means plus zero-sum offsets with scales τ."""
+        pop = {name: pm.Normal(f"{name}_pop", mean, sd) for name, (mean, sd) in priors.items()}
+        tau = pm.HalfNormal(
+            "tau_condition",
+            np.array([scale_w / scale_t, 1.0 / scale_t, 1.0, 1.0]),
+            dims="condition_param",
+        )
+        # Zero-sum offsets: the population mean is the average over conditions, which
+        # removes the ridge between it and the offsets.
+        z = pm.ZeroSumNormal("condition_z", 1.0, dims=("condition_param", dims.CONDITION))
+        offsets = (z * tau[:, None]).T
+        return tuple(pop[name] + offsets[:, i] for i, name in enumerate(pop))
+
+    def pools_conditions(self, n_conditions: int) -> bool:
+        """Return whether condition effects are partially pooled (``"auto"``: 4+ conditions)."""
+        setting = self.config["pool_conditions"]
+        if setting == "auto":
+            return n_conditions >= MIN_POOLED_CONDITIONS
+        return bool(setting)
 
     @staticmethod
     def turnover_by_condition(
@@ -266,9 +312,10 @@ class ConditionalDriftDiffusion(SpineModel):
         dropped, so the saved result stays small; the LOO numbers are kept as a JSON attr.
         """
         labels = [str(v) for v in tree["posterior"][dims.CONDITION].values]
-        reference = self.config["reference"] or labels[0]
+        reference = self.config["reference"] or default_reference(labels)
         tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
         tree["posterior"].attrs["condition_by"] = self.config["by"]
+        tree["posterior"].attrs[CONTRAST_VARS_ATTR] = json.dumps(list(CONTRASTED))
         if self.config["loo"]:
             loo = pooled_vs_conditions_loo(tree, data, model, self.settings)
             tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
@@ -277,17 +324,14 @@ class ConditionalDriftDiffusion(SpineModel):
     # -- reading results -----------------------------------------------------------------
     def parameter_names(self, tree: xr.DataTree) -> dict[str, str]:
         """Return ``{public name: posterior variable}`` of the reported parameters."""
-        names = ["a", "b", "c", "d", "elimination_per_day", "formation_per_day", "tau_condition"]
-        if "omega_animal" in tree["posterior"]:
-            names.append("omega_animal")
+        names = list(CONTRASTED)
+        names += [n for n in ("tau_condition", "omega_animal") if n in tree["posterior"]]
         return {n: n for n in names}
 
     @staticmethod
     def curves(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
-        """Return μ(w) and σ(w) per draw and condition on ``grid`` (chain, draw, condition, w)."""
-        w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
-        a, b, c, d = (posterior[v] for v in "abcd")
-        return {"drift": a + b * w, "diffusion": np.sqrt(c + d * w**2)}
+        """Return μ(w), σ(w) and the stationary density per draw and condition on ``grid``."""
+        return curve_draws(posterior, grid)
 
     def default_grid(self, tree: xr.DataTree) -> np.ndarray:
         """Return 50 points spanning the observed sizes."""
@@ -310,14 +354,18 @@ class ConditionalDriftDiffusion(SpineModel):
             minlength=len(labels),
         )
         curve_out: dict[str, Any] = {}
-        for key, unit in (("drift", f"{units}/day"), ("diffusion", f"{units}/sqrt(day)")):
+        for key, unit in (
+            ("drift", f"{units}/day"),
+            ("diffusion", f"{units}/sqrt(day)"),
+            ("stationary", f"1/{units}"),
+        ):
             curve_out[key] = {
                 label: curve_stats(curves[key].sel({dims.CONDITION: label}), dims.SIZE_GRID)
                 for label in labels
             } | {"units": unit}
         out: dict[str, Any] = {
             "conditions": labels,
-            "reference": posterior.attrs.get(REFERENCE_ATTR, labels[0]),
+            "reference": posterior.attrs.get(REFERENCE_ATTR) or default_reference(labels),
             "pooled_animals": "omega_animal" in posterior,
             "parameters": parameter_stats(posterior, self.parameter_names(tree)),
             "curves": curve_out,

@@ -80,7 +80,7 @@ from scipy.special import log_ndtr, logsumexp
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE, MULTIPLICITY
-from spinefit.models.base import SpineModel, sample_model
+from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
 from spinefit.stats import curve_stats, parameter_stats
 
 if TYPE_CHECKING:
@@ -605,6 +605,13 @@ class Mixture(SpineModel):
         draws = [flat_draws(posterior, v) for v in ("mu", "sigma", "weight")]
         groups = None if group_index is None else group_index[index]
         return pointwise_loglik(y[index], *draws, groups)
+
+    def pointwise_log_likelihood(self, tree: xr.DataTree) -> tuple[np.ndarray, list[str]]:
+        """Return the exact log-likelihood of every synapse ``(chain * draw, synapses)``."""
+        data = tree[DATA_GROUP].to_dataset()
+        index = np.arange(data.sizes[dims.SYNAPSE])
+        log_lik = self.pointwise(tree["posterior"].to_dataset(), data, index)
+        return log_lik, [str(v) for v in data[dims.SYNAPSE].values]
 
     def compare_components(self, tree: xr.DataTree, data: xr.Dataset) -> dict[str, Any]:
         """Fit the model with one component fewer (2 if K = 1) and compare them by PSIS-LOO.

@@ -49,7 +49,7 @@ from scipy.special import logsumexp
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
-from spinefit.models.base import SpineModel, sample_model
+from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
 from spinefit.models.mixture import (
     ATTR_SIZE_VARIABLE,
     DERIVED_GROUP,
@@ -391,6 +391,12 @@ class PairedMixture(SpineModel):
         )
         np.add.at(out.T, layout.unit_of_pair, (layout.pair_weight * pairs).T)
         return out
+
+    def pointwise_log_likelihood(self, tree: xr.DataTree) -> tuple[np.ndarray, list[str]]:
+        """Return the log-likelihood of every connection ``(chain * draw, connections)``."""
+        data = tree[DATA_GROUP].to_dataset()
+        log_lik = self.pointwise(tree["posterior"].to_dataset(), data)
+        return log_lik, list(self.layout(data).unit_labels)
 
     def compare_states(self, tree: xr.DataTree, data: xr.Dataset) -> dict[str, Any]:
         """Fit the independent-state model and compare it with this one by PSIS-LOO.

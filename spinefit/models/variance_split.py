@@ -213,6 +213,41 @@ def grouped_normal_logp(value, mean, var_group, var_synapse, codes, counts):
     return group_logp[codes] / counts[codes]
 
 
+def grouped_normal_loglik(
+    residual: np.ndarray, var_group: np.ndarray, var_synapse: np.ndarray, codes: np.ndarray
+) -> np.ndarray:
+    """NumPy twin of :func:`grouped_normal_logp`, summed per group, for many draws.
+
+    Parameters
+    ----------
+    residual : numpy.ndarray
+        ``(draws, n)`` data minus mean.
+    var_group, var_synapse : numpy.ndarray
+        ``(draws,)`` variance components.
+    codes : numpy.ndarray
+        ``(n,)`` group index of every member (0..G-1, every group non-empty).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(draws, G)`` log-density of every group's members jointly.
+    """
+    n_groups = int(codes.max()) + 1
+    counts = np.bincount(codes, minlength=n_groups).astype(float)
+    sums = np.zeros((residual.shape[0], n_groups))
+    squares = np.zeros_like(sums)
+    np.add.at(sums.T, codes, residual.T)
+    np.add.at(squares.T, codes, (residual**2).T)
+    vg, ve = var_group[:, None], var_synapse[:, None]
+    scaled = ve + counts * vg
+    return -0.5 * (
+        counts * np.log(2 * np.pi)
+        + (counts - 1) * np.log(ve)
+        + np.log(scaled)
+        + (squares - vg / scaled * sums**2) / ve
+    )
+
+
 def _grouped_normal(name, mean, var_group, var_synapse, codes, observed, dim):
     codes = np.asarray(codes, dtype=np.int64)
     counts = np.bincount(codes).astype(float)
@@ -447,6 +482,48 @@ class VarianceSplit(SpineModel):
         posterior.attrs["group_by"] = self.group_by(data)
         tree["posterior"] = xr.DataTree(dataset=posterior)
         return tree
+
+    def pointwise_log_likelihood(self, tree: xr.DataTree) -> tuple[np.ndarray, list[str]] | None:
+        """Return the log-likelihood of every group (snapshot) or group × interval (changes).
+
+        Groups are the units that are independent given the parameters (their shared
+        effect integrated out); with baselines the likelihood is conditional on the
+        sampled cell effects, as in the fit. None for the silenced design.
+        """
+        if self.config["design"] == "silenced":
+            return None
+        posterior = tree["posterior"].to_dataset()
+        data = tree[DATA_GROUP].to_dataset()
+        group_by = self.group_by(data)
+
+        def flat(name: str) -> np.ndarray:
+            values = posterior[name].transpose(*dims.SAMPLE_DIMS, ...).values
+            return values.reshape(-1, *values.shape[2:])
+
+        var_group = flat(group_variance_name(group_by))
+        if self.kind(data) == dims.KIND_SNAPSHOT:
+            y, _, _ = log_sizes(data)
+            codes, labels = pd.factorize(data[group_by].values.astype(str))
+            mean = np.repeat(flat("mu")[:, None], len(y), axis=1)
+            if "var_pre" in posterior:
+                pre = pd.Index(posterior[PRE_CELL].values).get_indexer(
+                    data[PRE_ID].values.astype(str)
+                )
+                post = pd.Index(posterior[POST_CELL].values).get_indexer(
+                    data[POST_ID].values.astype(str)
+                )
+                mean = mean + np.sqrt(flat("var_pre"))[:, None] * flat("z_pre")[:, pre]
+                mean = mean + np.sqrt(flat("var_post"))[:, None] * flat("z_post")[:, post]
+            log_lik = grouped_normal_loglik(y - mean, var_group, flat("var_synapse"), codes)
+            return log_lik, [str(v) for v in labels]
+        table = log_changes(data, group_by)
+        cells = table["group"].astype(str) + "@" + table["interval"].astype(str)
+        codes, labels = pd.factorize(cells)
+        intervals = np.unique(table["interval"])
+        shift = flat("interval_shift")[:, np.searchsorted(intervals, table["interval"])]
+        residual = table["change"].to_numpy()[None, :] - shift
+        log_lik = grouped_normal_loglik(residual, var_group, flat("var_synapse"), codes)
+        return log_lik, [str(v) for v in labels]
 
     def parameter_names(self, tree: xr.DataTree) -> list[str]:
         """Return the reported posterior variables of a shared-design fit."""

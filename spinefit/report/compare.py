@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import HUMAN_NAMES, _curve_draws, sentences
+from spinefit.compare import HUMAN_NAMES, curve_draws, sentences
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
 
@@ -32,11 +32,12 @@ def _units(tree: xr.DataTree) -> str:
 def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
     posterior = tree["posterior"].to_dataset()
     grid = np.asarray(result["curves"]["drift"][dims.SIZE_GRID])
-    draws = _curve_draws(posterior, grid)
-    fig, (ax_mu, ax_sigma) = new_figure(2, height=3.4)
+    draws = curve_draws(posterior, grid)
+    fig, (ax_mu, ax_sigma, ax_p) = new_figure(3, height=3.4)
     for ax, key, ylabel in (
         (ax_mu, "drift", f"drift μ(w) ({units}/day)"),
         (ax_sigma, "diffusion", f"diffusion σ(w) ({units}/√day)"),
+        (ax_p, "stationary", f"stationary density p(w) (1/{units})"),
     ):
         for i, label in enumerate(result["conditions"]):
             stats = curve_stats(draws[key].sel({dims.CONDITION: label}), dims.SIZE_GRID)
@@ -51,15 +52,31 @@ def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
     fig.tight_layout()
     return ReportSection(
         "Drift and diffusion by condition",
-        figure_html(fig, "Posterior mean curves per condition with 94% HDI bands."),
+        figure_html(
+            fig,
+            "Posterior mean curves per condition with 94% HDI bands. The stationary density "
+            "is that of the fitted SDE on the plotted size range (reflecting ends, no "
+            "turnover).",
+        ),
     )
 
 
-def _forest_section(result: dict[str, Any], units: str) -> ReportSection:
+def _parameter_units(tree: xr.DataTree, name: str, units: str) -> str:
+    """Return the units of a contrasted parameter (``mu[small]`` → units of ``mu``)."""
+    if name in PARAMETER_UNITS:
+        return PARAMETER_UNITS[name].format(u=units)
+    var = name.split("[")[0]
+    posterior = tree["posterior"]
+    text = posterior[var].attrs.get("units", "") if var in posterior.data_vars else ""
+    return "" if text == "1" else text
+
+
+def _forest_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
+    hidden = ("tau_", "omega_", "sigma_total", "variance_share")
     rows = [
         (name, label, s)
         for name, by_label in result["contrasts"].items()
-        if name in PARAMETER_UNITS
+        if not name.startswith(hidden)
         for label, s in by_label.items()
     ]
     fig, axes = new_figure(1, height=0.55 * max(len(rows), 1) + 1.0)
@@ -79,7 +96,7 @@ def _forest_section(result: dict[str, Any], units: str) -> ReportSection:
         [
             f"{HUMAN_NAMES.get(n, n)}: {lab} − {result['reference']}  "
             f"[{s['hdi_low']:.3g}, {s['hdi_high']:.3g}] "
-            f"{PARAMETER_UNITS[n].format(u=units)}"
+            f"{_parameter_units(tree, n, units)}"
             for n, lab, s in rows
         ],
         fontsize=7,
@@ -151,7 +168,7 @@ def compare_sections(tree: xr.DataTree, result: dict[str, Any]) -> list[ReportSe
     sections = []
     if result.get("curves"):
         sections.append(_curves_section(tree, result, units))
-    sections.append(_forest_section(result, units))
+    sections.append(_forest_section(tree, result, units))
     found = sentences(result)
     sections.append(
         ReportSection(
