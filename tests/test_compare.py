@@ -11,6 +11,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit.compare import compare, sentences
 from spinefit.errors import ConfigError
+from spinefit.stats import sampler_diagnostics
 
 LABELS = ["KO", "WT"]
 
@@ -276,32 +277,18 @@ def test_false_positive_rate_without_difference():
 
 @pytest.mark.slow
 def test_melander_pyramidal_vs_pv(shared_data):
+    from spinefit.io.combine import combine_labelled
     from spinefit.io.two_photon import read_two_photon
     from spinefit.models.base import SamplerSettings
     from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
 
-    parts = []
-    for label in ("pyr", "pv"):
-        ds = read_two_photon(
-            shared_data("melander2021", f"quantile_4060_{label}.npy"), interval_days=4
-        )
-        ds = ds.assign_coords(
-            {
-                dims.SPINE: [f"{label}-{s}" for s in ds[dims.SPINE].values],
-                dims.CONDITION_LABEL: (dims.SPINE, np.full(ds.sizes[dims.SPINE], label)),
-            }
-        )
-        # 8 vs 7 sessions: align on time_days, NaN where a session does not exist.
-        parts.append(ds.assign_coords(session=ds[dims.TIME_DAYS].values).drop_vars(dims.TIME_DAYS))
-    data = xr.concat(parts, dim=dims.SPINE, join="outer", combine_attrs="drop_conflicts")
-    data = data.assign_coords(
-        {
-            dims.TIME_DAYS: (dims.SESSION, data[dims.SESSION].values.astype(float)),
-            dims.SESSION: np.arange(data.sizes[dims.SESSION]),
-        }
-    )
-    data.attrs[dims.ATTR_DATA_KIND] = dims.KIND_TIME_SERIES
-    assert data.sizes[dims.SESSION] == 8
+    parts = [
+        read_two_photon(shared_data("melander2021", f"quantile_4060_{label}.npy"), interval_days=4)
+        for label in ("pyr", "pv")
+    ]
+    data = combine_labelled(parts, ["pyr", "pv"])
+    # 8 vs 7 sessions: the union has 8, and the PV spines are marked not imaged at the 8th.
+    assert data.sizes[dims.SESSION] == 8 and dims.IMAGED in data.coords
     tree = ConditionalDriftDiffusion({"reference": "pyr"}).fit(
         data, SamplerSettings(draws=500, tune=500, chains=2, random_seed=1, progressbar=False)
     )
@@ -309,3 +296,8 @@ def test_melander_pyramidal_vs_pv(shared_data):
     print(json.dumps(result["contrasts"], indent=1), result["loo"], sentences(result))
     assert set(result["contrasts"]["d"]) == {"pv"}
     assert result["loo"] is not None
+    diagnostics = sampler_diagnostics(tree)
+    assert diagnostics["divergences"] == 0 and diagnostics["max_r_hat"] < 1.01, diagnostics
+    # The pyramidal parameters agree with the single-population fit (issue 2 numbers).
+    b_pyr = tree["posterior"]["b"].sel(condition="pyr").values
+    assert -0.025 < b_pyr.mean() < -0.010

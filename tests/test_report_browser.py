@@ -135,3 +135,45 @@ def test_several_results_in_one_page_keep_unique_anchors(browser, small_fit_path
     assert page.locator("h4", has_text="Drift and diffusion").count() == 2
     page.screenshot(path=str(OUTPUT / "two_results.png"))
     page.close()
+
+
+@pytest.fixture(scope="module")
+def conditions_report_path():
+    """A fit by condition whose second label is hostile markup."""
+    from spinefit.io.two_photon import read_two_photon
+    from spinefit.models.base import SamplerSettings
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+
+    data = read_two_photon(Path(__file__).resolve().parents[1] / "data" / "wt_ko_timeseries.csv")
+    data = data.isel(spine=slice(None, None, 3))
+    labels = np.where(data["condition"].values == "KO", HOSTILE, "WT")
+    data = data.assign_coords(condition=("spine", labels))
+    tree = ConditionalDriftDiffusion({"loo": False}).fit(
+        data, SamplerSettings(draws=100, tune=150, chains=2, random_seed=2, progressbar=False)
+    )
+    OUTPUT.mkdir(exist_ok=True)
+    return write_report([tree], OUTPUT / "conditions_report.html", title="Conditions")
+
+
+def test_condition_contrast_report(browser, conditions_report_path):
+    page, events = open_report(browser, conditions_report_path)
+    assert events["console_errors"] == [] and events["page_errors"] == []
+    assert events["dialogs"] == [] and page.locator("script").count() == 0
+    assert events["requests"] == [conditions_report_path.as_uri()]
+    for title in ("Drift and diffusion by condition", "Contrasts between conditions"):
+        assert page.locator("h3", has_text=title).count() == 1, title
+    assert HOSTILE in page.inner_text("main")  # the label, shown as text
+    figures = page.locator("figure.plot svg")
+    for i in range(figures.count()):
+        figures.nth(i).scroll_into_view_if_needed()
+        assert not is_blank(figures.nth(i).screenshot()), f"figure {i} is blank"
+    missing = page.evaluate(
+        "() => [...document.querySelectorAll('nav.toc a')]"
+        ".map(a => a.getAttribute('href').slice(1))"
+        ".filter(id => !document.getElementById(id))"
+    )
+    assert missing == []
+    page.locator("h3", has_text="Contrasts between conditions").scroll_into_view_if_needed()
+    page.screenshot(path=str(OUTPUT / "conditions_contrasts.png"))
+    page.screenshot(path=str(OUTPUT / "conditions_full.png"), full_page=True)
+    page.close()

@@ -208,8 +208,8 @@ class ConditionalDriftDiffusion(SpineModel):
                 )
                 u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, "animal_param"))
                 animal_offsets = u * omega
-                # Condition of every animal (animal keys are "condition/animal").
-                k = np.searchsorted(labels, [key.split("/", 1)[0] for key in animals])
+                k = np.zeros(len(animals), dtype=np.int64)  # condition of every animal
+                k[animal_of_spine] = condition_of_spine
                 mean, var = self._moments_by_group(
                     a[k] + animal_offsets[:, 0],
                     b[k] + animal_offsets[:, 1],

@@ -29,11 +29,16 @@ def _units(tree: xr.DataTree) -> str:
     return dims.DEFAULT_VOLUME_UNITS
 
 
+def _short(label: str, width: int = 28) -> str:
+    """Return a label shortened for a legend (the tables below show it in full)."""
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
     posterior = tree["posterior"].to_dataset()
     grid = np.asarray(result["curves"]["drift"][dims.SIZE_GRID])
     draws = curve_draws(posterior, grid)
-    fig, (ax_mu, ax_sigma, ax_p) = new_figure(3, height=3.4)
+    fig, (ax_mu, ax_sigma, ax_p) = new_figure(3, height=3.8)
     for ax, key, ylabel in (
         (ax_mu, "drift", f"drift μ(w) ({units}/day)"),
         (ax_sigma, "diffusion", f"diffusion σ(w) ({units}/√day)"),
@@ -44,17 +49,20 @@ def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
             ax.fill_between(
                 grid, stats["hdi_low"], stats["hdi_high"], alpha=BAND_ALPHA, color=f"C{i}"
             )
-            ax.plot(grid, stats["mean"], color=f"C{i}", label=f"{label} (mean, {HDI_PROB:.0%} HDI)")
+            ax.plot(grid, stats["mean"], color=f"C{i}", label=_short(label))
         ax.set_xlabel(f"spine size w ({units})")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
     ax_mu.axhline(0, color="0.6", lw=0.8)
-    fig.tight_layout()
+    handles, names = ax_mu.get_legend_handles_labels()
+    # One legend under the panels: inside three narrow panels it hid the curves.
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return ReportSection(
         "Drift and diffusion by condition",
         figure_html(
             fig,
-            "Posterior mean curves per condition with 94% HDI bands. The stationary density "
+            f"Posterior mean curves per condition with {HDI_PROB:.0%} HDI bands. The "
+            "stationary density "
             "is that of the fitted SDE on the plotted size range (reflecting ends, no "
             "turnover).",
         ),
