@@ -167,7 +167,7 @@ class ConditionalDriftDiffusion(SpineModel):
         coords: dict[str, Any] = {
             dims.TRANSITION: np.arange(n),
             dims.CONDITION: labels,
-            "condition_param": list(CONDITION_PARAMS),
+            dims.CONDITION_PARAM: list(CONDITION_PARAMS),
         }
         pool = self.pools_animals(data, conditions)
         if pool:
@@ -177,7 +177,7 @@ class ConditionalDriftDiffusion(SpineModel):
             )
             animals, animal_of_spine = np.unique(animal_key, return_inverse=True)
             coords[dims.ANIMAL] = animals
-            coords["animal_param"] = list(ANIMAL_PARAMS)
+            coords[dims.ANIMAL_PARAM] = list(ANIMAL_PARAMS)
             animal_index = animal_of_spine[spine_index]
 
         pool_conditions = self.pools_conditions(len(labels))
@@ -204,9 +204,9 @@ class ConditionalDriftDiffusion(SpineModel):
                 omega = pm.HalfNormal(
                     "omega_animal",
                     0.5 * np.array([scale_w / scale_t, 1.0 / scale_t, 1.0]),
-                    dims="animal_param",
+                    dims=dims.ANIMAL_PARAM,
                 )
-                u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, "animal_param"))
+                u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, dims.ANIMAL_PARAM))
                 animal_offsets = u * omega
                 k = np.zeros(len(animals), dtype=np.int64)  # condition of every animal
                 k[animal_of_spine] = condition_of_spine
@@ -252,11 +252,11 @@ class ConditionalDriftDiffusion(SpineModel):
         tau = pm.HalfNormal(
             "tau_condition",
             np.array([scale_w / scale_t, 1.0 / scale_t, 1.0, 1.0]),
-            dims="condition_param",
+            dims=dims.CONDITION_PARAM,
         )
         # Zero-sum offsets: the population mean is the average over conditions, which
         # removes the ridge between it and the offsets.
-        z = pm.ZeroSumNormal("condition_z", 1.0, dims=("condition_param", dims.CONDITION))
+        z = pm.ZeroSumNormal("condition_z", 1.0, dims=(dims.CONDITION_PARAM, dims.CONDITION))
         offsets = (z * tau[:, None]).T
         return tuple(pop[name] + offsets[:, i] for i, name in enumerate(pop))
 

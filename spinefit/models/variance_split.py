@@ -71,14 +71,8 @@ if TYPE_CHECKING:
 
 DESIGNS = ("shared", "silenced")
 BASELINE_OPTIONS = ("auto", "on", "off")
-PRE_CELL = "pre_cell"
-"""Dim of presynaptic-cell baseline effects (candidate for spinefit.dims)."""
-POST_CELL = "post_cell"
-"""Dim of postsynaptic-cell baseline effects (candidate for spinefit.dims)."""
-INTERVAL = "interval"
-"""Dim of the intervals between consecutive sessions (as in io.transitions)."""
-VARIANCE_COMPONENT = "variance_component"
-"""Dim of the Dirichlet shares of the total variance."""
+PRE_CELL, POST_CELL = dims.PRE_CELL, dims.POST_CELL
+INTERVAL, VARIANCE_COMPONENT = dims.INTERVAL, dims.VARIANCE_COMPONENT
 PRE_ID, POST_ID, SIZE_VARIABLE = "pre_id", "post_id", "size_variable"
 
 _GROUP_DIMS = {dims.CONNECTION: dims.CONNECTION, dims.DENDRITE_ID: dims.DENDRITE}
