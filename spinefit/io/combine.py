@@ -31,7 +31,7 @@ from spinefit.io.ssem import (
     synapse_dataset,
 )
 from spinefit.io.tables import normalize_unit
-from spinefit.io.two_photon import _time_series_dataset
+from spinefit.io.time_series import time_series_dataset
 
 ATTR_COMBINED_LABELS = "combined_labels"
 """Dataset attribute: JSON list of the labels of the combined Datasets, in order."""
@@ -327,7 +327,7 @@ def _combine_time_series(
         for name in _item_coords(datasets, dims.SPINE, exclude={dims.SPINE})
     }
     coords[by] = _repeat_labels(datasets, labels, dims.SPINE)
-    combined = _time_series_dataset(
+    combined = time_series_dataset(
         np.vstack(blocks),
         spine_ids,
         times,

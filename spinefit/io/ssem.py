@@ -39,12 +39,13 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.tables import (
     TABLE_SUFFIXES,
+    check_label_columns,
     file_hash,
     label_text,
     read_table,
     require_columns,
+    require_label_columns,
 )
-from spinefit.io.two_photon import check_label_columns, require_label_columns
 
 # Names used only by snapshot data; candidates for spinefit.dims.
 PRE_ID = "pre_id"

@@ -1,4 +1,9 @@
-"""Reading user tables (CSV, TSV, Parquet) with one-line errors, shared by all readers."""
+"""Reading user tables (CSV, TSV, Parquet) with one-line errors, shared by all readers.
+
+Besides reading, this module holds the cell and column helpers every reader uses: unit
+parsing, blank and label cells, error-message rendering of a cell, and the checks of
+required and user-requested label columns.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,14 @@ import difflib
 import hashlib
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spinefit.errors import DataError
+from spinefit.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
 
@@ -298,3 +303,87 @@ def load_npy(path: str | Path) -> np.ndarray:
         array.close()
         raise DataError("not a single .npy array (is it an .npz archive?)", source=source)
     return array
+
+
+def shown_cell(cell: Any) -> str:
+    """Return a short one-line rendering of a cell for an error message.
+
+    Parameters
+    ----------
+    cell : Any
+        One cell of a table or array.
+
+    Returns
+    -------
+    str
+        ``"(empty)"`` for a blank cell, else the cell's repr, cut to 40 characters.
+    """
+    if is_blank(cell):
+        return "(empty)"
+    if isinstance(cell, np.generic):
+        cell = cell.item()
+    text = repr(str(cell).strip() if isinstance(cell, str) else cell)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_label_columns(
+    label_columns: Sequence[str] | None, reserved: frozenset[str] | set[str]
+) -> list[str]:
+    """Return the requested extra label columns as a list without repeats.
+
+    Parameters
+    ----------
+    label_columns : sequence of str, optional
+        Column names; a single string names one column.
+    reserved : set of str
+        Names that already have a role in the Dataset (columns or coords).
+
+    Returns
+    -------
+    list of str
+        The names, stripped of surrounding whitespace, in the order given.
+
+    Raises
+    ------
+    ConfigError
+        If a name is empty or not a string, or is one of `reserved`.
+    """
+    if label_columns is None:
+        return []
+    if isinstance(label_columns, str):
+        label_columns = [label_columns]
+    names: list[str] = []
+    for name in label_columns:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"label_columns must be non-empty column names, got {name!r}")
+        if name.strip() in reserved:
+            raise ConfigError(
+                f"'{name.strip()}' cannot be a label column: spinefit already uses that name"
+            )
+        if name.strip() not in names:
+            names.append(name.strip())
+    return names
+
+
+def require_label_columns(frame: pd.DataFrame, names: list[str], source: str) -> None:
+    """Raise a one-line DataError for a requested label column the table lacks.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    names : list of str
+        Requested label columns.
+    source : str
+        The file name, for the message.
+    """
+    present = [str(c) for c in frame.columns]
+    for name in names:
+        if name not in present:
+            close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise DataError(
+                f"no label column '{name}'; {hint}columns are {', '.join(present)}",
+                source=source,
+                column=name,
+            )

@@ -17,7 +17,8 @@ from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE, MULTIPLICITY, POST_ID, PRE_ID, read_ssem
 from spinefit.io.tables import file_hash
 from spinefit.io.transitions import count_transitions
-from spinefit.io.two_photon import read_long_table, read_wide_matrix
+from spinefit.io.two_photon import read_long_table
+from spinefit.io.wide_matrix import read_wide_matrix
 
 WT = """spine_id,time_days,volume,dendrite_id,animal_id,region
 s1,0,1.0,d1,m1,CA1
