@@ -25,11 +25,11 @@ import pymc as pm
 
 from spinefit import dims
 from spinefit.models.base import SamplerSettings, sample_model
-from spinefit.models.mixture import (
+from spinefit.models.mixture import Mixture
+from spinefit.models.mixture_components import (
     PRIOR_MU_SD,
     PRIOR_SIGMA_LOG_MEDIAN,
     PRIOR_SIGMA_LOG_SD,
-    Mixture,
     prior_mu_locations,
 )
 from spinefit.simulate.mixtures import simulate_mixture

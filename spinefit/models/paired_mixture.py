@@ -49,24 +49,19 @@ from scipy.special import logsumexp
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
+from spinefit.io.ssem import ATTR_SIZE_VARIABLE
 from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
-from spinefit.models.mixture import (
-    ATTR_SIZE_VARIABLE,
+from spinefit.models.mixture_components import add_components
+from spinefit.models.mixture_likelihood import (
     DERIVED_GROUP,
     P_LARGE,
-    add_components,
-    comparison_html,
     component_labels,
     component_logpdf,
     flat_draws,
-    histogram_figures,
     log10_sizes,
-    loo_comparison,
-    loo_from_pointwise,
-    parameter_table,
     resolve_size_variable,
-    size_axis_label,
 )
+from spinefit.models.mixture_loo import loo_comparison, loo_from_pointwise
 from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
@@ -302,7 +297,8 @@ class PairedMixture(SpineModel):
 
     # -- fitting -----------------------------------------------------------------------------
 
-    def _draws(self, posterior: xr.Dataset) -> dict[str, np.ndarray]:
+    def posterior_draws(self, posterior: xr.Dataset) -> dict[str, np.ndarray]:
+        """Return the flattened draws ``(chain * draw, ...)`` the numpy likelihood needs."""
         names = ["mu", "sigma", "p_SS", "p_SL", "p_LL"]
         draws = {name: flat_draws(posterior, name) for name in names}
         if "weight_large_single" in posterior:
@@ -314,7 +310,7 @@ class PairedMixture(SpineModel):
         size_variable = resolve_size_variable(data, self.config["size_variable"])
         y = log10_sizes(data, size_variable)
         layout = self.layout(data)
-        draws = self._draws(tree["posterior"].to_dataset())
+        draws = self.posterior_draws(tree["posterior"].to_dataset())
         p_large = np.full(len(y), np.nan)
         if len(layout.singles):
             mu, sigma, w1 = draws["mu"], draws["sigma"], draws["weight_large_single"]
@@ -379,7 +375,7 @@ class PairedMixture(SpineModel):
         """
         y = log10_sizes(data, resolve_size_variable(data, self.config["size_variable"]))
         layout = self.layout(data)
-        draws = self._draws(posterior)
+        draws = self.posterior_draws(posterior)
         out = np.zeros((draws["mu"].shape[0], layout.n_units))
         if len(layout.singles):
             out[:, layout.unit_of_single] = single_loglik(
@@ -404,7 +400,7 @@ class PairedMixture(SpineModel):
         Returns
         -------
         dict
-            As :func:`spinefit.models.mixture.loo_comparison`, with models ``"correlated"``
+            As :func:`spinefit.models.mixture_loo.loo_comparison`, with models ``"correlated"``
             and ``"independent"``; connections are the units left out.
         """
         settings = self.settings
@@ -488,134 +484,6 @@ class PairedMixture(SpineModel):
 
     def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
         """Return component figures, the joint state table, phi and state probabilities."""
-        from spinefit.report.sections import ReportSection, paragraph
+        from spinefit.report.paired_mixture import paired_mixture_sections
 
-        data = tree["data"].to_dataset()
-        derived = tree[DERIVED_GROUP].to_dataset()
-        size_variable = derived.attrs[ATTR_SIZE_VARIABLE]
-        y = log10_sizes(data, size_variable)
-        layout = self.layout(data)
-        posterior = tree["posterior"].to_dataset()
-        draws = self._draws(posterior)
-        summary = self.summarize(tree)
-
-        # Overall large-state weight of the modelled synapses, for the histogram.
-        n_pair_synapses = len(layout.used) - len(layout.singles)
-        p_large_pairs = draws["p_LL"] + draws["p_SL"] / 2
-        overall = p_large_pairs * n_pair_synapses
-        if len(layout.singles):
-            overall = overall + draws["weight_large_single"] * len(layout.singles)
-        overall = overall / len(layout.used)
-        weight = np.stack([1 - overall, overall], axis=-1)
-        body = paragraph(
-            f"{len(layout.used)} synapses in {layout.n_units} connections "
-            f"({summary['pairs']['n_pairs']} pairs, pair mode '{summary['pairs']['pair_mode']}')."
-        )
-        body += "".join(
-            histogram_figures(
-                y[layout.used],
-                draws["mu"],
-                draws["sigma"],
-                weight,
-                component_labels(2),
-                data,
-                size_variable,
-            )
-        )
-        body += parameter_table(summary["parameters"], summary["parameter_units"])
-        sections = [ReportSection("Fitted mixture components", body)]
-        sections.append(
-            ReportSection("Joint states of synapses in one connection", self._joint_html(tree))
-        )
-        sections.append(
-            ReportSection(
-                "Posterior state probabilities",
-                _state_figure(y, derived[P_LARGE].values, layout, data, size_variable),
-            )
-        )
-        if summary["state_comparison"]:
-            sections.append(
-                ReportSection(
-                    "Correlated vs independent states", comparison_html(summary["state_comparison"])
-                )
-            )
-        return sections
-
-    def _joint_html(self, tree: xr.DataTree) -> str:
-        from spinefit.report.sections import figure_html, new_figure, paragraph, table_html
-
-        summary = self.summarize(tree)
-        params = summary["parameters"]
-
-        def cell(name: str, factor: float = 1.0) -> str:
-            stats = params[name]
-            return (
-                f"{stats['mean'] * factor:.3f} [{stats['hdi_low'] * factor:.3f}, "
-                f"{stats['hdi_high'] * factor:.3f}]"
-            )
-
-        rows = [
-            ["synapse A small", cell("p_SS"), cell("p_SL", 0.5)],
-            ["synapse A large", cell("p_SL", 0.5), cell("p_LL")],
-        ]
-        html = table_html(
-            ["", "synapse B small", "synapse B large"],
-            rows,
-            caption="Joint state probabilities of two synapses of one connection "
-            "(posterior mean [94% HDI]); p_SL counts both mixed orders, each cell shows p_SL/2.",
-        )
-        if "state_dependence" not in summary:
-            return html
-        dependence = summary["state_dependence"]
-        phi = dependence["phi"]
-        html += paragraph(
-            f"phi = {phi['mean']:.3f} (94% HDI {phi['hdi_low']:.3f} to {phi['hdi_high']:.3f}); "
-            f"P(phi > 0) = {dependence['P(phi>0)']:.3f}."
-        )
-        posterior = tree["posterior"].to_dataset()
-        data = tree["data"].to_dataset()
-        size_variable = summary["size_variable"]
-        y = log10_sizes(data, size_variable)
-        layout = self.layout(data)
-        fig, (left, right) = new_figure(ncols=2)
-        left.hist(posterior["phi"].values.ravel(), bins=40, color="0.5")
-        left.axvline(0.0, color="black", lw=1)
-        left.set_xlabel("phi (state correlation, unitless)")
-        left.set_ylabel("posterior draws")
-        right.scatter(y[layout.pair_i], y[layout.pair_j], s=6, alpha=0.6)
-        for value in posterior["mu"].mean(dims.SAMPLE_DIMS).values:
-            right.axvline(value, color="0.6", lw=0.8, ls="--")
-            right.axhline(value, color="0.6", lw=0.8, ls="--")
-        right.set_xlabel(f"synapse A: {size_axis_label(data, size_variable)}")
-        right.set_ylabel(f"synapse B: {size_axis_label(data, size_variable)}")
-        fig.tight_layout()
-        html += figure_html(
-            fig,
-            "Left: posterior of phi. Right: log10 sizes of the two synapses of every pair "
-            "(dashed: component means).",
-        )
-        return html
-
-
-def _state_figure(y, p_large, layout: ConnectionLayout, data, size_variable) -> str:
-    from spinefit.report.sections import figure_html, new_figure
-
-    fig, (left, right) = new_figure(ncols=2)
-    in_pairs = np.zeros(len(y), dtype=bool)
-    in_pairs[layout.pair_i] = in_pairs[layout.pair_j] = True
-    groups = [("single synapses", layout.singles), ("synapses in pairs", np.flatnonzero(in_pairs))]
-    for label, index in groups:
-        if len(index):
-            left.scatter(y[index], p_large[index], s=5, alpha=0.5, label=label)
-            right.hist(p_large[index], bins=np.linspace(0, 1, 21), alpha=0.6, label=label)
-    left.set_xlabel(size_axis_label(data, size_variable))
-    left.set_ylabel("posterior P(large)")
-    left.legend(frameon=False, fontsize="small")
-    right.set_xlabel("posterior P(large) of a synapse")
-    right.set_ylabel("synapses")
-    fig.tight_layout()
-    return figure_html(
-        fig,
-        "Posterior probability that each synapse is in the large state; for synapses in "
-        "pairs it uses the partner's size too (averaged over the synapse's pairs).",
-    )
+        return paired_mixture_sections(self, tree)

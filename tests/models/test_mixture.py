@@ -19,25 +19,24 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.io.ssem import read_ssem
 from spinefit.models import get_model_class
 from spinefit.models.base import SamplerSettings
-from spinefit.models.mixture import (
+from spinefit.models.mixture import Mixture
+from spinefit.models.mixture_likelihood import (
     DERIVED_GROUP,
     LOG10_SIZE,
     MULTIPLICITY_GROUP,
     P_LARGE,
-    Mixture,
     bin_counts,
     bin_edges,
     binned_loglik,
     binning_shift_bound,
     component_bin_logprob,
     component_labels,
-    loo_comparison,
-    loo_from_pointwise,
     pointwise_loglik,
-    size_axis_label,
     state_probability,
     state_probability_fast,
 )
+from spinefit.models.mixture_loo import loo_comparison, loo_from_pointwise
+from spinefit.report.mixture import size_axis_label
 from spinefit.simulate.mixtures import (
     joint_state_table,
     simulate_mixture,

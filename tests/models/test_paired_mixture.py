@@ -19,7 +19,7 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.io.ssem import read_ssem
 from spinefit.models import get_model_class
 from spinefit.models.base import SamplerSettings
-from spinefit.models.mixture import DERIVED_GROUP, P_LARGE
+from spinefit.models.mixture_likelihood import DERIVED_GROUP, P_LARGE
 from spinefit.models.paired_mixture import (
     JOINT_STATE,
     ConnectionLayout,
