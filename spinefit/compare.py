@@ -32,6 +32,8 @@ HUMAN_NAMES: dict[str, str] = {
     "drift": "drift μ(w)",
     "diffusion": "diffusion σ(w)",
     "stationary": "stationary density p(w)",
+    "intrinsic_fraction": "intrinsic fraction σ²_silenced(w)/σ²_control(w)",
+    "intrinsic_fraction_mean": "mean intrinsic fraction",
     "activity_dependent_fraction": "activity-dependent fraction",
     "activity_independent_fraction": "activity-independent fraction",
     "weight_large": "weight of the large component",
@@ -190,6 +192,35 @@ def curve_draws(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArr
     return {"drift": drift, "diffusion": diffusion, "stationary": stationary}
 
 
+def intrinsic_fraction_draws(
+    tree: xr.DataTree, posterior: xr.Dataset, grid: np.ndarray
+) -> xr.DataArray | None:
+    """Return σ²_silenced(w)/σ²_control(w) per draw and condition, or None if not a silenced fit.
+
+    Applies to variance-split fits with ``design="silenced"`` fitted by condition, whose
+    ``c`` and ``d`` carry both a ``condition`` and a ``treatment`` dim.
+    """
+    if not all(
+        v in posterior and {dims.CONDITION, dims.TREATMENT} <= set(posterior[v].dims) for v in "cd"
+    ):
+        return None
+    config = json.loads(tree.attrs.get("spinefit_config", "{}"))
+    config = config.get("model_config", config)
+    control = str(config.get("control_label", "control"))
+    silenced = str(config.get("silenced_label", "silenced"))
+    labels = [str(v) for v in posterior[dims.TREATMENT].values]
+    if control not in labels or silenced not in labels:
+        return None
+    w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
+    c, d = posterior["c"], posterior["d"]
+
+    def variance(label: str) -> xr.DataArray:
+        pick = {dims.TREATMENT: label}
+        return c.sel(pick, drop=True) + d.sel(pick, drop=True) * w**2
+
+    return variance(silenced) / variance(control)
+
+
 def _default_grid(tree: xr.DataTree) -> np.ndarray | None:
     if "data" not in tree.children or dims.VOLUME not in tree["data"]:
         return None
@@ -263,6 +294,18 @@ def compare(
                 label: difference_stats(
                     draws.sel({dims.CONDITION: label}) - draws.sel({dims.CONDITION: reference}),
                     _rope_of(rope, key),
+                )
+                for label in others
+            }
+
+    if grid_values is not None:
+        fraction = intrinsic_fraction_draws(tree, posterior, grid_values)
+        if fraction is not None:
+            curves["intrinsic_fraction"] = {dims.SIZE_GRID: [float(v) for v in grid_values]} | {
+                label: difference_stats(
+                    fraction.sel({dims.CONDITION: label})
+                    - fraction.sel({dims.CONDITION: reference}),
+                    _rope_of(rope, "intrinsic_fraction"),
                 )
                 for label in others
             }

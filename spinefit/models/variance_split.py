@@ -520,8 +520,11 @@ class VarianceSplit(SpineModel):
         return log_lik, [str(v) for v in labels]
 
     def parameter_names(self, tree: xr.DataTree) -> list[str]:
-        """Return the reported posterior variables of a shared-design fit."""
+        """Return the reported posterior variables (both designs)."""
         posterior = tree["posterior"]
+        if self.config["design"] == "silenced":
+            names = [silenced.INTRINSIC_FRACTION_MEAN, "a", "b", "c", "d"]
+            return [n for n in names if n in posterior.data_vars]
         names = [
             "activity_dependent_fraction",
             "activity_independent_fraction",

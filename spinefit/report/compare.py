@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import HUMAN_NAMES, curve_draws, sentences
+from spinefit.compare import HUMAN_NAMES, curve_draws, intrinsic_fraction_draws, sentences
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
 
@@ -65,6 +65,30 @@ def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
             "stationary density "
             "is that of the fitted SDE on the plotted size range (reflecting ends, no "
             "turnover).",
+        ),
+    )
+
+
+def _fraction_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
+    posterior = tree["posterior"].to_dataset()
+    grid = np.asarray(result["curves"]["intrinsic_fraction"][dims.SIZE_GRID])
+    draws = intrinsic_fraction_draws(tree, posterior, grid)
+    fig, (ax,) = new_figure(1, height=3.4)
+    for i, label in enumerate(result["conditions"]):
+        stats = curve_stats(draws.sel({dims.CONDITION: label}), dims.SIZE_GRID)
+        ax.fill_between(grid, stats["hdi_low"], stats["hdi_high"], alpha=BAND_ALPHA, color=f"C{i}")
+        ax.plot(grid, stats["mean"], color=f"C{i}", label=_short(label))
+    ax.axhline(1.0, color="0.6", lw=0.8)
+    ax.set_xlabel(f"spine size w ({units})")
+    ax.set_ylabel("σ²_silenced(w) / σ²_control(w) (1)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return ReportSection(
+        "Intrinsic fraction by condition",
+        figure_html(
+            fig,
+            f"Share of the size-fluctuation variance that remains with activity silenced, "
+            f"per condition (posterior mean, {HDI_PROB:.0%} HDI).",
         ),
     )
 
@@ -174,8 +198,10 @@ def compare_sections(tree: xr.DataTree, result: dict[str, Any]) -> list[ReportSe
     """
     units = _units(tree)
     sections = []
-    if result.get("curves"):
+    if "drift" in result.get("curves", {}):
         sections.append(_curves_section(tree, result, units))
+    if "intrinsic_fraction" in result.get("curves", {}):
+        sections.append(_fraction_section(tree, result, units))
     sections.append(_forest_section(tree, result, units))
     found = sentences(result)
     sections.append(
