@@ -13,13 +13,12 @@ Usage: python benchmarks/bench_conditions.py [--draws 1000]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, timed  # benchmarks/common.py (the script folder is on sys.path)
+
 DATA = REPO / "data" / "wt_ko_timeseries.csv"
 
 PLAIN = r"""
@@ -73,15 +72,6 @@ with pm.Model(coords={"g": genotypes, "animal": animals, "p": ["a", "b", "log_d"
 d = np.exp(idata.posterior["log_d"])
 print(" ".join(f"d[{g}]={float(d.sel(g=g).mean()):.4f}" for g in genotypes))
 """
-
-
-def timed(cmd: list[str]) -> tuple[float, str]:
-    """Run a command, exit on failure, return (seconds, stdout)."""
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if done.returncode != 0:
-        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start, done.stdout.strip()
 
 
 def main() -> None:

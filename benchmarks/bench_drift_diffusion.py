@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, timed  # benchmarks/common.py (the script folder is on sys.path)
 
 PLAIN = r"""
 import sys, numpy as np, pymc as pm, pytensor.tensor as pt
@@ -41,14 +39,6 @@ with pm.Model():
                       random_seed=1, progressbar=False)
 print(float(idata.posterior["b"].mean()), float(idata.posterior["d"].mean()))
 """
-
-
-def timed(cmd: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if done.returncode != 0:
-        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start, done.stdout.strip()
 
 
 def main() -> None:

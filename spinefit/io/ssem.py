@@ -387,15 +387,20 @@ def _label_cells(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     raw = frame[column]
     if raw.dtype.kind != "O" and path.suffix.lower() not in (".parquet", ".pq"):
         # The parser read the labels as numbers; re-read them so "007" stays "007".
-        sep = TABLE_SUFFIXES.get(path.suffix.lower(), None)
-        raw = pd.read_csv(
-            path,
-            sep=sep,
-            engine="python" if sep is None else "c",
-            usecols=lambda c: str(c).strip() == column,
-            dtype=str,
-        ).iloc[:, 0]
+        raw = _reread_as_text(path, column)
     return np.asarray(label_text(raw), dtype=str)
+
+
+def _reread_as_text(path: Path, column: str) -> pd.Series:
+    """Read one column of a CSV/TSV again, every cell as the text written in the file."""
+    sep = TABLE_SUFFIXES.get(path.suffix.lower(), None)
+    return pd.read_csv(
+        path,
+        sep=sep,
+        engine="python" if sep is None else "c",
+        usecols=lambda c: str(c).strip() == column,
+        dtype=str,
+    ).iloc[:, 0]
 
 
 def _first_present(columns: list[str], candidates: tuple[str, ...], default: str, source: str):
@@ -435,14 +440,7 @@ def _column_as_text(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """
     raw = frame[column]
     if raw.dtype.kind == "f" and path.suffix.lower() not in (".parquet", ".pq"):
-        sep = TABLE_SUFFIXES.get(path.suffix.lower(), None)
-        raw = pd.read_csv(
-            path,
-            sep=sep,
-            engine="python" if sep is None else "c",
-            usecols=lambda c: str(c).strip() == column,
-            dtype=str,
-        ).iloc[:, 0]
+        raw = _reread_as_text(path, column)
     text = raw.astype("string").str.strip()
     return text.mask(text.isin(["", "nan", "NaN", "NA", "<NA>"]))
 
