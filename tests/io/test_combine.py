@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from reader_checks import report_of
 
 from spinefit import dims
 from spinefit._version import __version__
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.combine import ATTR_COMBINED_LABELS, combine_labelled
-from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE, MULTIPLICITY, POST_ID, PRE_ID, read_ssem
 from spinefit.io.tables import file_hash
 from spinefit.io.transitions import count_transitions
@@ -45,10 +45,6 @@ SSEM_B = """id,pre_root_id,post_root_id,spine_vol_um3,cleft_vx
 2,11,20,-1,9
 4,11,20,0.5,10
 """
-
-
-def report_of(ds: xr.Dataset) -> IngestionReport:
-    return IngestionReport.from_json(ds.attrs[dims.ATTR_INGESTION_REPORT])
 
 
 def sha256_of(hashes: list[str]) -> str:

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from reader_checks import report_of
 
 from spinefit import dims
 from spinefit._version import __version__
 from spinefit.errors import ConfigError, DataError
-from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.ssem import (
     ATTR_SIZE_VARIABLE,
     MULTIPLICITY,
@@ -34,10 +34,6 @@ def write(tmp_path: Path, text: str, name: str = "table.csv") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def report_of(dataset) -> IngestionReport:
-    return IngestionReport.from_json(dataset.attrs[dims.ATTR_INGESTION_REPORT])
 
 
 # -- the real MICrONS table ----------------------------------------------------------------

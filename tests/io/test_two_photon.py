@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,11 +11,11 @@ import pytest
 import xarray as xr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from reader_checks import assert_points_at, report_of
 
 from spinefit import dims
 from spinefit._version import __version__
 from spinefit.errors import ConfigError, DataError
-from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.tables import file_hash
 from spinefit.io.transitions import count_transitions, transitions
 from spinefit.io.two_photon import read_long_table, read_two_photon
@@ -32,20 +31,6 @@ c,0,NaN
 c,4,0.7
 c,8,0.8
 """
-
-
-def report_of(ds: xr.Dataset) -> IngestionReport:
-    return IngestionReport.from_json(ds.attrs[dims.ATTR_INGESTION_REPORT])
-
-
-def assert_points_at(err: pytest.ExceptionInfo, path: Path, row: int | None, column: str | None):
-    message = str(err.value)
-    assert "\n" not in message
-    assert str(path) in message
-    if row is not None:
-        assert f"row {row}" in message
-    if column is not None:
-        assert f"column '{column}'" in message
 
 
 # --------------------------------------------------------------------------- long tables

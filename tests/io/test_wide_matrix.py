@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
+from reader_checks import assert_points_at, report_of
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
-from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.tables import combined_hash, file_hash
 from spinefit.io.two_photon import read_two_photon
 from spinefit.io.wide_matrix import read_wide_matrix
-
-
-def report_of(ds: xr.Dataset) -> IngestionReport:
-    return IngestionReport.from_json(ds.attrs[dims.ATTR_INGESTION_REPORT])
-
-
-def assert_points_at(err: pytest.ExceptionInfo, path: Path, row: int | None, column: str | None):
-    message = str(err.value)
-    assert "\n" not in message
-    assert str(path) in message
-    if row is not None:
-        assert f"row {row}" in message
-    if column is not None:
-        assert f"column '{column}'" in message
-
 
 MATRIX = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, np.nan], [np.nan, 0.5, 0.6]])
 
