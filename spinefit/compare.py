@@ -59,8 +59,8 @@ def condition_labels(tree: xr.DataTree) -> list[str]:
     if dims.CONDITION not in posterior.dims:
         model = tree.attrs.get("spinefit_model", "this model")
         raise ConfigError(
-            f"the result has no '{dims.CONDITION}' dim ({model} fits one condition); "
-            "fit with --model drift-diffusion-conditions to compare conditions"
+            f"the result has no '{dims.CONDITION}' dim ({model} was fitted to one condition); "
+            "fit by condition (a 'condition' column, --by COL, or several files with --label)"
         )
     return [str(v) for v in posterior[dims.CONDITION].values]
 
