@@ -18,7 +18,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError
-from spinefit.stats import HDI_PROB, _hdi
+from spinefit.stats import HDI_PROB, _hdi, observed_size_grid
 
 __all__ = ["HUMAN_NAMES", "compare", "curve_draws", "default_reference", "sentences"]
 
@@ -44,7 +44,6 @@ LOO_ATTR = "loo"
 CONTRAST_VARS_ATTR = "contrast_vars"
 """Posterior attr (JSON list): the variables to contrast; without it, every variable."""
 REFERENCE_ATTR = "reference_condition"
-N_GRID = 50
 STATIONARY_POINTS = 400
 """Points of the fine grid on which stationary densities are normalised."""
 REFERENCE_PREFERENCE = ("wt", "wild-type", "wildtype", "control", "ctrl", "baseline", "pyr")
@@ -221,16 +220,6 @@ def intrinsic_fraction_draws(
     return variance(silenced) / variance(control)
 
 
-def _default_grid(tree: xr.DataTree) -> np.ndarray | None:
-    if "data" not in tree.children or dims.VOLUME not in tree["data"]:
-        return None
-    volume = tree["data"][dims.VOLUME].values
-    present = volume[np.isfinite(volume)]
-    if present.size == 0:
-        return None
-    return np.linspace(float(present.min()), float(present.max()), N_GRID)
-
-
 def compare(
     tree: xr.DataTree,
     *,
@@ -287,7 +276,7 @@ def compare(
             }
 
     curves: dict[str, Any] = {}
-    grid_values = np.asarray(grid, dtype=float) if grid is not None else _default_grid(tree)
+    grid_values = np.asarray(grid, dtype=float) if grid is not None else observed_size_grid(tree)
     if grid_values is not None and all(v in contrasts for v in "abcd"):
         for key, draws in curve_draws(posterior, grid_values).items():
             curves[key] = {dims.SIZE_GRID: [float(v) for v in grid_values]} | {

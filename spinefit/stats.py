@@ -12,9 +12,12 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from spinefit import dims
 from spinefit.dims import SAMPLE_DIMS
 
 HDI_PROB = 0.94
+N_GRID = 50
+"""Points of the default size grid on which curves are reported."""
 
 
 def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
@@ -149,3 +152,17 @@ def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
             "for stable 94% intervals; increase --draws"
         )
     return problems
+
+
+def observed_size_grid(tree: xr.DataTree) -> np.ndarray | None:
+    """Return :data:`N_GRID` sizes spanning the observed volumes of a time-series result.
+
+    Returns None when the result holds no ``data`` group with present volumes.
+    """
+    if "data" not in tree.children or dims.VOLUME not in tree["data"]:
+        return None
+    volume = tree["data"][dims.VOLUME].values
+    present = volume[np.isfinite(volume)]
+    if present.size == 0:
+        return None
+    return np.linspace(float(present.min()), float(present.max()), N_GRID)

@@ -217,6 +217,26 @@ def test_stationary_density_contrast_integrates_to_one(rng):
         np.testing.assert_allclose(m2, (0.2 + 0.04) / (0.2 - d), rtol=0.05)
 
 
+def test_conditions_imaged_on_different_days_keep_their_transitions():
+    from spinefit.io.transitions import count_transitions
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, _ = simulate_wt_ko(n_animals_per_genotype=2, n_sites_per_animal=15, random_seed=4)
+    wt = data[dims.CONDITION_LABEL].values == "WT"
+    volume = data[dims.VOLUME].values.copy()
+    volume[wt, 2] = np.nan  # WT was not imaged in the third session
+    data = data.assign({dims.VOLUME: (data[dims.VOLUME].dims, volume)})
+    expected = sum(
+        count_transitions(data.isel({dims.SPINE: mask, dims.SESSION: sessions}))["transitions"]
+        for mask, sessions in ((wt, [0, 1, 3, 4, 5]), (~wt, slice(None)))
+    )
+    model = ConditionalDriftDiffusion({"loo": False, "pool_animals": False})
+    pymc_model = model.build(model.prepare(data))
+    assert pymc_model.rvs_to_values[pymc_model["w_end"]].data.shape == (expected,)
+    assert count_transitions(data)["transitions"] < expected  # unmarked, they were lost
+
+
 def test_missing_condition_column_is_config_error(small_timeseries):
     from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
 

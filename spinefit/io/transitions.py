@@ -55,6 +55,41 @@ def _imaged(ds: xr.Dataset) -> np.ndarray | None:
     return imaged.transpose(dims.SPINE, dims.SESSION).to_numpy()
 
 
+def imaged_by_group(ds: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
+    """Return `ds` with the sessions each group of spines was imaged in marked.
+
+    When conditions imaged on different days share one table, a spine is NaN at sessions
+    only another condition has, which would read as absence (and lose the transition that
+    spans the session). A group is taken to have imaged a session when any of its spines
+    is present there; an existing ``imaged`` coord is kept and narrowed. Nothing is added
+    when every group imaged every session, so such data are unchanged.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A time series.
+    labels : numpy.ndarray
+        Group (condition) label of every spine.
+
+    Returns
+    -------
+    xarray.Dataset
+        `ds`, with an ``imaged`` (spine, session) coord when some group skipped a session.
+    """
+    present = ds[dims.VOLUME].transpose(dims.SPINE, dims.SESSION).to_numpy()
+    present = np.isfinite(present) & (present > 0)
+    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    by_group = np.zeros((codes.max(initial=-1) + 1, present.shape[1]), dtype=bool)
+    np.logical_or.at(by_group, codes, present)
+    imaged = by_group[codes]
+    existing = _imaged(ds)
+    if existing is not None:
+        imaged &= existing
+    elif imaged.all():
+        return ds
+    return ds.assign_coords({dims.IMAGED: ((dims.SPINE, dims.SESSION), imaged)})
+
+
 def _groups(present: np.ndarray, imaged: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Split spines by imaging pattern.
 

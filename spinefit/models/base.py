@@ -208,13 +208,22 @@ class SpineModel(ABC):
         settings = settings or SamplerSettings()
         self.settings = settings
         self.check_data(data)
-        model = self.build(data)
-        tree = sample_model(model, settings)
-        tree = self.postprocess(tree, data, model)
+        data = self.prepare(data)
+        tree = self.sample(data, settings)
         tree[DATA_GROUP] = xr.DataTree(dataset=data)
         tree.attrs.update(self.provenance(data, settings, command_line))
         self.result = tree
         return tree
+
+    def prepare(self, data: xr.Dataset) -> xr.Dataset:
+        """Return the data as the model sees (and the result stores) it (default: as given)."""
+        return data
+
+    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
+        """Build, sample and post-process the model; ``fit`` adds data and provenance."""
+        model = self.build(data)
+        tree = sample_model(model, settings)
+        return self.postprocess(tree, data, model)
 
     def provenance(
         self, data: xr.Dataset, settings: SamplerSettings, command_line: str | None

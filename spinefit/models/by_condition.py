@@ -35,7 +35,8 @@ import xarray as xr
 from spinefit import dims
 from spinefit.compare import CONTRAST_VARS_ATTR, LOO_ATTR, REFERENCE_ATTR, default_reference
 from spinefit.errors import ConfigError, DataError
-from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel
+from spinefit.io.transitions import imaged_by_group
+from spinefit.models.base import SamplerSettings, SpineModel
 from spinefit.stats import parameter_stats
 
 if TYPE_CHECKING:
@@ -234,28 +235,26 @@ class ByCondition(SpineModel):
         }
 
     def build(self, data: xr.Dataset) -> pm.Model:
-        """Not used: a per-condition fit is several models; see :meth:`fit`."""
+        """Not used: a per-condition fit is several models; see :meth:`sample`."""
         raise NotImplementedError("ByCondition fits one model per condition; call fit()")
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(
-        self,
-        data: xr.Dataset,
-        settings: SamplerSettings | None = None,
-        *,
-        command_line: str | None = None,
-    ) -> xr.DataTree:
+    def prepare(self, data: xr.Dataset) -> xr.Dataset:
+        """Mark time-series sessions a condition did not image (see ``imaged_by_group``)."""
+        if unit_dim(data) != dims.SPINE:
+            return data
+        return imaged_by_group(data, split_labels(data, self.config["by"]))
+
+    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
         """Fit the model per condition (seed + k for the k-th), then the pooled model.
 
         Returns
         -------
         xarray.DataTree
-            ``posterior`` and ``sample_stats`` stacked on ``condition``, the full ``data``,
-            one complete result per condition under ``condition_fits``, and provenance.
+            ``posterior`` and ``sample_stats`` stacked on ``condition`` and one complete
+            result per condition under ``condition_fits`` (``fit`` adds the full ``data``
+            and provenance).
         """
-        settings = settings or SamplerSettings()
-        self.settings = settings
-        self.check_data(data)
         labels = split_labels(data, self.config["by"])
         names = sorted(str(v) for v in np.unique(labels))
         if len(names) < 2:
@@ -277,7 +276,6 @@ class ByCondition(SpineModel):
             fits[label] = models[label].fit(
                 data.isel({dim: labels == label}),
                 replace(settings, random_seed=settings.random_seed + k),
-                command_line=command_line,
             )
         tree = self._stack(fits)
         tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
@@ -285,9 +283,6 @@ class ByCondition(SpineModel):
         if self.config["loo"]:
             loo = self._loo(data, fits, models, settings)
             tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
-        tree[DATA_GROUP] = xr.DataTree(dataset=data)
-        tree.attrs.update(self.provenance(data, settings, command_line))
-        self.result = tree
         return tree
 
     def _stack(self, fits: dict[str, xr.DataTree]) -> xr.DataTree:

@@ -36,10 +36,9 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SpineModel
 from spinefit.models.sde_moments import linear_moments, rk4_moments
-from spinefit.stats import curve_stats, parameter_stats
+from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 FAMILIES = ("linear", "power")
-N_GRID = 50
 
 
 def _log_normal_sf(z):
@@ -251,9 +250,7 @@ class DriftDiffusion(SpineModel):
 
     def default_grid(self, tree: xr.DataTree) -> np.ndarray:
         """Return 50 points spanning the observed sizes."""
-        volume = tree[DATA_GROUP][dims.VOLUME].values
-        present = volume[np.isfinite(volume)]
-        return np.linspace(float(present.min()), float(present.max()), N_GRID)
+        return observed_size_grid(tree)
 
     def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
         """Record the size scale used by the power family."""

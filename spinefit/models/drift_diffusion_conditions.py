@@ -48,12 +48,11 @@ from spinefit.compare import (
     default_reference,
 )
 from spinefit.errors import ConfigError, DataError
-from spinefit.io.transitions import transitions, turnover_intervals
+from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
 from spinefit.models.sde_moments import linear_moments
-from spinefit.stats import curve_stats, parameter_stats
+from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
-N_GRID = 50
 CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
 CONTRASTED = ("a", "b", "c", "d", "elimination_per_day", "formation_per_day")
 """Posterior variables :mod:`spinefit.compare` contrasts between conditions."""
@@ -138,6 +137,14 @@ class ConditionalDriftDiffusion(SpineModel):
         animals = data[dims.ANIMAL_ID].values.astype(str)
         enough = all(len(np.unique(animals[conditions == k])) >= 2 for k in np.unique(conditions))
         return enough or setting is True
+
+    def prepare(self, data: xr.Dataset) -> xr.Dataset:
+        """Mark sessions a condition did not image, so they are not read as absence.
+
+        The transitions, turnover and the pooled model of the LOO comparison then all use
+        the same consecutive imaged sessions of each condition.
+        """
+        return imaged_by_group(data, condition_labels(data, self.config["by"]))
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset with a condition coord."""
@@ -273,15 +280,12 @@ class ConditionalDriftDiffusion(SpineModel):
     ) -> xr.Dataset:
         """Return per-interval turnover counts of every condition, stacked on ``interval``.
 
-        Each condition is counted on its own spines and only over the sessions in which it
-        was imaged (at least one of its spines present), so a session that exists for one
-        condition only does not count every spine of the other as eliminated.
+        Each condition is counted on its own spines; sessions it did not image are skipped
+        through the ``imaged`` mask that :meth:`prepare` adds.
         """
         tables = []
         for k, label in enumerate(labels):
-            subset = data.isel({dims.SPINE: conditions == label})
-            imaged = subset[dims.VOLUME].notnull().any(dims.SPINE).values
-            table = turnover_intervals(subset.isel({dims.SESSION: imaged}))
+            table = turnover_intervals(data.isel({dims.SPINE: conditions == label}))
             tables.append(
                 table.assign(condition_index=("interval", np.full(table.sizes["interval"], k)))
             )
@@ -335,9 +339,7 @@ class ConditionalDriftDiffusion(SpineModel):
 
     def default_grid(self, tree: xr.DataTree) -> np.ndarray:
         """Return 50 points spanning the observed sizes."""
-        volume = tree[DATA_GROUP][dims.VOLUME].values
-        present = volume[np.isfinite(volume)]
-        return np.linspace(float(present.min()), float(present.max()), N_GRID)
+        return observed_size_grid(tree)
 
     def summarize(self, tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
         """Return parameters per condition (``a[WT]``), curves per condition and the LOO."""

@@ -290,3 +290,32 @@ def test_masked_counts_match_a_spine_by_spine_walk(case):
     spine_days = float((intervals["present_start"] * intervals["dt_days"]).sum())
     assert spine_days == pytest.approx(expected["spine_days_at_risk"])
     assert np.all(intervals["dt_days"].values > 0)
+
+
+def test_imaged_by_group_marks_sessions_a_group_did_not_image():
+    from spinefit.io.transitions import imaged_by_group
+
+    # One table, two conditions imaged on different days: A at 0/4/8, B at 0/2/4.
+    volume = np.array(
+        [
+            [1.0, np.nan, 1.1, 1.2],  # A
+            [2.0, np.nan, 2.1, np.nan],  # A, eliminated after day 4
+            [1.0, 1.05, 1.1, np.nan],  # B
+        ]
+    )
+    ds = xr.Dataset(
+        {dims.VOLUME: ((dims.SPINE, dims.SESSION), volume)},
+        coords={dims.TIME_DAYS: (dims.SESSION, [0.0, 2.0, 4.0, 8.0])},
+    )
+    labels = np.array(["A", "A", "B"])
+    assert count_transitions(ds)["transitions"] == 3  # A's 0->4 transitions are lost
+    marked = imaged_by_group(ds, labels)
+    np.testing.assert_array_equal(
+        marked[dims.IMAGED].values,
+        [[True, False, True, True], [True, False, True, True], [True, True, True, False]],
+    )
+    counts = count_transitions(marked)
+    assert (counts["transitions"], counts["eliminations"], counts["formations"]) == (5, 1, 0)
+    np.testing.assert_allclose(sorted(transitions(marked)["dt_days"].values), [2, 2, 4, 4, 4])
+    same_days = ds.isel({dims.SESSION: [0, 2]})  # both groups imaged days 0 and 4
+    assert dims.IMAGED not in imaged_by_group(same_days, labels).coords
