@@ -9,7 +9,6 @@ is the animal.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit._version import __version__
-from spinefit.simulate.synthetic import DEFAULT_TRUTH, _write_long_csv, simulate_time_series
+from spinefit.simulate.synthetic import DEFAULT_TRUTH, simulate_time_series, write_example
 
 __all__ = ["DEFAULT_ANIMAL_SD", "simulate_wt_ko", "write_wt_ko"]
 
@@ -161,15 +160,6 @@ def write_wt_ko(directory: str | Path, **options: Any) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     dataset, truth = simulate_wt_ko(**({"random_seed": 2016} | options))
-    csv_path = directory / "wt_ko_timeseries.csv"
-    json_path = directory / "wt_ko_timeseries.truth.json"
-    _write_long_csv(dataset, csv_path)
-    record = {
-        "dataset": csv_path.name,
-        "generator": f"{__name__}.simulate_wt_ko",
-        "spinefit_version": __version__,
-        "n_spines": int(dataset.sizes[dims.SPINE]),
-        "truth": truth,
-    }
-    json_path.write_text(json.dumps(record, indent=2) + "\n")
-    return [csv_path, json_path]
+    return write_example(
+        dataset, truth, directory / "wt_ko_timeseries.csv", f"{__name__}.simulate_wt_ko"
+    )

@@ -159,19 +159,43 @@ def write_demo_data(directory: str | Path) -> list[Path]:
     written = []
     for name, make in _DEMO_DATASETS.items():
         dataset, truth = make()
-        csv_path = directory / f"{name}.csv"
-        json_path = directory / f"{name}.truth.json"
-        _write_long_csv(dataset, csv_path)
-        record = {
-            "dataset": csv_path.name,
-            "generator": f"{make.func.__module__}.{make.func.__name__}",
-            "spinefit_version": __version__,
-            "n_spines": int(dataset.sizes[dims.SPINE]),
-            "truth": truth,
-        }
-        json_path.write_text(json.dumps(record, indent=2) + "\n")
-        written += [csv_path, json_path]
+        generator = f"{make.func.__module__}.{make.func.__name__}"
+        written += write_example(dataset, truth, directory / f"{name}.csv", generator)
     return written
+
+
+def write_example(
+    dataset: xr.Dataset, truth: dict[str, Any], csv_path: Path, generator: str
+) -> list[Path]:
+    """Write a simulated time series as a long CSV and its truth as JSON beside it.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        The simulated time series.
+    truth : dict
+        The parameters it was simulated with.
+    csv_path : Path
+        Where the table goes; the truth goes to ``<stem>.truth.json`` in the same folder.
+    generator : str
+        Dotted name of the simulator, recorded in the JSON.
+
+    Returns
+    -------
+    list of Path
+        The CSV and the JSON file.
+    """
+    json_path = csv_path.with_name(f"{csv_path.stem}.truth.json")
+    _write_long_csv(dataset, csv_path)
+    record = {
+        "dataset": csv_path.name,
+        "generator": generator,
+        "spinefit_version": __version__,
+        "n_spines": int(dataset.sizes[dims.SPINE]),
+        "truth": truth,
+    }
+    json_path.write_text(json.dumps(record, indent=2) + "\n")
+    return [csv_path, json_path]
 
 
 def _demo_labels(n_spines: int, n_animals: int, dendrites_per_animal: int) -> dict[str, list]:
