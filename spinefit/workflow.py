@@ -109,9 +109,17 @@ def load_input(path: str | Path, kind: str, options: InputOptions | None = None)
 
 NO_GROUPING = "none"
 """``--by`` value that fits one model to all data even when it has a condition column."""
-BUILTIN_LABELS = (dims.DENDRITE_ID, dims.ANIMAL_ID, dims.CONDITION_LABEL, dims.TREATMENT)
 CONDITION_MODELS = {"drift-diffusion": "drift-diffusion-conditions"}
 """Models with a hierarchical condition version; others are fitted per condition."""
+
+
+def _labels_kept(kind: str) -> tuple[str, ...]:
+    """Return the label columns the reader of `kind` keeps without being asked."""
+    if kind == dims.KIND_SNAPSHOT:
+        return (dims.CONDITION_LABEL,)
+    from spinefit.io.two_photon import LABEL_COLUMNS
+
+    return LABEL_COLUMNS
 
 
 def condition_grouping(data: xr.Dataset, by: str | None) -> str | None:
@@ -124,9 +132,10 @@ def condition_grouping(data: xr.Dataset, by: str | None) -> str | None:
         return None
     if by is not None:
         return by
-    unit = dims.SYNAPSE if dims.SYNAPSE in data.dims else dims.SPINE
+    from spinefit.models.by_condition import unit_dim
+
     label = dims.CONDITION_LABEL
-    if label in data.coords and data[label].dims == (unit,):
+    if label in data.coords and data[label].dims == (unit_dim(data),):
         values = {str(v) for v in data[label].values} - {""}
         if len(values) >= 2:
             return label
@@ -238,10 +247,10 @@ def fit_file(
         raise ConfigError(f"{out}: output would overwrite an input file")
     config = dict(config or {})
     options = input_options or InputOptions()
-    if by not in (None, NO_GROUPING, *BUILTIN_LABELS):
-        options = replace(options, label_columns=[*(options.label_columns or []), by])
     base = get_model_class(model_name)
     kind = base.data_kinds[0] if len(base.data_kinds) == 1 else sniff_kind(paths[0])
+    if by not in (None, NO_GROUPING, *_labels_kept(kind)):
+        options = replace(options, label_columns=[*(options.label_columns or []), by])
     data, by = load_inputs(paths, kind, options, labels, by)
     grouping = condition_grouping(data, by)
     if grouping is not None:

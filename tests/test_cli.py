@@ -212,3 +212,16 @@ def test_fit_by_none_ignores_condition_column(tmp_path):
     assert summary["model"] == "drift-diffusion"
     result = run("fit", small, "--out", tmp_path / "g.nc", "--by", "genotype", "--quiet")
     assert_one_line_error(result, 2, "genotype")
+
+
+def test_by_keeps_any_ssem_column(tmp_path):
+    table = tmp_path / "syn.csv"
+    rows = ["id,pre_root_id,post_root_id,spine_vol_um3,dendrite_id"]
+    rows += [f"{i},{100 + i % 7},{200 + i % 5},{0.05 + 0.01 * i},d1" for i in range(40)]
+    table.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "x.nc"
+    result = run("fit", table, "--model", "mixture", "--by", "dendrite_id", "--out", out, "-q")
+    # The column was read (a missing one says "no per-synapse 'dendrite_id' column"): the
+    # fit stops because it has a single value.
+    assert_one_line_error(result, 2, "'dendrite_id' has one value")
+    assert not out.exists()
