@@ -64,6 +64,34 @@ def condition_labels(tree: xr.DataTree) -> list[str]:
     return [str(v) for v in posterior[dims.CONDITION].values]
 
 
+def loo_record(loo_pooled: Any, loo_by_condition: Any) -> dict[str, float]:
+    """Return the stored LOO comparison of a pooled and a by-condition fit.
+
+    Parameters
+    ----------
+    loo_pooled, loo_by_condition : arviz ELPDData
+        Pointwise PSIS-LOO of the two fits on the same units in the same order.
+
+    Returns
+    -------
+    dict
+        ``pooled``, ``by_condition`` (elpd_loo), ``se_pooled``, ``se_by_condition``,
+        ``elpd_diff`` (by condition − pooled; positive favours condition-specific
+        parameters), ``se`` (SE of that difference, from the pointwise differences) and
+        ``max_pareto_k`` of both.
+    """
+    diff = np.asarray(loo_by_condition.elpd_i) - np.asarray(loo_pooled.elpd_i)
+    return {
+        "pooled": float(loo_pooled.elpd),
+        "by_condition": float(loo_by_condition.elpd),
+        "se_pooled": float(loo_pooled.se),
+        "se_by_condition": float(loo_by_condition.se),
+        "elpd_diff": float(diff.sum()),
+        "se": float(np.sqrt(diff.size * np.var(diff))),
+        "max_pareto_k": float(max(np.max(loo_pooled.pareto_k), np.max(loo_by_condition.pareto_k))),
+    }
+
+
 def default_reference(labels: list[str]) -> str:
     """Return the default reference: a WT/control-like label if present, else the first sorted.
 

@@ -163,10 +163,14 @@ def test_conditional_fit_smoke():
     from spinefit.simulate.genotypes import simulate_wt_ko
 
     data, _ = simulate_wt_ko(n_animals_per_genotype=2, n_sites_per_animal=15, random_seed=4)
-    model = ConditionalDriftDiffusion({"pool_animals": False, "loo": False})
+    model = ConditionalDriftDiffusion({"pool_animals": False, "loo": True})
     tree = model.fit(
         data, SamplerSettings(draws=100, tune=150, chains=2, random_seed=2, progressbar=False)
     )
+    loo = compare(tree)["loo"]
+    assert set(loo) >= {"pooled", "by_condition", "elpd_diff", "se", "max_pareto_k"}
+    assert abs(loo["elpd_diff"] - (loo["by_condition"] - loo["pooled"])) < 1e-6
+    assert "log_likelihood" not in tree.children  # dropped after use
     posterior = tree["posterior"]
     for name in ("a", "b", "c", "d", "elimination_per_day", "formation_per_day"):
         assert posterior[name].dims == (dims.CHAIN, dims.DRAW, dims.CONDITION)

@@ -33,7 +33,13 @@ import pandas as pd
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import CONTRAST_VARS_ATTR, LOO_ATTR, REFERENCE_ATTR, default_reference
+from spinefit.compare import (
+    CONTRAST_VARS_ATTR,
+    LOO_ATTR,
+    REFERENCE_ATTR,
+    default_reference,
+    loo_record,
+)
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaged_by_group
 from spinefit.models.base import SamplerSettings, SpineModel
@@ -173,18 +179,7 @@ def loo_pooled_vs_split(
         )
         return az.loo(tree, var_name="y", pointwise=True)
 
-    loo_pooled, loo_split = loo(pooled_ll), loo(split_ll)
-    diff = np.asarray(loo_split.elpd_i) - np.asarray(loo_pooled.elpd_i)
-    return {
-        "pooled": float(loo_pooled.elpd),
-        "by_condition": float(loo_split.elpd),
-        "se_pooled": float(loo_pooled.se),
-        "se_by_condition": float(loo_split.se),
-        "elpd_diff": float(diff.sum()),
-        "se": float(np.sqrt(diff.size * np.var(diff))),
-        "units": int(diff.size),
-        "max_pareto_k": float(max(np.max(loo_pooled.pareto_k), np.max(loo_split.pareto_k))),
-    }
+    return loo_record(loo(pooled_ll), loo(split_ll)) | {"units": int(split_ll.shape[1])}
 
 
 class ByCondition(SpineModel):

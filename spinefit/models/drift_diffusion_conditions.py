@@ -46,6 +46,7 @@ from spinefit.compare import (
     REFERENCE_ATTR,
     curve_draws,
     default_reference,
+    loo_record,
 )
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
@@ -422,17 +423,7 @@ def pooled_vs_conditions_loo(
     )
     loo_cond = az.loo(with_ll, var_name="w_end", pointwise=True)
     loo_pooled = az.loo(pooled_tree, var_name="w_end", pointwise=True)
-    diff_i = np.asarray(loo_cond.elpd_i) - np.asarray(loo_pooled.elpd_i)
-    n = diff_i.size
-    result = {
-        "pooled": float(loo_pooled.elpd),
-        "by_condition": float(loo_cond.elpd),
-        "se_pooled": float(loo_pooled.se),
-        "se_by_condition": float(loo_cond.se),
-        "elpd_diff": float(diff_i.sum()),
-        "se": float(np.sqrt(n * np.var(diff_i))),
-        "max_pareto_k": float(max(np.max(loo_cond.pareto_k), np.max(loo_pooled.pareto_k))),
-    }
+    result = loo_record(loo_pooled, loo_cond)
     if "log_likelihood" in tree.children:
         del tree["log_likelihood"]
     return result
