@@ -145,6 +145,13 @@ def fit(
     pool_animals: Annotated[
         bool, typer.Option(help="Partial pooling across animals (needs animal_id).")
     ] = False,
+    likelihood: Annotated[
+        str | None,
+        typer.Option(
+            help="drift-diffusion likelihood: latent (default; killed, noisy latent size "
+            "process) or moments (fast moment-matched screening)."
+        ),
+    ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
     ] = None,
@@ -169,6 +176,8 @@ def fit(
         config["family"] = family
     if pool_animals:
         config["pool_animals"] = True
+    if likelihood is not None:
+        config["likelihood"] = likelihood
     if by_multiplicity:
         config["by_multiplicity"] = True
     settings = SamplerSettings(
@@ -343,6 +352,67 @@ def demo(
     if not quiet:
         for path in paths:
             err_console.print(f"wrote {path}")
+
+
+@app.command()
+@handle_errors
+def measure(
+    stacks: Annotated[
+        list[Path],
+        typer.Argument(help="Folder with sessions.csv (file,time_days), or one TIFF per session."),
+    ],
+    rois: Annotated[Path, typer.Option(help="ROI table roi_id,kind,x,y,z (first session).")],
+    out: Annotated[Path, typer.Option(help="Long volume table (CSV).")] = Path("volumes.csv"),
+    report: Annotated[
+        Path | None, typer.Option(help="QC report (HTML); default <out>.qc.html.")
+    ] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Write no QC report.")] = False,
+    session_times: Annotated[
+        str | None, typer.Option(help="Comma-separated times (days) of listed TIFF files.")
+    ] = None,
+    interval_days: Annotated[
+        float | None, typer.Option(help="Days between listed TIFF files.")
+    ] = None,
+    gain: Annotated[float, typer.Option(help="Detector gain, ADU per photon.")] = 1.0,
+    min_snr: Annotated[
+        float, typer.Option(help="Detection SNR at or above which a spine is present.")
+    ] = 4.0,
+    radius_xy: Annotated[float, typer.Option(help="Aperture radius (pixels).")] = 5.0,
+    half_depth_z: Annotated[float, typer.Option(help="Aperture half-depth (planes).")] = 2.0,
+    refine: Annotated[
+        bool, typer.Option(help="Refine each ROI's shift on a local patch (warping).")
+    ] = False,
+    max_shift: Annotated[
+        str | None, typer.Option(help="Largest shift searched: planes,rows,columns.")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Register two-photon stacks and measure spine volumes with standard errors.
+
+    Example: spinefit measure stacks/ --rois rois.csv --out volumes.csv &&
+    spinefit fit volumes.csv --out fit.nc
+    """
+    from spinefit.measure import Aperture, measure_to_files
+
+    shift = _parse_floats(max_shift, "--max-shift")
+    report_path = None if no_report else (report or out.with_suffix(".qc.html"))
+    measure_to_files(
+        list(stacks),
+        rois,
+        out,
+        report=report_path,
+        command_line=_command_line(),
+        session_times=_parse_floats(session_times, "--session-times"),
+        interval_days=interval_days,
+        aperture=Aperture(radius_xy=radius_xy, half_depth_z=half_depth_z),
+        gain=gain,
+        min_snr=min_snr,
+        refine=refine,
+        max_shift=[int(v) for v in shift] if shift is not None else None,
+        progressbar=not quiet,
+    )
+    if not quiet:
+        err_console.print(f"wrote {out}" + (f" and {report_path}" if report_path else ""))
 
 
 def main() -> None:

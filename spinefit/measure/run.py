@@ -1,0 +1,558 @@
+"""The library function behind ``spinefit measure``: stacks + ROIs → long volume table.
+
+Steps, one session at a time (memory holds one plane, the registration window of at most
+:data:`REGISTRATION_VOXELS` voxels and small patches, whatever the size of the stacks):
+
+1. open the stack (memory-mapped, never read whole) and check its shape, dtype and values
+   plane by plane;
+2. register it to the first session (:mod:`spinefit.measure.registration`), optionally
+   refining each ROI's displacement on a local patch;
+3. measure every spine (:mod:`spinefit.measure.photometry`) and the peaks of the shaft
+   points;
+4. keep what the QC report shows: a max projection, spine crops, shifts.
+
+The output table has one row per spine and session: ``spine_id, time_days, volume`` (the
+long table that ``spinefit fit`` reads; empty volume = absent) and the QC columns
+``volume_se, snr, shift_x, shift_y, shift_z, integral, shaft_peak, inside_fraction``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from spinefit.errors import ConfigError, DataError
+from spinefit.io.images import RoiTable, SessionStack, find_sessions, open_stack, read_rois
+from spinefit.io.results import write_text_atomically
+from spinefit.measure.photometry import Aperture, shaft_peak, spine_photometry
+from spinefit.measure.registration import (
+    default_margin,
+    prepare_reference,
+    refine_shift,
+    register,
+)
+
+__all__ = ["MeasureResult", "measure_stacks", "measure_to_files"]
+
+DEFAULT_MIN_SNR = 4.0
+"""A spine is present when its detection SNR is at least this (false-positive rate of an
+absent spine about 3e-5 per measurement for Gaussian noise)."""
+N_SHAFT_POINTS = 2
+"""Each spine is normalised by the mean peak of its nearest shaft point and that point's
+nearest neighbour on the shaft (which also give the local shaft axis)."""
+CROP_HALF = 10
+"""Half-width (pixels) of the spine crops kept for the QC gallery."""
+PROJECTION_SIZE = 512
+"""Max projections are block-max reduced to at most this many pixels per side."""
+REGISTRATION_VOXELS = 1 << 24
+"""Registration uses a central crop of at most this many voxels, bounding its memory."""
+TABLE_COLUMNS = (
+    "spine_id",
+    "time_days",
+    "volume",
+    "volume_se",
+    "snr",
+    "shift_x",
+    "shift_y",
+    "shift_z",
+    "integral",
+    "shaft_peak",
+    "inside_fraction",
+)
+
+
+@dataclass
+class MeasureResult:
+    """Everything ``measure`` computed: the table and what the QC report shows.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per spine and session, columns :data:`TABLE_COLUMNS`.
+    sessions : list of SessionStack
+        The stacks, in time order.
+    rois : RoiTable
+        The ROIs as read.
+    shifts : numpy.ndarray
+        Global displacement of each session, (n_sessions, 3), (planes, pixels, pixels).
+    spine_positions : numpy.ndarray
+        Spine centres used in each session, (n_spines, n_sessions, 3).
+    shaft_positions : numpy.ndarray
+        Shaft points used in each session, (n_shaft, n_sessions, 3).
+    projections : numpy.ndarray
+        Max projection over planes of each session, (n_sessions, rows', cols'), block-max
+        reduced by `projection_step`.
+    projection_step : int
+        Pixels per projection pixel.
+    crops : numpy.ndarray
+        Max projection over the aperture's planes of a (2·CROP_HALF+1)² crop around each
+        spine in each session, (n_spines, n_sessions, h, w); NaN outside the stack.
+    settings : dict
+        The options used (JSON-serialisable).
+    notes : list of str
+        Plain-language notes (spines outside the field, etc.).
+    """
+
+    table: pd.DataFrame
+    sessions: list[SessionStack]
+    rois: RoiTable
+    shifts: NDArray[np.float64]
+    spine_positions: NDArray[np.float64]
+    shaft_positions: NDArray[np.float64]
+    projections: NDArray[np.float32]
+    projection_step: int
+    crops: NDArray[np.float32]
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def measure_stacks(
+    stacks: Sequence[str | Path],
+    rois: str | Path,
+    *,
+    session_times: Sequence[float] | None = None,
+    interval_days: float | None = None,
+    aperture: Aperture | None = None,
+    gain: float = 1.0,
+    min_snr: float = DEFAULT_MIN_SNR,
+    refine: bool = False,
+    max_refinement: float = 1.5,
+    max_shift: Sequence[int] | None = None,
+    progressbar: bool = False,
+) -> MeasureResult:
+    """Register the stacks and measure every spine in every session.
+
+    Parameters
+    ----------
+    stacks : sequence of str or Path
+        A folder with ``sessions.csv``, a sessions table, or TIFF files (see
+        :func:`spinefit.io.images.find_sessions`).
+    rois : str or Path
+        ROI table ``roi_id,kind,x,y,z`` (pixels/planes of the first session).
+    session_times, interval_days
+        Times of listed TIFF files (days).
+    aperture : Aperture, optional
+        Aperture, background shell and shaft-peak settings (pixels/planes).
+    gain : float
+        Detector gain, ADU per detected photon (1 for photon counting). Sets the shot-noise
+        part of each standard error.
+    min_snr : float
+        Detection SNR at or above which a spine is present; below it the volume is empty.
+    refine : bool
+        Refine each spine's displacement by phase correlation of a local patch (tissue
+        warping); shaft points keep the global shift.
+    max_refinement : float
+        Largest accepted local change from the global shift (voxels).
+    max_shift : sequence of int, optional
+        Largest displacement searched per axis (planes, rows, columns); default 15% of
+        each axis.
+    progressbar : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    MeasureResult
+        The table and the QC material.
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable stacks, mismatched shapes, non-numeric or non-finite data,
+        bad ROI tables or ROIs outside the volume.
+    ConfigError
+        Invalid options.
+    """
+    aperture = aperture or Aperture()
+    if not gain > 0:
+        raise ConfigError(f"--gain must be positive (ADU per photon), got {gain}")
+    if not np.isfinite(min_snr):
+        raise ConfigError(f"--min-snr must be a number, got {min_snr}")
+    sessions = find_sessions(stacks, session_times=session_times, interval_days=interval_days)
+    opened = [open_stack(s.path) for s in sessions]
+    shape = opened[0].shape
+    for session, stack in zip(sessions[1:], opened[1:], strict=True):
+        if stack.shape != shape:
+            raise DataError(
+                f"stack has shape {stack.shape} (planes, rows, columns) but the first session "
+                f"{sessions[0].path.name} has {shape}; all sessions must match",
+                source=str(session.path),
+            )
+    roi_table = read_rois(rois, shape)
+    margin = _margin(max_shift, shape)
+    window = _registration_window(shape)
+
+    n_sessions, n_spines, n_shaft = (
+        len(sessions),
+        len(roi_table.spine_ids),
+        len(roi_table.shaft_zyx),
+    )
+    nearest = _nearest_shaft(roi_table)
+    shifts = np.zeros((n_sessions, 3))
+    spine_pos = np.full((n_spines, n_sessions, 3), np.nan)
+    shaft_pos = np.full((n_shaft, n_sessions, 3), np.nan)
+    rows: list[dict[str, Any]] = []
+    step = max(1, int(np.ceil(max(shape[1:]) / PROJECTION_SIZE)))
+    projections = []
+    crops = np.full(
+        (n_spines, n_sessions, 2 * CROP_HALF + 1, 2 * CROP_HALF + 1), np.nan, dtype=np.float32
+    )
+    outside = 0
+    reference = None
+    reference_fft = None
+    with _progress(progressbar, n_sessions) as advance:
+        for k, (session, stack) in enumerate(zip(sessions, opened, strict=True)):
+            # The stack stays memory-mapped: one pass over its planes (projection and value
+            # check), the registration window, then small patches per ROI.
+            volume = stack
+            projections.append(_projection_checked(volume, step, session))
+            if k == 0:
+                reference = volume
+                reference_fft = prepare_reference(np.asarray(volume[window]), margin)
+            else:
+                shifts[k] = register(reference_fft, np.asarray(volume[window]))
+            for i, centre in enumerate(roi_table.spine_zyx):
+                spine_pos[i, k] = _position(
+                    reference, volume, centre, shifts[k], refine, max_refinement, aperture
+                )
+            # Shaft points follow the global shift: their peak is searched over a few
+            # voxels anyway, and refining them too tripled the time of --refine.
+            shaft_pos[:, k] = roi_table.shaft_zyx + shifts[k]
+            level = float(
+                np.median(volume[:, :: max(1, shape[1] // 128), :: max(1, shape[2] // 128)])
+            )
+            peaks = [shaft_peak(volume, shaft_pos[j, k], aperture, level) for j in range(n_shaft)]
+            for i, spine_id in enumerate(roi_table.spine_ids):
+                row, missing = _measure_one(
+                    volume,
+                    spine_pos[i, k],
+                    peaks,
+                    shaft_pos[:, k],
+                    nearest[i],
+                    _neighbours(spine_pos[:, k], i, aperture),
+                    aperture,
+                    gain,
+                    min_snr,
+                )
+                outside += missing
+                displacement = spine_pos[i, k] - roi_table.spine_zyx[i]
+                row.update(
+                    spine_id=spine_id,
+                    time_days=session.time_days,
+                    shift_x=displacement[2],
+                    shift_y=displacement[1],
+                    shift_z=displacement[0],
+                )
+                rows.append(row)
+                crops[i, k] = _crop(volume, spine_pos[i, k], aperture)
+            advance()
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table = table.sort_values(["spine_id", "time_days"], kind="stable", key=_roi_order(roi_table))
+    notes = [
+        f"present: detection SNR >= {min_snr:g}; absent spines have an empty volume",
+        "volume = integral / mean peak of the nearest shaft point and its neighbour "
+        "(unit: voxels of shaft-peak brightness; relative, not µm³)",
+    ]
+    if outside:
+        notes.append(
+            f"{outside} spine measurements fell outside the stack after registration, or "
+            "had no shaft point inside it (written as absent)"
+        )
+    notes += _crowded_note(roi_table, aperture)
+    settings = {
+        "aperture": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in aperture.__dict__.items()
+        },
+        "gain": gain,
+        "min_snr": min_snr,
+        "refine": refine,
+        "max_refinement": max_refinement,
+        "max_shift": list(margin),
+        "shape": list(shape),
+    }
+    return MeasureResult(
+        table=table.reset_index(drop=True),
+        sessions=sessions,
+        rois=roi_table,
+        shifts=shifts,
+        spine_positions=spine_pos,
+        shaft_positions=shaft_pos,
+        projections=np.stack(projections),
+        projection_step=step,
+        crops=crops,
+        settings=settings,
+        notes=notes,
+    )
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    """Return the measurement table as CSV text (empty cells for absent volumes)."""
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
+    return buffer.getvalue()
+
+
+def measure_to_files(
+    stacks: Sequence[str | Path],
+    rois: str | Path,
+    out: str | Path,
+    *,
+    report: str | Path | None = None,
+    command_line: str | None = None,
+    **options: Any,
+) -> MeasureResult:
+    """Measure, then write the table (and the QC report) atomically.
+
+    Both outputs are rendered in memory first, so an error leaves neither a partial table
+    nor a partial report.
+
+    Parameters
+    ----------
+    stacks, rois
+        As for :func:`measure_stacks`.
+    out : str or Path
+        The CSV table to write.
+    report : str or Path, optional
+        The QC report (HTML) to write; None writes none.
+    command_line : str, optional
+        Shown in the report.
+    **options
+        Passed to :func:`measure_stacks`.
+
+    Returns
+    -------
+    MeasureResult
+        What was measured.
+    """
+    out = Path(out)
+    inputs = [Path(s) for s in stacks] + [Path(rois)]
+    if any(out.resolve() == p.resolve() for p in inputs):
+        raise ConfigError(f"{out}: output would overwrite an input file")
+    result = measure_stacks(stacks, rois, **options)
+    text = table_csv(result.table)
+    page = None
+    if report is not None:
+        from spinefit.report.measure import render_measure_report
+
+        page = render_measure_report(result, command_line=command_line)
+    write_text_atomically(out, text)
+    if page is not None:
+        write_text_atomically(report, page)
+    return result
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _margin(max_shift: Sequence[int] | None, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Return the largest shift searched per axis, checked against the stack shape."""
+    if max_shift is None:
+        return default_margin(shape)
+    margin = tuple(int(m) for m in max_shift)
+    if len(margin) != 3 or any(m < 0 or 2 * m >= n for m, n in zip(margin, shape, strict=True)):
+        raise ConfigError(
+            f"--max-shift takes 3 non-negative numbers (planes, rows, columns) smaller than "
+            f"half the stack {shape}; got {list(max_shift)}"
+        )
+    return margin  # type: ignore[return-value]
+
+
+def _registration_window(shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """Return a central lateral crop of at most :data:`REGISTRATION_VOXELS` voxels."""
+    planes, rows, cols = shape
+    scale = min(1.0, np.sqrt(REGISTRATION_VOXELS / (planes * rows * cols)))
+    sizes = (planes, max(32, int(rows * scale)), max(32, int(cols * scale)))
+    return tuple(slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(shape, sizes, strict=True))
+
+
+def _nearest_shaft(rois: RoiTable) -> NDArray[np.int64]:
+    """Return, per spine, its nearest shaft point and that point's nearest shaft point.
+
+    The second point is taken next to the first rather than next to the spine: a spine
+    between two dendrites would otherwise get one point on each, and the "axis" through
+    them would cut through the spine. Distances are in pixels and planes.
+    """
+    shaft = rois.shaft_zyx
+    to_spine = np.linalg.norm(rois.spine_zyx[:, None, :] - shaft[None, :, :], axis=2)
+    first = np.argmin(to_spine, axis=1)
+    if shaft.shape[0] < N_SHAFT_POINTS:
+        return first[:, None]
+    between = np.linalg.norm(shaft[:, None, :] - shaft[None, :, :], axis=2)
+    np.fill_diagonal(between, np.inf)
+    return np.column_stack([first, np.argmin(between, axis=1)[first]])
+
+
+def _position(
+    reference: NDArray,
+    volume: NDArray,
+    centre: NDArray[np.float64],
+    shift: NDArray[np.float64],
+    refine: bool,
+    max_refinement: float,
+    aperture: Aperture,
+) -> NDArray[np.float64]:
+    """Return where a first-session ROI lies in this session."""
+    if not refine or volume is reference:
+        return centre + shift
+    # A patch reaching just past the background shell: the spine and its stretch of
+    # shaft, small enough for the local shift to differ from the global one.
+    lateral = int(np.ceil(aperture.shell_outer * aperture.radius_xy)) + 4
+    half = (max(2, int(np.ceil(aperture.half_depth_z))), lateral, lateral)
+    return centre + refine_shift(reference, volume, centre, shift, half, max_refinement)
+
+
+def _measure_one(
+    volume: NDArray,
+    centre: NDArray[np.float64],
+    peaks: list[tuple[float, float] | None],
+    shaft_points: NDArray[np.float64],
+    nearest: NDArray[np.int64],
+    neighbours: NDArray[np.float64],
+    aperture: Aperture,
+    gain: float,
+    min_snr: float,
+) -> tuple[dict[str, Any], int]:
+    """Return one table row (without ids and shifts) and 1 if the spine fell outside."""
+    empty = dict(
+        volume=np.nan,
+        volume_se=np.nan,
+        snr=np.nan,
+        integral=np.nan,
+        shaft_peak=np.nan,
+        inside_fraction=0.0,
+    )
+    axis = shaft_points[nearest[:2]] if len(nearest) >= 2 else None
+    photometry = spine_photometry(volume, centre, aperture, gain, axis, neighbours)
+    if photometry is None:
+        return empty, 1
+    usable = [peaks[j] for j in nearest if peaks[j] is not None]
+    row = dict(empty)
+    row.update(
+        snr=photometry.snr, integral=photometry.integral, inside_fraction=photometry.inside_fraction
+    )
+    if not usable:
+        return row, 1
+    raw = np.array([p for p, _ in usable])
+    factor = np.array([f for _, f in usable])
+    peak = float(raw.mean() - photometry.background)
+    # Each peak's variance: its smoothing kernel's sum of squared weights times the voxel
+    # variance there (background plus the shaft's own shot noise).
+    peak_var = float(
+        np.sum(
+            factor * (photometry.background_var + gain * np.maximum(raw - photometry.background, 0))
+        )
+        / len(usable) ** 2
+    )
+    row["shaft_peak"] = peak
+    if peak <= 0 or not photometry.snr >= min_snr:
+        return row, 0
+    volume_ratio = photometry.integral / peak
+    relative_var = photometry.integral_var / photometry.integral**2 + peak_var / peak**2
+    row.update(volume=volume_ratio, volume_se=abs(volume_ratio) * np.sqrt(relative_var))
+    return row, 0
+
+
+def _crowded_note(rois: RoiTable, aperture: Aperture) -> list[str]:
+    """Name spine ROIs closer (laterally) than the aperture radius: their light is split."""
+    lateral = np.hypot(*(rois.spine_zyx[:, None, 1:] - rois.spine_zyx[None, :, 1:]).T).T
+    close = np.argwhere(np.triu(lateral < aperture.radius_xy, k=1))
+    if close.size == 0:
+        return []
+    pairs = ", ".join(f"{rois.spine_ids[i]}/{rois.spine_ids[j]}" for i, j in close[:5])
+    more = f" and {len(close) - 5} more" if len(close) > 5 else ""
+    return [
+        f"{len(close)} pairs of spine ROIs are closer than the aperture radius "
+        f"({aperture.radius_xy:g} px); the light between them is split by distance, so "
+        f"their volumes are less certain than their standard errors say: {pairs}{more}"
+    ]
+
+
+def _neighbours(
+    positions: NDArray[np.float64], index: int, aperture: Aperture
+) -> NDArray[np.float64]:
+    """Return the other spines close enough to touch spine ``index``'s aperture or shell."""
+    reach = (aperture.shell_outer + 1) * aperture.radius_xy
+    lateral = np.hypot(*(positions[:, 1:] - positions[index, 1:]).T)
+    close = (lateral <= reach) & np.all(np.isfinite(positions), axis=1)
+    close[index] = False
+    return positions[close]
+
+
+def _projection_checked(stack: NDArray, step: int, session: SessionStack) -> NDArray[np.float32]:
+    """Return the max projection over planes, block-max reduced by ``step`` pixels.
+
+    Reads one plane at a time (memory stays at one plane) and raises on NaN or infinite
+    intensities in a floating-point stack.
+    """
+    projection = None
+    for plane in stack:
+        values = np.asarray(plane, dtype=np.float32)
+        if stack.dtype.kind == "f" and not np.isfinite(values).all():
+            raise DataError("stack holds NaN or infinite intensities", source=str(session.path))
+        projection = values if projection is None else np.maximum(projection, values)
+    if step > 1:
+        from skimage.measure import block_reduce
+
+        projection = block_reduce(projection, (step, step), np.max)
+    return projection.astype(np.float32)
+
+
+def _crop(volume: NDArray, centre: NDArray[np.float64], aperture: Aperture) -> NDArray:
+    """Return a lateral crop around a spine, max-projected over the aperture's planes."""
+    size = 2 * CROP_HALF + 1
+    out = np.full((size, size), np.nan, dtype=np.float32)
+    if not np.all(np.isfinite(centre)):
+        return out
+    c = np.rint(centre).astype(int)
+    depth = int(np.ceil(aperture.half_depth_z))
+    z0, z1 = max(c[0] - depth, 0), min(c[0] + depth + 1, volume.shape[0])
+    y0, y1 = max(c[1] - CROP_HALF, 0), min(c[1] + CROP_HALF + 1, volume.shape[1])
+    x0, x1 = max(c[2] - CROP_HALF, 0), min(c[2] + CROP_HALF + 1, volume.shape[2])
+    if z1 <= z0 or y1 <= y0 or x1 <= x0:
+        return out
+    block = np.asarray(volume[z0:z1, y0:y1, x0:x1], dtype=np.float32).max(axis=0)
+    oy, ox = y0 - (c[1] - CROP_HALF), x0 - (c[2] - CROP_HALF)
+    out[oy : oy + block.shape[0], ox : ox + block.shape[1]] = block
+    return out
+
+
+def _roi_order(rois: RoiTable):
+    """Return a sort key putting spines in ROI-file order (times stay numeric)."""
+    order = {spine_id: i for i, spine_id in enumerate(rois.spine_ids)}
+
+    def key(column: pd.Series) -> pd.Series:
+        if column.name == "spine_id":
+            return column.map(order)
+        return column
+
+    return key
+
+
+class _progress:
+    """A rich progress bar over sessions on stderr, or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._bar = Progress(console=Console(stderr=True), transient=True)
+        self._bar.start()
+        task = self._bar.add_task("measuring sessions", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
