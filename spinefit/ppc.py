@@ -136,6 +136,17 @@ def stationary_check(
             f"the stationary check needs a drift-diffusion result, got model {model_name!r}"
         )
     model = get_model_class(model_name).from_result(tree)
+    if model.latent:
+        from spinefit.check.latent import latent_stationary_check
+
+        return latent_stationary_check(
+            tree,
+            model,
+            draws=draws,
+            random_seed=random_seed,
+            n_grid=n_grid,
+            replicate_size=replicate_size,
+        )
     data = tree[DATA_GROUP].to_dataset()
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
     observed, new_sizes = observed_sizes(data)
@@ -519,6 +530,7 @@ def _as_dataset(
     elimination: NDArray[np.float64],
     picked: xr.Dataset,
     chain_of: NDArray,
+    formation: NDArray[np.float64] | None = None,
     draw_of: NDArray,
     distances: dict[str, NDArray[np.float64]],
     observed: NDArray[np.float64],
@@ -549,7 +561,7 @@ def _as_dataset(
         ),
         "formation_per_day_predicted": (
             draw,
-            elimination,
+            elimination if formation is None else formation,
             {"units": dims.PER_DAY, "long_name": "steady-state formation per present spine"},
         ),
         "observed_size": (
@@ -696,6 +708,13 @@ def ppc_summary(ds: xr.Dataset) -> dict[str, Any]:
             "family": str(ds.attrs.get("family", "")),
         },
     }
+    if "pit" in ds:
+        out["one_step_pit"] = {
+            "n": int(ds["pit"].size),
+            "ks_p_value": float(ds["pit_ks_p_value"]),
+            "deciles": _floats(np.quantile(ds["pit"].values, np.linspace(0.1, 0.9, 9))),
+        }
+        out["settings"]["likelihood"] = str(ds.attrs.get("likelihood", ""))
     if "particle_ks" in ds:
         out["particles"] = {
             "ks": _floats(ds["particle_ks"].values),

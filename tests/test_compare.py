@@ -235,7 +235,9 @@ def test_conditions_imaged_on_different_days_keep_their_transitions():
         count_transitions(data.isel({dims.SPINE: mask, dims.SESSION: sessions}))["transitions"]
         for mask, sessions in ((wt, [0, 1, 3, 4, 5]), (~wt, slice(None)))
     )
-    model = ConditionalDriftDiffusion({"loo": False, "pool_animals": False})
+    model = ConditionalDriftDiffusion(
+        {"loo": False, "pool_animals": False, "likelihood": "moments"}
+    )
     pymc_model = model.build(model.prepare(data))
     assert pymc_model.rvs_to_values[pymc_model["w_end"]].data.shape == (expected,)
     assert count_transitions(data)["transitions"] < expected  # unmarked, they were lost

@@ -148,7 +148,8 @@ def conditions_report_path():
     data = data.isel(spine=slice(None, None, 3))
     labels = np.where(data["condition"].values == "KO", HOSTILE, "WT")
     data = data.assign_coords(condition=("spine", labels))
-    tree = ConditionalDriftDiffusion({"loo": False}).fit(
+    # The moments likelihood keeps this report test quick; the latent one is tested on its own.
+    tree = ConditionalDriftDiffusion({"loo": False, "likelihood": "moments"}).fit(
         data, SamplerSettings(draws=100, tune=150, chains=2, random_seed=2, progressbar=False)
     )
     OUTPUT.mkdir(exist_ok=True)

@@ -275,3 +275,27 @@ def turnover_intervals(ds: xr.Dataset) -> xr.Dataset:
         },
         coords={dim: np.arange(sum(len(d) for d in dt_days), dtype=np.int64)},
     )
+
+
+def imaging_blocks(ds: xr.Dataset) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Return the time series split into blocks of spines that share one imaging pattern.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A time series, optionally with an ``imaged`` coord.
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Per block ``(rows, volume, times)``: the spines' 0-based positions in ``ds.spine``,
+        their volumes (rows × the block's imaged sessions, NaN where absent) and those
+        sessions' times in days, in time order. Without an ``imaged`` coord there is one
+        block with every spine and session.
+    """
+    volume, present, times, imaged = _presence(ds)
+    volume = np.where(present, volume, np.nan)
+    return [
+        (rows, volume[np.ix_(rows, columns)], times[columns])
+        for rows, columns in _groups(present, imaged)
+    ]

@@ -11,15 +11,22 @@ J Neurosci). Flexible (``family="power"``): :math:`\mu(w) = a + b w^{\beta}`,
 :math:`\sigma^2(w) = c + d w^{\gamma}`; the linear family is :math:`\beta = 1,
 \gamma = 2`, so the posteriors of :math:`\beta` and :math:`\gamma` test it.
 
-Likelihood: each transition between consecutive sessions in which the spine is present in
-both contributes :math:`w_1 \sim \mathcal N(m(\Delta t; w_0), V(\Delta t; w_0))` with the
-exact transition mean and variance of the SDE over the (possibly irregular) interval
-:math:`\Delta t` (see :mod:`spinefit.models.sde_moments`), not one Euler step.
+Likelihoods (``likelihood``):
 
-Turnover: per interval between sessions, eliminations among the :math:`n` spines present at
-its start are Binomial with probability :math:`1 - e^{-\lambda_e \Delta t}`, and formations
-are Poisson with mean :math:`\lambda_f n \Delta t`, so both rates are per present spine per
-day.
+* ``"latent"`` (default): the true size follows the SDE and the spine is eliminated when
+  it first falls to the detection threshold :math:`\theta` (or by a size-independent loss
+  hazard); what is observed is the true size times :math:`e^{\varepsilon}`,
+  :math:`\varepsilon \sim N(0, \tau^2)`. Latent sizes are summed out exactly on a grid
+  (:mod:`spinefit.models.latent_likelihood`), so survivor selection and measurement noise
+  do not bias :math:`\mu` and :math:`\sigma`, and formation and elimination follow from
+  the same dynamics (Yasumatsu et al. 2008, J Neurosci 28:13592).
+* ``"moments"``: the fast quasi-likelihood: each transition between consecutive sessions
+  in which the spine is present in both contributes
+  :math:`w_1 \sim \mathcal N(m(\Delta t; w_0), V(\Delta t; w_0))` with the exact transition
+  mean and variance of the SDE (see :mod:`spinefit.models.sde_moments`). Turnover is
+  modelled apart: eliminations per interval are Binomial with probability
+  :math:`1 - e^{-\lambda_e \Delta t}`, formations Poisson with mean :math:`\lambda_f n
+  \Delta t`. It ignores the threshold and the noise, so it is biased where they matter.
 """
 
 from __future__ import annotations
@@ -35,10 +42,41 @@ from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SpineModel
+from spinefit.models.latent_likelihood import NOISE_MODELS, prepare_latent
+from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
 from spinefit.models.sde_moments import linear_moments, rk4_moments
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 FAMILIES = ("linear", "power")
+TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
+LIKELIHOODS = ("latent", "moments")
+
+
+def family_functions(family: str, params: dict[str, Any], scale: float, xp=None):
+    r"""Return :math:`\mu(x)` and :math:`\sigma^2(x)` in units of the median size s.
+
+    Parameters
+    ----------
+    family : {"linear", "power"}
+        SDE family.
+    params : dict
+        a, b, c, d (data units) and, for the power family, beta and gamma (numbers or
+        PyTensor variables).
+    scale : float
+        s, the size unit (x = w/s): :math:`\mu_s(x) = \mu(s x)/s`,
+        :math:`\sigma^2_s(x) = \sigma^2(s x)/s^2`.
+    xp : namespace, optional
+        Unused; kept so numpy and PyTensor callers share one signature.
+
+    Returns
+    -------
+    drift, variance : callable
+    """
+    a_s, b, c_s, d = params["a"] / scale, params["b"], params["c"] / scale**2, params["d"]
+    if family == "power":
+        beta, gamma = params["beta"], params["gamma"]
+        return (lambda x: a_s + b * x**beta), (lambda x: c_s + d * x**gamma)
+    return (lambda x: a_s + b * x), (lambda x: c_s + d * x**2)
 
 
 def _log_normal_sf(z):
@@ -74,18 +112,61 @@ class DriftDiffusion(SpineModel):
     data_kinds = (dims.KIND_TIME_SERIES,)
     default_config: dict[str, Any] = {
         "family": "linear",
+        "likelihood": "latent",
         "pool_animals": False,
         "n_substeps": 16,
         "detection_threshold": None,
+        "measurement_cv": None,
+        "noise": "multiplicative",
+        "grid_points": 48,
+        "pointwise": False,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        if self.config["family"] not in FAMILIES:
+        for key, allowed in (
+            ("family", FAMILIES),
+            ("likelihood", LIKELIHOODS),
+            ("noise", NOISE_MODELS),
+        ):
+            if self.config[key] not in allowed:
+                raise ConfigError(
+                    f"unknown drift-diffusion {key} '{self.config[key]}'; "
+                    f"choose one of {', '.join(allowed)}"
+                )
+        if self.latent:
+            self._check_latent_options()
+
+    @property
+    def latent(self) -> bool:
+        """True when the killed, noisy latent-process likelihood is used."""
+        return self.config["likelihood"] == "latent"
+
+    def _check_latent_options(self) -> None:
+        config = self.config
+        if config["pool_animals"]:
             raise ConfigError(
-                f"unknown drift-diffusion family '{self.config['family']}'; "
-                f"choose one of {', '.join(FAMILIES)}"
+                "pool_animals is only available with --likelihood moments; animals are "
+                "nested in condition by the condition model"
             )
+        for key in ("detection_threshold", "measurement_cv"):
+            value = config[key]
+            if value in (None, "none", "estimate"):
+                config[key] = None
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} takes a number (or 'estimate'), got {value!r}") from None
+            if not (np.isfinite(number) and number >= 0) or (
+                key == "detection_threshold" and number <= 0
+            ):
+                raise ConfigError(f"{key} must be a positive number, got {value!r}")
+            config[key] = number
+        points = int(config["grid_points"])
+        if not 16 <= points <= 400:
+            raise ConfigError(f"grid_points must be between 16 and 400, got {points}")
+        config["grid_points"] = points
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -104,11 +185,77 @@ class DriftDiffusion(SpineModel):
             priors += (
                 "; per-animal offsets of a, b, log d ~ Normal(0, τ), τ ~ HalfNormal(0.5·scale)"
             )
-        priors += "; turnover rates λ_e, λ_f ~ Gamma(1, 1) per day"
-        return {"title": "Drift–diffusion (Langevin) model", "equation": equation, "priors": priors}
+        if self.latent:
+            priors += (
+                "; θ: ln(θ/y_min) ~ Normal(−0.3, 0.3) (or fixed); τ ~ HalfNormal(0.2) (or "
+                "fixed); birth log-median ~ Normal(mean log size of new spines, 1), birth log "
+                "SD ~ HalfNormal(1); formation λ_b ~ Gamma(1, 1) per present spine per day; "
+                "loss ~ HalfNormal(0.1) per day"
+            )
+            noise = (
+                r"y = w\,e^{\varepsilon}"
+                if self.config["noise"] == "multiplicative"
+                else r"y = w + \varepsilon"
+            )
+            likelihood = (
+                r"\text{latent: } w \text{ killed at } \theta,\; "
+                + noise
+                + r",\; \varepsilon \sim N(0, \tau^2);\; p(y_{1:n} \mid y_0) = "
+                r"\sum_{\text{grid}} \prod_k p(y_k \mid w_k)\, "
+                r"p_\theta(w_k, \text{alive} \mid w_{k-1})"
+            )
+        else:
+            priors += "; turnover rates λ_e, λ_f ~ Gamma(1, 1) per day"
+            likelihood = (
+                r"\text{moments: } w_1 \sim N(m(\Delta t; w_0), V(\Delta t; w_0))"
+                r"\text{ for spines present at both sessions}"
+            )
+        return {
+            "title": "Drift–diffusion (Langevin) model",
+            "equation": equation,
+            "likelihood": likelihood,
+            "priors": priors,
+        }
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset."""
+        if self.latent:
+            return self._build_latent(data)
+        return self._build_moments(data)
+
+    def _build_latent(self, data: xr.Dataset) -> pm.Model:
+        ld = prepare_latent(data, self.config["noise"])
+        trans = transitions(data)
+        if trans.sizes[dims.TRANSITION] < 5:
+            raise DataError(
+                f"only {trans.sizes[dims.TRANSITION]} transitions (consecutive sessions with "
+                "the spine present in both); the drift-diffusion model needs at least 5",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        s, t = ld.scale, ld.median_interval
+        x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
+        rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
+        with pm.Model(coords={dims.SPINE: data[dims.SPINE].values}) as model:
+            # Sampled in units of the median size so the posterior geometry (and hence
+            # every draw) is the same whatever the volume units.
+            a_scaled = pm.Normal("a_scaled", 0.0, 2.0 / t)
+            b = pm.Normal("b", 0.0, 2.0 / t)
+            c_scaled = pm.HalfNormal("c_scaled", 2.0 * rate_var)
+            d = pm.HalfNormal("d", 2.0 * rate_var)
+            params = {
+                "a": pm.Deterministic("a", a_scaled * s),
+                "b": b,
+                "c": pm.Deterministic("c", c_scaled * s**2),
+                "d": d,
+            }
+            if self.config["family"] == "power":
+                params["beta"] = pm.Gamma("beta", mu=1.0, sigma=0.5)
+                params["gamma"] = pm.Gamma("gamma", mu=2.0, sigma=1.0)
+            drift, variance = family_functions(self.config["family"], params, s)
+            add_latent_likelihood(ld, drift, variance, self.config, self.config["pointwise"])
+        return model
+
+    def _build_moments(self, data: xr.Dataset) -> pm.Model:
         trans = transitions(data)
         n = trans.sizes[dims.TRANSITION]
         if n < 5:
@@ -195,7 +342,7 @@ class DriftDiffusion(SpineModel):
         (the normal transition density then puts mass below zero that real sizes lack).
         """
         value = self.config["detection_threshold"]
-        if value is None or value == "none":
+        if value is None or value == "none" or self.latent:
             return None
         if value == "auto":
             volume = data[dims.VOLUME].values
@@ -217,12 +364,21 @@ class DriftDiffusion(SpineModel):
         )
         pm.Poisson("formations", mu=lam_f * at_risk * interval, observed=table["formed"].values)
 
+    def family_in_size_units(self, draw: dict[str, Any], scale: float, xp=None):
+        """Return the fitted family's μ(x), σ²(x) in units of the median size.
+
+        See :func:`family_functions`.
+        """
+        return family_functions(self.config["family"], draw, scale, xp)
+
     # -- reading results -----------------------------------------------------------------
     def parameter_names(self, tree: xr.DataTree) -> dict[str, str]:
         """Return ``{public name: posterior variable}`` of the reported parameters."""
         names = ["a", "b", "c", "d"]
         if self.config["family"] == "power":
             names += ["beta", "gamma"]
+        if self.latent:
+            names += [n for n in LATENT_PARAMETERS if n not in TURNOVER_PARAMETERS]
         if self.config["pool_animals"]:
             names += ["tau", "a_animal", "b_animal", "d_animal"]
         return {n: n for n in names}
@@ -291,6 +447,7 @@ class DriftDiffusion(SpineModel):
                 "transitions": int(trans.sizes[dims.TRANSITION]),
                 "volume_units": units,
             },
+            "likelihood": self.config["likelihood"],
         }
 
     def report_sections(self, tree: xr.DataTree) -> list:

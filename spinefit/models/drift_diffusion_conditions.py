@@ -51,6 +51,9 @@ from spinefit.compare import (
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
+from spinefit.models.drift_diffusion import DriftDiffusion
+from spinefit.models.latent_likelihood import prepare_latent
+from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 from spinefit.models.sde_moments import linear_moments
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
@@ -60,6 +63,8 @@ CONTRASTED = ("a", "b", "c", "d", "elimination_per_day", "formation_per_day")
 MIN_POOLED_CONDITIONS = 4
 """With fewer conditions a between-condition scale is not identified; use separate priors."""
 ANIMAL_PARAMS = ("a", "b", "log_d")
+LATENT_OPTIONS = ("likelihood", "detection_threshold", "measurement_cv", "noise", "grid_points")
+"""Likelihood options shared with the single-population model (and its pooled LOO fit)."""
 
 
 def condition_labels(data: xr.Dataset, by: str) -> np.ndarray:
@@ -100,6 +105,11 @@ class ConditionalDriftDiffusion(SpineModel):
         "pool_conditions": "auto",
         "reference": None,
         "loo": True,
+        "likelihood": "latent",
+        "detection_threshold": None,
+        "measurement_cv": None,
+        "noise": "multiplicative",
+        "grid_points": 48,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -107,6 +117,14 @@ class ConditionalDriftDiffusion(SpineModel):
         for option in ("pool_animals", "pool_conditions"):
             if self.config[option] not in ("auto", True, False):
                 raise ConfigError(f"{option} must be 'auto', true or false")
+        # The single-population model validates and normalises the likelihood options.
+        self.single = DriftDiffusion({k: self.config[k] for k in LATENT_OPTIONS})
+        self.config.update({k: self.single.config[k] for k in LATENT_OPTIONS})
+
+    @property
+    def latent(self) -> bool:
+        """True when the killed, noisy latent-process likelihood is used."""
+        return self.config["likelihood"] == "latent"
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -149,13 +167,111 @@ class ConditionalDriftDiffusion(SpineModel):
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset with a condition coord."""
+        if self.latent:
+            return self._build_latent(data)
+        return self._build_moments(data)
+
+    def _build_latent(self, data: xr.Dataset) -> pm.Model:
+        """Latent-process likelihood: one killed process per animal (or condition), shared θ, τ."""
         conditions = condition_labels(data, self.config["by"])
         labels, condition_of_spine = np.unique(conditions, return_inverse=True)
+        self._check_reference(labels)
+        reference = prepare_latent(data, self.config["noise"])
+        s, t = reference.scale, reference.median_interval
+        trans = transitions(data)
+        if trans.sizes[dims.TRANSITION] < 5:
+            raise DataError(
+                f"only {trans.sizes[dims.TRANSITION]} transitions; the drift-diffusion model "
+                "needs at least 5",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
+        rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
+        coords: dict[str, Any] = {
+            dims.CONDITION: labels,
+            dims.CONDITION_PARAM: list(CONDITION_PARAMS),
+            dims.SPINE: data[dims.SPINE].values,
+        }
+        pool = self.pools_animals(data, conditions)
+        if pool:
+            animal_key = np.char.add(
+                np.char.add(conditions, "/"), data[dims.ANIMAL_ID].values.astype(str)
+            )
+            animals, group_of_spine = np.unique(animal_key, return_inverse=True)
+            coords[dims.ANIMAL] = animals
+            coords[dims.ANIMAL_PARAM] = list(ANIMAL_PARAMS)
+            condition_of_group = np.zeros(len(animals), dtype=np.int64)
+            condition_of_group[group_of_spine] = condition_of_spine
+        else:
+            group_of_spine = condition_of_spine
+            condition_of_group = np.arange(len(labels))
+        with pm.Model(coords=coords) as model:
+            priors = {
+                "a": (0.0, 2.0 / t),
+                "b": (0.0, 2.0 / t),
+                "log_c": (np.log(rate_var), 2.0),
+                "log_d": (np.log(rate_var), 2.0),
+            }
+            if self.pools_conditions(len(labels)):
+                a_s, b, log_c, log_d = self._pooled_condition_params(priors, 1.0, t)
+                b = pm.Deterministic("b", b, dims=dims.CONDITION)
+            else:
+                a_s, b, log_c, log_d = (
+                    pm.Normal(name if name != "a" else "a_scaled", mean, sd, dims=dims.CONDITION)
+                    for name, (mean, sd) in priors.items()
+                )
+            pm.Deterministic("a", a_s * s, dims=dims.CONDITION)
+            pm.Deterministic("c", pt.exp(log_c) * s**2, dims=dims.CONDITION)
+            d = pm.Deterministic("d", pt.exp(log_d), dims=dims.CONDITION)
+            k = condition_of_group
+            group_a, group_b, group_log_d = a_s[k], b[k], log_d[k]
+            if pool:
+                omega = pm.HalfNormal(
+                    "omega_animal", 0.5 * np.array([1.0 / t, 1.0 / t, 1.0]), dims=dims.ANIMAL_PARAM
+                )
+                u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, dims.ANIMAL_PARAM))
+                offsets = u * omega
+                group_a = group_a + offsets[:, 0]
+                group_b = group_b + offsets[:, 1]
+                group_log_d = group_log_d + offsets[:, 2]
+            group_c = pt.exp(log_c)[k]
+            del d
+            parts = []
+            for g in range(len(condition_of_group)):
+                rows = np.flatnonzero(group_of_spine == g)
+                part_data = data.isel({dims.SPINE: rows})
+                ld = prepare_latent(
+                    part_data, self.config["noise"], scale=s, log_top=reference.log_top
+                )
+                parts.append(
+                    LatentPart(
+                        ld,
+                        _linear(group_a[g], group_b[g]),
+                        _variance(group_c[g], pt.exp(group_log_d[g])),
+                        turnover_index=int(condition_of_group[g]),
+                        spine_rows=rows,
+                    )
+                )
+            add_grouped_latent_likelihood(
+                parts,
+                reference,
+                self.config,
+                turnover_dim=dims.CONDITION,
+                pointwise=bool(self.config["loo"]),
+            )
+        return model
+
+    def _check_reference(self, labels: np.ndarray) -> None:
         reference = self.config["reference"]
         if reference is not None and str(reference) not in labels:
             raise ConfigError(
                 f"reference condition '{reference}' not in the data; labels: {', '.join(labels)}"
             )
+
+    def _build_moments(self, data: xr.Dataset) -> pm.Model:
+        conditions = condition_labels(data, self.config["by"])
+        labels, condition_of_spine = np.unique(conditions, return_inverse=True)
+        self._check_reference(labels)
         trans = transitions(data)
         n = trans.sizes[dims.TRANSITION]
         if n < 5:
@@ -322,7 +438,8 @@ class ConditionalDriftDiffusion(SpineModel):
         tree["posterior"].attrs["condition_by"] = self.config["by"]
         tree["posterior"].attrs[CONTRAST_VARS_ATTR] = json.dumps(list(CONTRASTED))
         if self.config["loo"]:
-            loo = pooled_vs_conditions_loo(tree, data, model, self.settings)
+            options = {k: self.config[k] for k in LATENT_OPTIONS}
+            loo = pooled_vs_conditions_loo(tree, data, model, self.settings, options)
             tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
         return tree
 
@@ -330,6 +447,8 @@ class ConditionalDriftDiffusion(SpineModel):
     def parameter_names(self, tree: xr.DataTree) -> dict[str, str]:
         """Return ``{public name: posterior variable}`` of the reported parameters."""
         names = list(CONTRASTED)
+        extra = ("loss_per_day", "threshold_elimination_share", "detection_threshold")
+        names += [n for n in (*extra, "measurement_cv") if n in tree["posterior"]]
         names += [n for n in ("tau_condition", "omega_animal") if n in tree["posterior"]]
         return {n: n for n in names}
 
@@ -394,8 +513,20 @@ class ConditionalDriftDiffusion(SpineModel):
         return compare_sections(tree, compare(tree))
 
 
+def _linear(a, b):
+    return lambda x: a + b * x
+
+
+def _variance(c, d):
+    return lambda x: c + d * x**2
+
+
 def pooled_vs_conditions_loo(
-    tree: xr.DataTree, data: xr.Dataset, model: pm.Model, settings: SamplerSettings
+    tree: xr.DataTree,
+    data: xr.Dataset,
+    model: pm.Model,
+    settings: SamplerSettings,
+    latent_options: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Compare the by-condition model with the pooled (no-difference) model by PSIS-LOO.
 
@@ -412,11 +543,11 @@ def pooled_vs_conditions_loo(
     """
     import arviz as az
 
-    from spinefit.models.drift_diffusion import DriftDiffusion
-
     quiet = {"progressbar": False}
+    if "spine_log_likelihood" in tree["posterior"]:
+        return _latent_loo(tree, data, settings, latent_options or {})
     with_ll = pm.compute_log_likelihood(tree, model=model, var_names=["w_end"], **quiet)
-    pooled_model = DriftDiffusion().build(data)
+    pooled_model = DriftDiffusion({"likelihood": "moments"}).build(data)
     pooled_tree = sample_model(pooled_model, settings)
     pooled_tree = pm.compute_log_likelihood(
         pooled_tree, model=pooled_model, var_names=["w_end"], **quiet
@@ -427,3 +558,33 @@ def pooled_vs_conditions_loo(
     if "log_likelihood" in tree.children:
         del tree["log_likelihood"]
     return result
+
+
+def _latent_loo(
+    tree: xr.DataTree, data: xr.Dataset, settings: SamplerSettings, options: dict[str, Any]
+) -> dict[str, float]:
+    """PSIS-LOO per spine: the condition model against the pooled latent model.
+
+    Both models store every spine's log-likelihood (sizes and fates after its first
+    session; formation counts are not per spine and are left out) as
+    ``spine_log_likelihood``; the pooled model is the single-population latent model with
+    the same likelihood options, sampled with the same settings. The stored values are
+    dropped afterwards so the saved result stays small.
+    """
+    import arviz as az
+
+    single = DriftDiffusion(options | {"pointwise": True})
+    pooled_tree = sample_model(single.build(data), settings)
+
+    def loo_of(result: xr.DataTree):
+        log_lik = result["posterior"]["spine_log_likelihood"].to_dataset(name="spine")
+        idata = xr.DataTree.from_dict(
+            {"posterior": result["posterior"].to_dataset(), "log_likelihood": log_lik}
+        )
+        return az.loo(idata, var_name="spine", pointwise=True)
+
+    record = loo_record(loo_of(pooled_tree), loo_of(tree))
+    tree["posterior"] = xr.DataTree(
+        dataset=tree["posterior"].to_dataset().drop_vars("spine_log_likelihood")
+    )
+    return record

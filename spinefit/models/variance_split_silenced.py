@@ -39,6 +39,8 @@ from spinefit.models.sde_moments import linear_moments
 from spinefit.stats import curve_stats, parameter_stats
 
 N_GRID = 50
+LATENT_KEYS = ("detection_threshold", "measurement_cv", "noise", "grid_points")
+"""Latent-likelihood options the silenced design passes on (see DriftDiffusion)."""
 INTRINSIC_FRACTION = "intrinsic_fraction"
 INTRINSIC_FRACTION_MEAN = "intrinsic_fraction_mean"
 
@@ -78,10 +80,19 @@ def treatment_transitions(data: xr.Dataset, config: dict[str, Any]) -> xr.Datase
 
 
 def build_silenced(data: xr.Dataset, config: dict[str, Any]) -> pm.Model:
-    """Return the treatment-indexed drift–diffusion model."""
+    """Return the treatment-indexed drift–diffusion model.
+
+    With ``likelihood="latent"`` (the default) each treatment has its own killed, noisy
+    latent size process with shared detection threshold θ and measurement noise τ
+    (:mod:`spinefit.models.latent_process`): the noise floor is then attributed to the
+    measurement, not to the silenced dynamics, which would otherwise pull the intrinsic
+    fraction toward 1. ``likelihood="moments"`` keeps the moment-matched transitions.
+    """
     labels = treatment_labels(config)
     if labels[0] == labels[1]:
         raise ConfigError("control_label and silenced_label must differ")
+    if config.get("likelihood", "latent") == "latent":
+        return _build_silenced_latent(data, config, labels)
     trans = treatment_transitions(data, config)
     w0 = trans["w_start"].values
     w1 = trans["w_end"].values
@@ -112,6 +123,49 @@ def build_silenced(data: xr.Dataset, config: dict[str, Any]) -> pm.Model:
             observed=w1[order],
             dims=dims.TRANSITION,
         )
+    return model
+
+
+def _build_silenced_latent(data: xr.Dataset, config: dict[str, Any], labels: list[str]):
+    from spinefit.models.drift_diffusion import DriftDiffusion
+    from spinefit.models.latent_likelihood import prepare_latent
+    from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
+
+    trans = treatment_transitions(data, config)  # checks labels and transition counts
+    options = DriftDiffusion(
+        {k: config[k] for k in LATENT_KEYS if k in config} | {"likelihood": "latent"}
+    ).config
+    treatment = data[dims.TREATMENT].values.astype(str)
+    keep = np.flatnonzero(np.isin(treatment, labels))
+    data = data.isel({dims.SPINE: keep})
+    treatment = treatment[keep]
+    reference = prepare_latent(data, options["noise"])
+    s = reference.scale
+    t = reference.median_interval
+    x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
+    rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
+    with pm.Model(coords={dims.TREATMENT: labels}) as model:
+        a_s = pm.Normal("a_scaled", 0.0, 2.0 / t, dims=dims.TREATMENT)
+        b = pm.Normal("b", 0.0, 2.0 / t, dims=dims.TREATMENT)
+        c_s = pm.HalfNormal("c_scaled", 2.0 * rate_var, dims=dims.TREATMENT)
+        d = pm.HalfNormal("d", 2.0 * rate_var, dims=dims.TREATMENT)
+        pm.Deterministic("a", a_s * s, dims=dims.TREATMENT)
+        pm.Deterministic("c", c_s * s**2, dims=dims.TREATMENT)
+        parts = []
+        for k, label in enumerate(labels):
+            rows = np.flatnonzero(treatment == label)
+            ld = prepare_latent(
+                data.isel({dims.SPINE: rows}), options["noise"], scale=s, log_top=reference.log_top
+            )
+            parts.append(
+                LatentPart(
+                    ld,
+                    lambda x, k=k: a_s[k] + b[k] * x,
+                    lambda x, k=k: c_s[k] + d[k] * x**2,
+                    turnover_index=k,
+                )
+            )
+        add_grouped_latent_likelihood(parts, reference, options, turnover_dim=dims.TREATMENT)
     return model
 
 

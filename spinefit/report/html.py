@@ -103,6 +103,11 @@ def model_section(tree: xr.DataTree, prefix: str) -> ReportSection:
     body = [
         paragraph(description.get("title", model.name)),
         equation_html(description.get("equation", "")),
+        *(
+            [paragraph("Likelihood:"), equation_html(description["likelihood"])]
+            if description.get("likelihood")
+            else []
+        ),
         _priors_html(description.get("priors", "")),
         table_html(
             ["option", "value"],

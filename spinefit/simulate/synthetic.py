@@ -28,7 +28,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit._version import __version__
 from spinefit.errors import ConfigError
-from spinefit.simulate.particles import LABEL_COORDS, simulate_particles
+from spinefit.simulate.particles import LABEL_COORDS, simulate_particles, volume_hash
 from spinefit.simulate.stationary import (
     linear_family_curves,
     stationary_density,
@@ -62,6 +62,7 @@ DEFAULT_TIMES_DAYS: tuple[float, ...] = (0, 2, 4, 7, 10, 14, 18, 21)
 """Irregular imaging schedule over three weeks."""
 
 _SIMULATION_ONLY = ("dt", "burn_in_days", "initial", "labels", "volume_units", "spine_id_prefix")
+NOISE_MODELS = ("multiplicative", "additive")
 
 
 def simulate_time_series(
@@ -70,9 +71,11 @@ def simulate_time_series(
     n_spines: int = 300,
     times_days: Sequence[float] = DEFAULT_TIMES_DAYS,
     random_seed: int = 0,
+    measurement_cv: float = 0.0,
+    measurement_noise: str = "multiplicative",
     **kw: Any,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
-    """Simulate a time series of spine sizes from the default family with turnover.
+    r"""Simulate a time series of spine sizes from the default family with turnover.
 
     Parameters
     ----------
@@ -87,6 +90,14 @@ def simulate_time_series(
         Observation times in days.
     random_seed : int
         Seed of the simulation.
+    measurement_cv : float
+        Measurement noise of every observed size: the true size times
+        :math:`e^{\varepsilon}`, :math:`\varepsilon \sim N(0, \tau^2)` with
+        :math:`\tau` = ``measurement_cv`` (multiplicative), or plus :math:`N(0, \tau^2)`
+        (additive, τ in volume units; a negative result is clipped to a tiny positive
+        size so that a present spine stays present). Presence follows the true size.
+    measurement_noise : {"multiplicative", "additive"}
+        Noise model.
     **kw
         Passed on to :func:`spinefit.simulate.particles.simulate_particles`: ``dt``,
         ``burn_in_days``, ``initial``, ``labels``, ``volume_units``, ``spine_id_prefix``.
@@ -125,8 +136,20 @@ def simulate_time_series(
         random_seed=random_seed,
         **kw,
     )
+    if measurement_noise not in NOISE_MODELS:
+        raise ConfigError(
+            f"unknown measurement_noise {measurement_noise!r}; use {' or '.join(NOISE_MODELS)}"
+        )
+    if not measurement_cv >= 0:
+        raise ConfigError(f"measurement_cv must be >= 0, got {measurement_cv}")
+    if measurement_cv > 0:
+        dataset = _add_measurement_noise(
+            dataset, measurement_cv, measurement_noise, random_seed=random_seed
+        )
     full_truth: dict[str, Any] = dict(params)
     full_truth.update(
+        measurement_cv=float(measurement_cv),
+        measurement_noise=measurement_noise,
         n_sites=n_spines,
         times_days=[float(t) for t in times_days],
         random_seed=random_seed,
@@ -134,6 +157,21 @@ def simulate_time_series(
     )
     full_truth.update(_steady_state(params))
     return dataset, full_truth
+
+
+def _add_measurement_noise(
+    dataset: xr.Dataset, sd: float, noise: str, *, random_seed: int
+) -> xr.Dataset:
+    """Return ``dataset`` with measurement noise on every present size (seeded)."""
+    rng = np.random.default_rng(np.random.SeedSequence([random_seed, 0x6E6F697365]))
+    true = dataset[dims.VOLUME].to_numpy()
+    eps = rng.normal(0.0, sd, size=true.shape)
+    observed = true * np.exp(eps) if noise == "multiplicative" else true + eps
+    observed = np.where(np.isfinite(true), np.maximum(observed, 1e-9), np.nan)
+    out = dataset.copy()
+    out[dims.VOLUME] = (dataset[dims.VOLUME].dims, observed, dataset[dims.VOLUME].attrs)
+    out.attrs[dims.ATTR_CONTENT_HASH] = volume_hash(observed)
+    return out
 
 
 def write_demo_data(directory: str | Path) -> list[Path]:

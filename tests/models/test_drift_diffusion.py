@@ -17,11 +17,76 @@ from spinefit.summary import summarize
 
 def test_build_names_and_dims(small_timeseries):
     data, _ = small_timeseries
-    model = DriftDiffusion().build(data)
+    model = DriftDiffusion({"likelihood": "moments"}).build(data)
     free = {rv.name for rv in model.free_RVs}
     assert free == {"a", "b", "c", "d", "formation_per_day", "elimination_per_day"}
     assert dims.TRANSITION in model.coords
     assert model.named_vars_to_dims["w_end"] == (dims.TRANSITION,)
+
+
+def test_latent_is_the_default_and_estimates_threshold_and_noise(small_timeseries):
+    data, _ = small_timeseries
+    model = DriftDiffusion().build(data)
+    free = {rv.name for rv in model.free_RVs}
+    assert free == {
+        "a_scaled",
+        "b",
+        "c_scaled",
+        "d",
+        "threshold_log_offset",
+        "measurement_cv",
+        "birth_log_mean",
+        "birth_log_sd",
+        "formation_per_day",
+        "loss_per_day",
+    }
+    derived = {v.name for v in model.deterministics}
+    assert {"a", "c", "detection_threshold", "elimination_per_day"} <= derived
+    assert "threshold_elimination_share" in derived
+
+
+def test_fixed_threshold_and_noise_are_not_sampled(small_timeseries):
+    data, _ = small_timeseries
+    model = DriftDiffusion({"detection_threshold": 0.08, "measurement_cv": 0.1}).build(data)
+    free = {rv.name for rv in model.free_RVs}
+    assert "threshold_log_offset" not in free and "measurement_cv" not in free
+    threshold = model.compile_fn(
+        model["detection_threshold"], inputs=model.value_vars, on_unused_input="ignore"
+    )
+    assert float(threshold(model.initial_point())) == pytest.approx(0.08)
+
+
+@pytest.mark.parametrize("value", ["abc", -1, 0])
+def test_bad_latent_options_are_config_errors(value):
+    with pytest.raises(ConfigError, match="detection_threshold"):
+        DriftDiffusion({"detection_threshold": value})
+    with pytest.raises(ConfigError, match="likelihood"):
+        DriftDiffusion({"likelihood": "exact"})
+
+
+def test_latent_log_density_is_unit_equivariant(small_timeseries):
+    """Data × 1e4: the same log density at the same (unit-free) point, up to the Jacobian.
+
+    The sampler sees the same target in both cases, so b and d are identical and a, c
+    scale by 1e4 and 1e8 (draw for draw, with the same seed).
+    """
+    data, _ = small_timeseries
+    big = data.copy()
+    big[dims.VOLUME] = data[dims.VOLUME] * 1e4
+    small_model = DriftDiffusion().build(data)
+    big_model = DriftDiffusion().build(big)
+    point = small_model.initial_point()
+    rng = np.random.default_rng(0)
+    point = {k: v + 0.1 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    small_logp = small_model.compile_logp()(point)
+    big_logp = big_model.compile_logp()(point)
+    present = np.isfinite(data.sortby(dims.TIME_DAYS)[dims.VOLUME].values)
+    # Sizes at the first session are conditioned on; every later size is scored.
+    scored = present.sum() - present[:, 0].sum()
+    assert big_logp - small_logp == pytest.approx(-scored * np.log(1e4), rel=1e-9)
+    a_small = small_model["a"].eval({small_model["a_scaled"]: point["a_scaled"]})
+    a_big = big_model["a"].eval({big_model["a_scaled"]: point["a_scaled"]})
+    assert float(a_big) == pytest.approx(1e4 * float(a_small), rel=1e-12)
 
 
 def test_power_family_adds_exponents(small_timeseries):
@@ -144,7 +209,7 @@ def test_melander_pyramidal_fit(shared_data):
         interval_days=4,
         dendrite_map=shared_data("melander2021", "pyr_map.npy"),
     )
-    tree = DriftDiffusion().fit(
+    tree = DriftDiffusion({"likelihood": "moments"}).fit(
         data, SamplerSettings(draws=1000, tune=1000, random_seed=1, progressbar=False)
     )
     summary = summarize(tree)

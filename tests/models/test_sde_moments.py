@@ -77,3 +77,27 @@ def test_per_transition_parameters_use_rk4_path():
     want_mean, want_var = linear_moments_numpy(a, b, c, d, w0, 4.0)
     np.testing.assert_allclose(got_mean, want_mean, rtol=1e-8)
     np.testing.assert_allclose(got_var, want_var, rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e4, 1e-3])
+def test_linear_moments_are_unit_equivariant(scale):
+    """Sizes × s: mean × s and variance × s² (the clip on M·Δt once broke this at 1e4)."""
+    a, b, c, d = 0.1, -0.1, 0.04, 0.04
+    w0 = np.array([0.3, 1.0, 2.5])
+    intervals = np.array([4.0])
+    index = np.zeros(3, dtype=int)
+    mean, var = (
+        v.eval()
+        for v in linear_moments(
+            pt.as_tensor(a * scale),
+            pt.as_tensor(b),
+            pt.as_tensor(c * scale**2),
+            pt.as_tensor(d),
+            w0 * scale,
+            index,
+            intervals,
+        )
+    )
+    want_mean, want_var = linear_moments_numpy(a, b, c, d, w0, 4.0)
+    np.testing.assert_allclose(mean, want_mean * scale, rtol=1e-7)
+    np.testing.assert_allclose(var, want_var * scale**2, rtol=1e-7)

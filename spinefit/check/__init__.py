@@ -1,0 +1,1 @@
+"""Posterior predictive checks of fitted results."""

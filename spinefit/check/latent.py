@@ -1,0 +1,247 @@
+r"""Posterior predictive checks of a latent-process drift–diffusion fit.
+
+For each posterior draw the fitted killed process gives, on the likelihood's own grid
+(:mod:`spinefit.models.killed_grid`):
+
+* the steady-state distribution of live spines with births at the fitted birth-size law,
+  convolved with the fitted measurement noise: the predicted distribution of *observed*
+  sizes, compared with the data by KS and Wasserstein distances with posterior predictive
+  p-values (as in :func:`spinefit.ppc.stationary_check`);
+* the turnover seen at the imaging intervals: the probability that a present spine is gone
+  at the next session (absorption through :math:`\theta` at any time in the interval, or
+  loss) and the expected formations that survive to be seen, per present spine-day at
+  risk, against the same ratios of the counted events;
+* the probability integral transform (PIT) of every present → present observation under
+  its one-step predictive distribution (the forward filter's prediction, averaged over
+  draws), which is uniform when the model is right.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats as sps
+
+from spinefit import dims
+from spinefit.errors import DataError
+from spinefit.models.base import DATA_GROUP
+from spinefit.models.killed_grid import log_emission
+from spinefit.models.latent_likelihood import forward, prepare_latent
+from spinefit.models.latent_process import draw_dicts, numpy_dynamics
+from spinefit.ppc import (
+    QUANTILE_PROBS,
+    _as_dataset,
+    _turnover_counts,
+    density_cdf,
+    observed_sizes,
+    replicate_distances,
+)
+
+PIT_OBSERVATION = "pit_observation"
+"""Dim of the PIT values (one per present → present observation)."""
+
+
+def latent_draw_names(posterior: xr.Dataset) -> list[str]:
+    """Names of the scalar posterior variables a latent-process draw is rebuilt from."""
+    names = [
+        "a",
+        "b",
+        "c",
+        "d",
+        "detection_threshold",
+        "measurement_cv",
+        "birth_median",
+        "birth_log_sd",
+        "formation_per_day",
+        "loss_per_day",
+    ]
+    return names + [n for n in ("beta", "gamma") if n in posterior]
+
+
+def latent_stationary_check(
+    tree: xr.DataTree,
+    model: Any,
+    *,
+    draws: int = 200,
+    random_seed: int = 0,
+    n_grid: int = 400,
+    replicate_size: int | None = None,
+    pit_draws: int = 50,
+) -> xr.Dataset:
+    """Compare a latent-process fit's predicted sizes, turnover and one-step predictions with data.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A drift–diffusion result fitted with the latent likelihood.
+    model : DriftDiffusion
+        The model rebuilt from the result (its config and family).
+    draws : int
+        Posterior draws used for the densities and turnover.
+    random_seed : int
+        Seed of the choice of draws and of the replicate samples.
+    n_grid : int
+        Points of the common size grid (geometric, from half the smallest to twice the
+        largest observed size).
+    replicate_size : int, optional
+        Size of each replicate sample (default: the number of observed sizes).
+    pit_draws : int
+        Draws averaged in the one-step predictive distribution of the PIT.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :func:`spinefit.ppc.stationary_check` plus ``pit`` (PIT values),
+        ``pit_ks_p_value`` (KS test of uniformity) and ``elimination_per_day_flux``.
+    """
+    data = tree[DATA_GROUP].to_dataset()
+    units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+    observed, _ = observed_sizes(data)
+    if observed.size < 10:
+        raise DataError(
+            f"only {observed.size} present sizes; the stationary check needs at least 10",
+            source=data.attrs.get(dims.ATTR_SOURCE),
+        )
+    noise = model.config["noise"]
+    ld = prepare_latent(data, noise)
+    posterior = tree["posterior"].to_dataset()
+    names = latent_draw_names(posterior)
+    rng_choice, rng_replicates = np.random.default_rng(np.random.SeedSequence(random_seed)).spawn(2)
+    picked_draws, chosen = draw_dicts(posterior, names, draws, int(rng_choice.integers(2**31)))
+    grid = np.geomspace(0.5 * observed[0], 2.0 * observed[-1], n_grid)
+    log_grid = np.log(grid / ld.scale)
+    family = model.family_in_size_units
+
+    density = np.empty((len(picked_draws), n_grid))
+    elimination = np.empty(len(picked_draws))
+    formation = np.empty(len(picked_draws))
+    birth = np.zeros(n_grid)
+    for k, draw in enumerate(picked_draws):
+        dyn = numpy_dynamics(draw, ld, model.config, family)
+        op = dyn.op
+        live = dyn.initial * op.delta
+        emission = np.exp(log_emission(op, log_grid, dyn.noise_sd, noise))
+        jacobian = grid if noise == "multiplicative" else np.full(n_grid, ld.scale)
+        density[k] = (emission @ live) / jacobian
+        birth += (emission @ (dyn.birth * op.delta)) / jacobian
+        elimination[k], formation[k] = _interval_turnover(dyn, ld, draw["formation_per_day"])
+    birth /= len(picked_draws)
+
+    cdf = density_cdf(density, grid)
+    n_replicate = observed.size if replicate_size is None else int(replicate_size)
+    distances = replicate_distances(observed, grid, cdf, n_replicate, rng_replicates)
+    probs = np.asarray(QUANTILE_PROBS)
+    predicted_quantiles = np.stack([np.interp(probs, row, grid) for row in cdf])
+    stacked = posterior.stack(_sample=dims.SAMPLE_DIMS).isel(_sample=chosen)
+    picked = xr.Dataset(
+        {
+            name: (dims.DRAW, stacked[name].to_numpy())
+            for name in ("elimination_per_day", "formation_per_day")
+        }
+    )
+    dataset = _as_dataset(
+        grid=grid,
+        units=units,
+        density=density,
+        reinsertion=birth,
+        elimination=elimination,
+        formation=formation,
+        picked=picked,
+        chain_of=stacked["chain"].to_numpy(),
+        draw_of=stacked["draw"].to_numpy(),
+        distances=distances,
+        observed=observed,
+        observed_quantiles=np.quantile(observed, probs),
+        predicted_quantiles=predicted_quantiles,
+        counts=_turnover_counts(data),
+    )
+    pit = one_step_pit(posterior, ld, model, pit_draws, random_seed)
+    dataset["pit"] = (
+        PIT_OBSERVATION,
+        pit,
+        {"units": "1", "long_name": "one-step predictive CDF at each present → present size"},
+    )
+    dataset["pit_ks_p_value"] = (
+        (),
+        float(sps.kstest(pit, "uniform").pvalue) if pit.size else np.nan,
+        {"units": "1", "long_name": "KS test of PIT uniformity"},
+    )
+    birth_medians = np.array([d["birth_median"] for d in picked_draws])
+    dataset.attrs.update(
+        {
+            "likelihood": "latent",
+            "family": model.config["family"],
+            "volume_units": units,
+            "random_seed": int(random_seed),
+            "hdi_prob": 0.94,
+            "replicate_size": n_replicate,
+            "detection_threshold": float(np.mean([d["detection_threshold"] for d in picked_draws])),
+            "new_size_log_mean": float(np.mean(np.log(birth_medians))),
+            "new_size_log_sd": float(np.mean([d["birth_log_sd"] for d in picked_draws])),
+            "new_size_source": "fitted birth-size law (posterior mean), before killing",
+            "n_new_spines": int(ld.new_log_sizes.size),
+            "turnover_definition": (
+                "per present spine-day at risk, as seen at the imaging intervals: predicted "
+                "= expected eliminations (absorption within each interval) and surviving "
+                "formations over spine-days; observed = counted events over spine-days"
+            ),
+        }
+    )
+    return dataset
+
+
+def _interval_turnover(dyn, ld, birth_rate: float) -> tuple[float, float]:
+    """Return expected eliminations and seen formations per present spine-day.
+
+    Over the data's intervals, for spines at risk distributed as the steady state.
+    """
+    live = dyn.initial * dyn.op.delta
+    eliminated = formed = spine_days = 0.0
+    for block in ld.blocks:
+        for k, n in enumerate(block.present_start):
+            t = float(block.intervals[block.interval_index[k]])
+            _, killed, _, log_survival = dyn.interval(t)
+            eliminated += n * float(live @ killed)
+            formed += n * t * birth_rate * float(np.exp(log_survival))
+            spine_days += n * t
+    if spine_days <= 0:
+        return np.nan, np.nan
+    return eliminated / spine_days, formed / spine_days
+
+
+def one_step_pit(
+    posterior: xr.Dataset, ld, model: Any, n_draws: int = 50, random_seed: int = 0
+) -> np.ndarray:
+    """Return the PIT of every present → present size under the posterior one-step predictive.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior of a latent-process fit.
+    ld : LatentData
+        The prepared data.
+    model : DriftDiffusion
+        The fitted model (config and family).
+    n_draws : int
+        Posterior draws averaged.
+    random_seed : int
+        Seed of the choice of draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        PIT values in [0, 1], blocks in order, spines then sessions within a block.
+    """
+    picked, _ = draw_dicts(posterior, latent_draw_names(posterior), n_draws, random_seed)
+    total = None
+    for draw in picked:
+        dyn = numpy_dynamics(draw, ld, model.config, model.family_in_size_units)
+        values = []
+        for block in ld.blocks:
+            _, _, pit = forward(dyn, block, ld.noise, pit=True)
+            values.append(pit[np.isfinite(pit)])
+        values = np.concatenate(values) if values else np.zeros(0)
+        total = values if total is None else total + values
+    return total / len(picked) if total is not None else np.zeros(0)

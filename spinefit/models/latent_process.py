@@ -1,0 +1,289 @@
+r"""The killed, noisy latent size process as a PyMC likelihood, and its numpy twin for draws.
+
+Parameters beyond the drift and diffusion (see :mod:`spinefit.models.latent_likelihood`
+for the likelihood itself):
+
+* :math:`\theta` (``detection_threshold``): a spine is eliminated when its true size first
+  falls to :math:`\theta`. Prior: :math:`\ln(\theta / y_{min}) \sim N(-0.3, 0.3)`, i.e.
+  below the smallest observed size :math:`y_{min}` (measurement noise lets a few observed
+  sizes fall below it); ``-o detection_threshold=X`` fixes it (volume units).
+* :math:`\tau` (``measurement_cv``): SD of :math:`\ln(y/w)` (multiplicative noise, ≈ the
+  CV of repeated measurements) or of :math:`y - w` in units of the median size (additive).
+  Prior HalfNormal(0.2); ``-o measurement_cv=X`` fixes it.
+* the birth-size law of new spines, log-normal above :math:`\theta`: median
+  ``birth_median`` (volume units, prior centred on the first sizes of new spines) and log
+  SD ``birth_log_sd`` ~ HalfNormal(1);
+* ``formation_per_day``: spines born above :math:`\theta` per present spine per day,
+  Gamma(1, 1); the observed formations per interval are Poisson with mean
+  :math:`\lambda_b n \Delta t S_b(\Delta t)` (only survivors are seen);
+* ``loss_per_day``: a size-independent hazard for spines lost for other reasons,
+  HalfNormal(0.1).
+
+Derived: ``elimination_per_day``, the steady-state flux of live spines through
+:math:`\theta` plus the loss, per present spine; ``threshold_elimination_share``, the part
+of it that the size dynamics explain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from spinefit import dims
+from spinefit.models.killed_grid import (
+    NUMPY,
+    grid_operator,
+    lognormal_nodes,
+    pytensor_namespace,
+)
+from spinefit.models.latent_likelihood import (
+    LatentData,
+    dynamics,
+    formation_log_likelihood,
+    forward,
+)
+
+THRESHOLD_PRIOR = (-0.3, 0.3)
+"""Mean and SD of the prior of ln(θ / smallest observed size)."""
+NOISE_PRIOR_SD = 0.2
+"""HalfNormal scale of τ."""
+LOSS_PRIOR_SD = 0.1
+"""HalfNormal scale of the size-independent loss hazard (per day)."""
+
+LATENT_PARAMETERS = (
+    "detection_threshold",
+    "measurement_cv",
+    "birth_median",
+    "birth_log_sd",
+    "formation_per_day",
+    "loss_per_day",
+    "elimination_per_day",
+    "threshold_elimination_share",
+)
+"""Posterior variables the latent likelihood adds (reported next to a, b, c, d)."""
+
+SizeFunction = Callable[[Any], Any]
+
+
+@dataclass
+class LatentPart:
+    r"""Spines that share one set of dynamics (the whole data, a condition, an animal).
+
+    Attributes
+    ----------
+    ld : LatentData
+        Their prepared time series (all parts share s and the grid top).
+    drift, variance : callable
+        :math:`\mu(x)`, :math:`\sigma^2(x)` in units of s (PyTensor).
+    turnover_index : int
+        Which turnover group (birth law, formation rate, loss) the part belongs to.
+    spine_rows : ndarray, optional
+        Positions of the part's spines in the whole data (for pointwise likelihoods).
+    """
+
+    ld: LatentData
+    drift: SizeFunction
+    variance: SizeFunction
+    turnover_index: int = 0
+    spine_rows: np.ndarray | None = None
+
+
+def add_latent_likelihood(
+    ld: LatentData,
+    drift: SizeFunction,
+    variance: SizeFunction,
+    config: dict[str, Any],
+    pointwise: bool = False,
+) -> None:
+    r"""Add the latent-process parameters and likelihood for one population (see module doc).
+
+    Parameters
+    ----------
+    ld : LatentData
+        The prepared time series.
+    drift, variance : callable
+        :math:`\mu(x)` and :math:`\sigma^2(x)` of PyTensor parameters, in units of the
+        median size s (x = w/s).
+    config : dict
+        ``detection_threshold`` (None or volume units), ``measurement_cv`` (None or a
+        number), ``noise``, ``grid_points``.
+    """
+    part = LatentPart(ld, drift, variance, spine_rows=np.arange(ld.n_spines))
+    add_grouped_latent_likelihood([part], ld, config, pointwise=pointwise)
+
+
+def add_grouped_latent_likelihood(
+    parts: list[LatentPart],
+    reference: LatentData,
+    config: dict[str, Any],
+    turnover_dim: str | None = None,
+    pointwise: bool = False,
+) -> None:
+    """Add the latent likelihood of several parts with shared θ and τ.
+
+    Parameters
+    ----------
+    parts : list of LatentPart
+        Groups of spines with their own dynamics.
+    reference : LatentData
+        The whole data, prepared once: gives s, the grid top, the smallest observed size
+        and the sizes of new spines for the priors.
+    config : dict
+        As for :func:`add_latent_likelihood`.
+    turnover_dim : str, optional
+        Model dim of the turnover groups (e.g. ``condition``); None for one group.
+        ``formation_per_day``, ``loss_per_day``, the birth law and the derived
+        ``elimination_per_day`` and ``threshold_elimination_share`` carry it.
+    pointwise : bool
+        Also store each spine's log-likelihood (sizes and fates after its first session;
+        formation counts excluded) as ``spine_log_likelihood`` (dim ``spine``), for LOO.
+        Parts must then carry ``spine_rows``, the spines' positions in the whole data.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    s = reference.scale
+    fixed_threshold = config.get("detection_threshold")
+    if fixed_threshold is None:
+        offset = pm.Normal("threshold_log_offset", *THRESHOLD_PRIOR)
+        log_threshold = reference.log_min_observed + offset
+    else:
+        log_threshold = pt.as_tensor(np.log(float(fixed_threshold) / s))
+    pm.Deterministic("detection_threshold", pt.exp(log_threshold) * s)
+
+    fixed_noise = config.get("measurement_cv")
+    if fixed_noise is None:
+        noise_sd = pm.HalfNormal("measurement_cv", NOISE_PRIOR_SD)
+    else:
+        noise_sd = pt.as_tensor(max(float(fixed_noise), 1e-6))
+        pm.Deterministic("measurement_cv", noise_sd)
+
+    new = reference.new_log_sizes
+    centre = float(np.mean(new)) if new.size >= 3 else reference.log_min_observed + 0.5
+    shape = {"dims": turnover_dim} if turnover_dim else {}
+    birth_log_mean = pm.Normal("birth_log_mean", centre, 1.0, **shape)
+    birth_log_sd = pm.HalfNormal("birth_log_sd", 1.0, **shape)
+    pm.Deterministic("birth_median", pt.exp(birth_log_mean) * s, **shape)
+    birth_rate = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0, **shape)
+    loss = pm.HalfNormal("loss_per_day", LOSS_PRIOR_SD, **shape)
+
+    def per_group(value, k):
+        return value[k] if turnover_dim else value
+
+    xp = pytensor_namespace()
+    total = 0.0
+    if pointwise:
+        per_spine = pt.zeros(reference.n_spines)
+    n_groups = max(part.turnover_index for part in parts) + 1
+    flux = [[] for _ in range(n_groups)]
+    threshold_flux = [[] for _ in range(n_groups)]
+    for part in parts:
+        k = part.turnover_index
+        op = grid_operator(
+            part.drift,
+            part.variance,
+            log_threshold,
+            reference.log_top,
+            config["grid_points"],
+            per_group(loss, k),
+            xp,
+        )
+        birth = lognormal_nodes(op, per_group(birth_log_mean, k), per_group(birth_log_sd, k))
+        dyn = dynamics(op, birth, noise_sd)
+        total = total + part.ld.log_jacobian
+        for block in part.ld.blocks:
+            log_lik, log_survival = forward(dyn, block, part.ld.noise)
+            total = total + log_lik.sum()
+            if pointwise:
+                rows = part.spine_rows[block.rows]
+                per_spine = pt.set_subtensor(per_spine[rows], log_lik + block.log_jacobian_rows)
+            total = total + formation_log_likelihood(
+                block, log_survival, per_group(birth_rate, k), xp
+            )
+        # Steady-state flux of this part's live spines, weighted by its number of spines.
+        live = dyn.initial * op.delta
+        weight = float(part.ld.n_spines)
+        flux[k].append(weight * (live @ op.killing_rate))
+        threshold_flux[k].append(weight * live[0] * (op.killing_rate[0] - per_group(loss, k)))
+    pm.Potential("latent_log_likelihood", total)
+    if pointwise:
+        pm.Deterministic("spine_log_likelihood", per_spine, dims=dims.SPINE)
+
+    weights = [
+        sum(float(p.ld.n_spines) for p in parts if p.turnover_index == k) for k in range(n_groups)
+    ]
+    elimination = [
+        pt.add(*f) / w if len(f) > 1 else f[0] / w for f, w in zip(flux, weights, strict=True)
+    ]
+    through = [
+        pt.add(*f) / w if len(f) > 1 else f[0] / w
+        for f, w in zip(threshold_flux, weights, strict=True)
+    ]
+    if turnover_dim:
+        pm.Deterministic("elimination_per_day", pt.stack(elimination), dims=turnover_dim)
+        pm.Deterministic(
+            "threshold_elimination_share",
+            pt.stack(through) / pt.stack(elimination),
+            dims=turnover_dim,
+        )
+    else:
+        pm.Deterministic("elimination_per_day", elimination[0])
+        pm.Deterministic("threshold_elimination_share", through[0] / elimination[0])
+
+
+def numpy_dynamics(draw: dict[str, float], ld: LatentData, config: dict[str, Any], family):
+    """Rebuild the grid and laws of one posterior draw in numpy.
+
+    Parameters
+    ----------
+    draw : dict
+        Scalar posterior values (a, b, c, d, ..., and the latent parameters).
+    ld : LatentData
+        Prepared data (gives s and the top of the grid).
+    config : dict
+        Model configuration.
+    family : callable
+        ``family(draw, s, xp) -> (drift, variance)`` in units of s.
+
+    Returns
+    -------
+    Dynamics
+    """
+    s = ld.scale
+    drift, variance = family(draw, s, NUMPY)
+    op = grid_operator(
+        drift,
+        variance,
+        np.log(draw["detection_threshold"] / s),
+        ld.log_top,
+        config["grid_points"],
+        draw["loss_per_day"],
+        NUMPY,
+    )
+    birth = lognormal_nodes(op, np.log(draw["birth_median"] / s), draw["birth_log_sd"])
+    return dynamics(op, birth, max(draw["measurement_cv"], 1e-6))
+
+
+def draw_dicts(posterior: xr.Dataset, names: list[str], n: int | None, random_seed: int = 0):
+    """Return up to ``n`` posterior draws (chosen at random, seeded) as dicts of floats."""
+    stacked = posterior[names].stack(_sample=dims.SAMPLE_DIMS)
+    total = stacked.sizes["_sample"]
+    if n is None or n >= total:
+        chosen = np.arange(total)
+    else:
+        chosen = np.sort(np.random.default_rng(random_seed).choice(total, n, replace=False))
+    values = {name: stacked[name].to_numpy()[..., chosen] for name in names}
+    return [{name: float(values[name][i]) for name in names} for i in range(chosen.size)], chosen
+
+
+def elimination_probability(dyn, scale: float, grid: np.ndarray, interval_days: float):
+    """Return P(eliminated within ``interval_days`` | true size w) on a size grid (volume units)."""
+    killed = dyn.op.killed_within(interval_days)
+    log_w = np.log(np.asarray(grid, dtype=float) / scale)
+    below = log_w <= dyn.op.z[0] - dyn.op.h
+    value = np.interp(log_w, dyn.op.z, killed)
+    return np.where(below, 1.0, value)

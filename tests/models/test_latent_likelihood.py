@@ -1,0 +1,218 @@
+"""The killed-process grid and the forward algorithm of the latent-process likelihood.
+
+No MCMC: the grid is checked against fine-step simulation of the SDE, the symmetrised
+eigen-propagators against a dense matrix exponential, and the forward algorithm against a
+brute-force sum written with that matrix exponential.
+"""
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import integrate
+from scipy.linalg import expm
+from scipy.stats import norm
+
+from spinefit import dims
+from spinefit.models.killed_grid import (
+    NOISE_FLOOR,
+    grid_operator,
+    log_emission,
+    lognormal_nodes,
+)
+from spinefit.models.latent_likelihood import (
+    LatentBlock,
+    dynamics,
+    forward,
+    prepare_latent,
+)
+from spinefit.simulate.particles import simulate_paths
+
+
+def linear(a, b, c, d):
+    return (lambda x: a + b * x), (lambda x: c + d * x**2)
+
+
+def dense_generator(op):
+    """Q = Δ⁻¹ S Δ rebuilt from the eigendecomposition (live nodes only)."""
+    s = (op.eigenvectors * op.eigenvalues) @ op.eigenvectors.T
+    return s * np.exp(op.log_delta[None, :] - op.log_delta[:, None])
+
+
+@pytest.mark.parametrize(
+    ("params", "threshold", "start_node", "t"),
+    [
+        ((0.1, -0.1, 0.04, 0.04), 0.1, 12, 4.0),  # additive noise drives turnover
+        ((0.1, -0.1, 0.04, 0.04), 0.1, 40, 4.0),  # large spine, rare elimination
+        ((0.0, -0.02, 0.0, 0.3), 0.1, 14, 4.0),  # strongly multiplicative
+        ((0.02, -0.02, 4e-4, 4e-3), 0.2, 20, 16.0),  # weak noise, long interval
+    ],
+)
+def test_grid_matches_fine_step_simulation(params, threshold, start_node, t):
+    drift, variance = linear(*params)
+    op = grid_operator(drift, variance, np.log(threshold), np.log(threshold) + 5.0, 96)
+    w0 = float(np.exp(op.z[start_node]))
+    n = 100_000
+    sizes = simulate_paths(
+        *params,
+        n_spines=n,
+        times_days=[0.0, t],
+        dt=0.001,
+        threshold=threshold,
+        initial=np.full(n, w0),
+        burn_in_days=0.0,
+        random_seed=3,
+    )
+    end = sizes[:, 1]
+    alive = np.isfinite(end)
+    beta = np.zeros(op.z.size)
+    beta[start_node] = 1.0 / op.delta[start_node]
+    live = (beta @ op.propagator(t)) * op.delta
+    survival = live.sum()
+    se = np.sqrt(alive.mean() * (1 - alive.mean()) / n)
+    assert abs(survival - alive.mean()) < max(4 * se, 0.006), (survival, alive.mean())
+    assert abs((1 - survival) - (beta * op.delta) @ op.killed_within(t)) < 1e-9
+    # CDF of log size at cell edges: grid vs simulated survivors.
+    edges = op.z + 0.5 * op.h
+    grid_cdf = np.cumsum(live) / survival
+    sim_cdf = np.searchsorted(np.sort(np.log(end[alive])), edges) / alive.sum()
+    assert np.max(np.abs(grid_cdf - sim_cdf)) < 0.015
+
+
+def test_symmetrised_generator_is_a_killed_markov_chain():
+    drift, variance = linear(0.1, -0.1, 0.04, 0.04)
+    op = grid_operator(drift, variance, np.log(0.1), np.log(0.1) + 4.0, 40, loss_per_day=0.01)
+    q = dense_generator(op)
+    off = q - np.diag(np.diag(q))
+    assert off.min() >= -1e-10
+    np.testing.assert_allclose(q.sum(axis=1), -op.killing_rate, atol=1e-8)
+    # Only neighbours exchange mass, and the eigen-propagator is the matrix exponential.
+    assert np.abs(np.triu(q, 2)).max() < 1e-8
+    for t in (0.5, 3.0, 11.0):
+        dense = expm(q * t)
+        from_eigen = op.propagator(t) * np.exp(op.log_delta[None, :] - op.log_delta[:, None])
+        np.testing.assert_allclose(from_eigen, dense, atol=1e-10)
+        np.testing.assert_allclose(op.killed_within(t), 1 - dense.sum(axis=1), atol=1e-10)
+
+
+def test_birth_within_interval_and_steady_state():
+    drift, variance = linear(0.05, -0.05, 0.02, 0.05)
+    op = grid_operator(drift, variance, np.log(0.1), np.log(0.1) + 4.0, 40, loss_per_day=0.02)
+    q = dense_generator(op)
+    birth = lognormal_nodes(op, np.log(0.3), 0.4)
+    assert birth.sum() == pytest.approx(1.0)
+    t = 4.0
+    quadrature = integrate.quad_vec(lambda u: birth @ expm(q * u), 0.0, t)[0] / t
+    born = op.born_within(birth / op.delta, t) * op.delta
+    np.testing.assert_allclose(born, quadrature, atol=1e-9)
+    occupation = np.linalg.solve(-q.T, birth)
+    np.testing.assert_allclose(op.occupation(birth / op.delta) * op.delta, occupation, rtol=1e-8)
+
+
+@pytest.mark.parametrize("noise", ["multiplicative", "additive"])
+@pytest.mark.parametrize("sd", [0.01, 0.15])
+def test_emission_is_the_noise_density_averaged_over_the_cell(noise, sd):
+    drift, variance = linear(0.0, -0.05, 0.0, 0.1)
+    op = grid_operator(drift, variance, np.log(0.2), np.log(0.2) + 3.0, 30)
+    log_y = np.log(np.array([0.25, 0.6, 1.3, 3.0]))
+    got = np.exp(log_emission(op, log_y, sd, noise))
+    sd = np.hypot(sd, NOISE_FLOOR)  # the emission's floor
+    for j in (0, 10, 25):
+        lo, hi = op.z[j] - op.h / 2, op.z[j] + op.h / 2
+        for i, ly in enumerate(log_y):
+            if noise == "multiplicative":
+                want = integrate.quad(lambda z, ly=ly: norm.pdf(ly, z, sd), lo, hi, points=[ly])[0]
+                want /= op.h
+            else:
+                want = integrate.quad(
+                    lambda x, ly=ly: norm.pdf(np.exp(ly), x, sd), np.exp(lo), np.exp(hi)
+                )[0] / (np.exp(hi) - np.exp(lo))
+            # quad itself is only accurate to ~1e-3 relative far in the tails
+            assert got[i, j] == pytest.approx(want, rel=1e-6 if want > 1e-12 else 1e-2, abs=1e-290)
+
+
+def _tiny_series(volume, times):
+    volume = np.asarray(volume, dtype=float)
+    return xr.Dataset(
+        {dims.VOLUME: ((dims.SPINE, dims.SESSION), volume, {"units": "um3"})},
+        coords={
+            dims.SPINE: [f"s{i}" for i in range(volume.shape[0])],
+            dims.TIME_DAYS: (dims.SESSION, np.asarray(times, dtype=float)),
+        },
+    )
+
+
+def test_forward_equals_brute_force_sum_over_paths():
+    """Forward algorithm vs the explicit likelihood with dense matrix exponentials."""
+    data = _tiny_series(
+        [
+            [1.0, 1.3, 0.8, np.nan],  # eliminated between sessions 2 and 3
+            [np.nan, 0.4, 0.5, 0.45],  # born between sessions 0 and 1
+            [2.0, 2.2, 2.5, 2.1],  # survives, right-censored
+        ],
+        [0.0, 2.0, 5.0, 9.0],
+    )
+    ld = prepare_latent(data)
+    drift, variance = linear(0.1, -0.1, 0.02, 0.04)
+    op = grid_operator(drift, variance, np.log(0.15 / ld.scale), ld.log_top, 48, 0.01)
+    birth = lognormal_nodes(op, np.log(0.35), 0.5)
+    tau = 0.08
+    dyn = dynamics(op, birth, tau)
+    (block,) = ld.blocks
+    log_lik, _ = forward(dyn, block)
+
+    q = dense_generator(op)
+    emission = np.exp(log_emission(op, block.log_y.reshape(-1), tau)).reshape(3, 4, -1)
+    stationary = np.linalg.solve(-q.T, birth)
+    stationary /= stationary.sum()
+    times = data[dims.TIME_DAYS].values
+    want = []
+    for r in range(3):
+        present = block.present[r]
+        total, alpha = 0.0, None
+        for k in range(4):
+            if k == 0:
+                if present[0]:
+                    alpha = stationary * emission[r, 0]
+                    alpha /= alpha.sum()
+                continue
+            t = times[k] - times[k - 1]
+            p = expm(q * t)
+            if present[k - 1] and present[k]:
+                alpha = (alpha @ p) * emission[r, k]
+                total += np.log(alpha.sum())
+                alpha /= alpha.sum()
+            elif present[k - 1]:
+                total += np.log(1 - (alpha @ p).sum())
+                alpha = None
+            elif present[k]:
+                born = integrate.quad_vec(lambda u, p0=birth: p0 @ expm(q * u), 0.0, t)[0] / t
+                alpha = born / born.sum() * emission[r, k]
+                total += np.log(alpha.sum())
+                alpha /= alpha.sum()
+        want.append(total)
+    np.testing.assert_allclose(log_lik, want, rtol=1e-7)
+
+
+def test_prepare_latent_is_unit_free():
+    rng = np.random.default_rng(0)
+    volume = np.exp(rng.normal(0, 0.5, (20, 5)))
+    volume[rng.random(volume.shape) < 0.2] = np.nan
+    small = prepare_latent(_tiny_series(volume, [0, 4, 8, 12, 16]))
+    large = prepare_latent(_tiny_series(volume * 1e4, [0, 4, 8, 12, 16]))
+    assert large.scale == pytest.approx(small.scale * 1e4)
+    for a, b in zip(small.blocks, large.blocks, strict=True):
+        np.testing.assert_allclose(a.log_y, b.log_y, atol=1e-12)
+    n_scored = sum(int(block.scored.sum()) for block in small.blocks)
+    assert large.log_jacobian == pytest.approx(small.log_jacobian - n_scored * np.log(1e4))
+
+
+def test_block_counts_formations():
+    block = LatentBlock(
+        rows=np.arange(2),
+        present=np.array([[True, False, True], [False, True, True]]),
+        log_y=np.zeros((2, 3)),
+        interval_index=np.array([0, 0]),
+        intervals=np.array([4.0]),
+    )
+    np.testing.assert_array_equal(block.formed, [1, 1])
+    np.testing.assert_array_equal(block.present_start, [1, 1])
