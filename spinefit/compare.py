@@ -36,6 +36,10 @@ HUMAN_NAMES: dict[str, str] = {
     "intrinsic_fraction_mean": "mean intrinsic fraction",
     "activity_dependent_fraction": "activity-dependent fraction",
     "activity_independent_fraction": "activity-independent fraction",
+    "connection_shared_fraction": "share of size variance common to a connection",
+    "connection_unshared_fraction": "share of size variance not common to a connection",
+    "group_shared_fraction": "share of variance common to a group",
+    "group_unshared_fraction": "share of variance not common to a group",
     "weight_large": "weight of the large component",
 }
 """Plain-language names of parameters and curves, used in sentences and reports."""

@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     ),
     "mixture": "spinefit.models.mixture:Mixture",
     "paired-mixture": "spinefit.models.paired_mixture:PairedMixture",
+    "precision": "spinefit.models.precision:SynapticPrecision",
     "variance-split": "spinefit.models.variance_split:VarianceSplit",
 }
 

@@ -282,6 +282,25 @@ def component_logpdf(log10_size: np.ndarray, mu: np.ndarray, sigma: np.ndarray) 
     return -0.5 * z**2 - np.log(sigma[:, None, :]) - 0.5 * np.log(2 * np.pi)
 
 
+def skew_normal_loglik(
+    log10_size: np.ndarray, loc: np.ndarray, scale: np.ndarray, shape: np.ndarray
+) -> np.ndarray:
+    r"""Return the skew-normal log-density ``(draws, n)`` of every point under every draw.
+
+    :math:`\log 2 + \log \phi(z) - \log \omega + \log \Phi(a z)`,
+    :math:`z = (y - \xi)/\omega` (Azzalini 1985, Scand. J. Stat. 12:171), for ``loc``
+    :math:`\xi`, ``scale`` :math:`\omega` and ``shape`` :math:`a` of shape ``(draws,)``.
+    """
+    z = (log10_size[None, :] - loc[:, None]) / scale[:, None]
+    return (
+        np.log(2.0)
+        - 0.5 * z**2
+        - np.log(scale[:, None])
+        - 0.5 * np.log(2 * np.pi)
+        + log_ndtr(shape[:, None] * z)
+    )
+
+
 def pointwise_loglik(
     log10_size: np.ndarray,
     mu: np.ndarray,

@@ -17,6 +17,10 @@ import xarray as xr
 from spinefit import dims
 from spinefit.models.mixture_likelihood import LOG10_SIZE
 
+DECISIVE_SE = 4.0
+"""A model is preferred only when its elpd exceeds the other's by more than this many SEs."""
+UNDECIDED = "undecided"
+
 
 def loo_from_pointwise(log_lik: np.ndarray, tree: xr.DataTree, point_dim: str = dims.SYNAPSE):
     """Return :func:`arviz.loo` (pointwise) from a ``(draws, points)`` log-likelihood."""
@@ -33,9 +37,21 @@ def loo_from_pointwise(log_lik: np.ndarray, tree: xr.DataTree, point_dim: str = 
 
 
 def loo_comparison(
-    loos: dict, fitted: str, alternative: str, n: int, m: int, unit: str = dims.SYNAPSE
+    loos: dict,
+    fitted: str,
+    alternative: str,
+    n: int,
+    m: int,
+    unit: str = dims.SYNAPSE,
+    simpler: str | None = None,
 ) -> dict[str, Any]:
     """Return the elpd difference ``fitted - alternative`` scaled from m sampled units to n.
+
+    A model is ``preferred`` only when its elpd exceeds the other's by more than
+    :data:`DECISIVE_SE` standard errors of the difference; otherwise the simpler model
+    (``simpler``) is preferred, or ``"undecided"`` when neither is simpler. A difference of
+    a few SE is what two models that fit equally well produce by chance, and at
+    connectome scale any small misfit (e.g. skew) is "significant" by its sign alone.
 
     Parameters
     ----------
@@ -47,6 +63,8 @@ def loo_comparison(
         Units in the data and units evaluated (m < n: simple random subsample).
     unit : str
         What a unit is (``"synapse"``, ``"connection"``), for the key names.
+    simpler : str, optional
+        Label of the simpler model, preferred when the difference is not decisive.
     """
     import arviz as az
 
@@ -55,14 +73,22 @@ def loo_comparison(
     elpd = {label: float(loo.elpd) * scale for label, loo in loos.items()}
     se = {label: float(loo.se) * scale for label, loo in loos.items()}
     diff = elpd[fitted] - elpd[alternative]
+    se_diff = float(table["dse"].max()) * scale
+    decisive = abs(diff) > DECISIVE_SE * se_diff
+    if decisive:
+        preferred = fitted if diff > 0 else alternative
+    else:
+        preferred = simpler if simpler is not None else UNDECIDED
     return {
         "fitted": fitted,
         "alternative": alternative,
         "elpd": elpd,
         "se": se,
         "elpd_diff": diff,
-        "se_diff": float(table["dse"].max()) * scale,
-        "preferred": fitted if diff > 0 else alternative,
+        "se_diff": se_diff,
+        "preferred": preferred,
+        "decisive": bool(decisive),
+        "rule": f"preferred only when |elpd_diff| > {DECISIVE_SE:g} SE, else the simpler model",
         f"n_{unit}s": int(n),
         f"n_loo_{unit}s": int(m),
         "max_pareto_k": {label: float(loo.pareto_k.max()) for label, loo in loos.items()},

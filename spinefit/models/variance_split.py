@@ -1,9 +1,9 @@
-r"""Split synapse-size variance into an activity-history-dependent and an independent part.
+r"""Split synapse-size variance into a part shared within a connection (or group) and the rest.
 
 Dvorkin & Ziv (2016, PLoS Biol 14:e1002572) reasoned that synapses sharing both the axon
 and the postsynaptic neuron ("commonly innervated", CI) share their activity history, so
 the covariance of their sizes, beyond that of pairs sharing only the axon or only the
-dendrite, measures the history-dependent share of size variation.
+dendrite, bounds the history-dependent share of size variation.
 
 Design 1, ``design="shared"`` (default)
 ---------------------------------------
@@ -18,15 +18,30 @@ where :math:`c(i)` is the synapse's connection (or the ``group_by`` column) and 
 baseline effects of the presynaptic (:math:`p`) and postsynaptic (:math:`q`) cell are
 included when other connections share those cells (``baselines="auto"``). Reported:
 
-- ``activity_dependent_fraction`` :math:`= V_c / (V_c + V_e)`, the correlation of two
-  synapses of one connection beyond what their cells alone give, and its complement
-  ``activity_independent_fraction``;
+- ``connection_shared_fraction`` :math:`= V_c / (V_c + V_e)` (``group_shared_fraction``
+  when grouped by another column), the correlation of the log sizes of two synapses of
+  one connection beyond what their cells alone give, and its complement
+  ``connection_unshared_fraction``;
 - ``corr_same_axon`` :math:`= V_{\mathrm{pre}}/V`, ``corr_same_dendrite``
   :math:`= V_{\mathrm{post}}/V`, ``corr_commonly_innervated``
   :math:`= (V_{\mathrm{pre}} + V_{\mathrm{post}} + V_c)/V` and the CI excess over the
   baselines ``ci_excess`` :math:`= V_c/V` (:math:`V` the total variance).
 
 Every connection is used: singles inform :math:`V_c + V_e`, multiples inform the split.
+
+What the shared fraction includes
+---------------------------------
+:math:`V_c` is everything that two synapses of one connection have in common beyond
+their two cells' baselines: shared activity history (Hebbian plasticity), but also
+shared factors with nothing to do with activity (the same dendritic branch and its
+local resources, distance from the soma, the same axonal bouton type, a common
+segmentation or imaging context). These bias the fraction *up* as a measure of
+activity dependence. Measurement and segmentation error of each synapse falls into
+:math:`V_e` and biases it *down*. Cell baselines the model cannot separate (a
+connection whose cells make no other connection, or ``baselines="off"``) fall into
+:math:`V_c` and bias it *up*. The two directions do not cancel in any known proportion,
+so the fraction is neither an upper nor a lower bound on an activity-dependent share;
+hence the name, which says what is shared, not why.
 
 *Time-series data.* The same decomposition applied to changes of log size between
 consecutive sessions in which the spine is present in both,
@@ -37,12 +52,31 @@ consecutive sessions in which the spine is present in both,
     g \sim \mathcal N(0, V_g),\ e \sim \mathcal N(0, V_e),
 
 with :math:`k(i)` the spine's group (``dendrite_id`` by default) and :math:`\delta_t` the
-population-wide change of interval :math:`t`. ``activity_dependent_fraction``
+population-wide change of interval :math:`t`. ``group_shared_fraction``
 :math:`= V_g/(V_g + V_e)` is the shared fraction of change variance.
 
-Priors: the total variance :math:`V \sim` HalfNormal on its SD (scale 2·SD of the data) is
-split by a flat Dirichlet over the components, so each fraction of two components has a
-uniform prior; random effects are non-centred.
+Priors
+------
+Priors are placed on the reported fractions directly: the shared fraction
+:math:`f \sim \mathrm{Beta}(1, 1)` (uniform); with baselines, the baseline fraction
+:math:`b = (V_{\mathrm{pre}} + V_{\mathrm{post}})/V \sim \mathrm{Beta}(1, 1)` and the
+axon's part of it :math:`a = V_{\mathrm{pre}}/(V_{\mathrm{pre}} + V_{\mathrm{post}}) \sim
+\mathrm{Beta}(1, 1)`; the total SD :math:`\sqrt V \sim` HalfNormal (scale 2·SD of the
+data). Then :math:`V_{\mathrm{pre}} = V b a`, :math:`V_{\mathrm{post}} = V b (1 - a)`,
+:math:`V_c = V (1 - b) f`, :math:`V_e = V (1 - b)(1 - f)`. Five reported correlations are
+functions of three free fractions, so they cannot all have uniform priors: the implied
+prior of every reported quantity (e.g. ``ci_excess`` :math:`= (1-b) f`, prior mean 1/4)
+is drawn with :func:`pymc.sample_prior_predictive`, stored in the result's ``prior``
+group and shown next to its posterior in the summary and the report. (The earlier flat
+Dirichlet over the four variances implied ``corr_commonly_innervated`` ~ Beta(3, 1).)
+
+Renamed quantities
+------------------
+``activity_dependent_fraction`` and ``activity_independent_fraction`` claimed more than
+the quantity measures; they are now ``connection_shared_fraction`` /
+``connection_unshared_fraction`` (or ``group_...``). For one release the summary lists
+the old names under ``deprecated_aliases`` and results saved under the old names are
+read with a :class:`DeprecationWarning`.
 
 Design 2, ``design="silenced"``
 -------------------------------
@@ -52,6 +86,7 @@ Silenced vs control drift–diffusion fits; see
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,8 +98,8 @@ from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import transitions
 from spinefit.models import variance_split_silenced as silenced
-from spinefit.models.base import DATA_GROUP, SpineModel
-from spinefit.stats import parameter_stats
+from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, one_blas_thread
+from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
     from spinefit.report.sections import ReportSection
@@ -72,10 +107,59 @@ if TYPE_CHECKING:
 DESIGNS = ("shared", "silenced")
 BASELINE_OPTIONS = ("auto", "on", "off")
 PRE_CELL, POST_CELL = dims.PRE_CELL, dims.POST_CELL
-INTERVAL, VARIANCE_COMPONENT = dims.INTERVAL, dims.VARIANCE_COMPONENT
+INTERVAL = dims.INTERVAL
 PRE_ID, POST_ID, SIZE_VARIABLE = "pre_id", "post_id", "size_variable"
 
 _GROUP_DIMS = {dims.CONNECTION: dims.CONNECTION, dims.DENDRITE_ID: dims.DENDRITE}
+
+
+PRIOR_GROUP = "prior"
+"""DataTree group with prior draws of every reported quantity."""
+PRIOR_DRAWS = 2000
+"""Prior draws stored per fit (the implied priors are cheap: no likelihood is evaluated)."""
+BASELINE_FRACTION = "baseline_fraction"
+AXON_SHARE = "axon_share_of_baseline"
+DEPRECATED_ALIASES = {
+    "activity_dependent_fraction": "shared",
+    "activity_independent_fraction": "unshared",
+}
+"""Old names of the fractions (kept for one release) and which new name they map to."""
+
+
+def fraction_names(group_by: str) -> tuple[str, str]:
+    """Return the names of the shared fraction and its complement for a grouping.
+
+    ``connection_shared_fraction`` / ``connection_unshared_fraction`` when synapses are
+    grouped by connection, ``group_shared_fraction`` / ``group_unshared_fraction``
+    otherwise (dendrite, any ``--by`` label): the name says what is shared, not why.
+    """
+    prefix = "connection" if group_by == dims.CONNECTION else "group"
+    return f"{prefix}_shared_fraction", f"{prefix}_unshared_fraction"
+
+
+def deprecated_aliases(group_by: str) -> dict[str, str]:
+    """Return ``{old name: new name}`` of the renamed fractions for a grouping."""
+    shared, unshared = fraction_names(group_by)
+    new = {"shared": shared, "unshared": unshared}
+    return {old: new[kind] for old, kind in DEPRECATED_ALIASES.items()}
+
+
+def upgrade_posterior(posterior: xr.Dataset, group_by: str) -> xr.Dataset:
+    """Return a posterior with the old fraction names of an older result renamed.
+
+    Warns with :class:`DeprecationWarning` when the old names are found, so scripts that
+    read results saved by earlier versions keep working for one release.
+    """
+    old = {k: v for k, v in deprecated_aliases(group_by).items() if k in posterior}
+    if not old:
+        return posterior
+    warnings.warn(
+        f"result uses the deprecated name(s) {sorted(old)}; read as {sorted(old.values())} "
+        "(the old names will not be read by the next release)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return posterior.rename(old)
 
 
 def group_dim(group_by: str) -> str:
@@ -167,14 +251,31 @@ def empirical_pair_correlations(
     return out
 
 
-def _shares_to_components(names: list[str], sd_y: float) -> dict[str, Any]:
-    """Total SD with a HalfNormal prior, split by a flat Dirichlet into named variances."""
-    pm.modelcontext(None).add_coord(VARIANCE_COMPONENT, names)
+def _variance_components(group_by: str, sd_y: float, baselines: bool) -> dict[str, Any]:
+    """Add the total SD and the fraction priors; return the named variances.
+
+    The shared fraction (and, with baselines, the baseline fraction and the axon's part
+    of it) carry Beta(1, 1) priors themselves; the variances are derived from them (see
+    the module docstring).
+    """
+    shared_name, unshared_name = fraction_names(group_by)
     sigma_total = pm.HalfNormal("sigma_total", 2.0 * sd_y)
-    shares = pm.Dirichlet("variance_share", a=np.ones(len(names)), dims=VARIANCE_COMPONENT)
-    return {
-        name: pm.Deterministic(name, shares[k] * sigma_total**2) for k, name in enumerate(names)
-    }
+    total = sigma_total**2
+    shared = pm.Beta(shared_name, 1.0, 1.0)
+    pm.Deterministic(unshared_name, 1.0 - shared)
+    within = total
+    var: dict[str, Any] = {}
+    if baselines:
+        baseline = pm.Beta(BASELINE_FRACTION, 1.0, 1.0)
+        axon = pm.Beta(AXON_SHARE, 1.0, 1.0)
+        var["var_pre"] = pm.Deterministic("var_pre", total * baseline * axon)
+        var["var_post"] = pm.Deterministic("var_post", total * baseline * (1.0 - axon))
+        within = total * (1.0 - baseline)
+    var[group_variance_name(group_by)] = pm.Deterministic(
+        group_variance_name(group_by), within * shared
+    )
+    var["var_synapse"] = pm.Deterministic("var_synapse", within * (1.0 - shared))
+    return var
 
 
 def grouped_normal_logp(value, mean, var_group, var_synapse, codes, counts):
@@ -257,12 +358,14 @@ def _grouped_normal(name, mean, var_group, var_synapse, codes, observed, dim):
 
 
 class VarianceSplit(SpineModel):
-    r"""Activity-history-dependent vs independent share of synapse-size variance.
+    r"""Share of synapse-size variance common to one connection (or group), and the rest.
 
     Design 1 (``shared``) fits
     :math:`\ln w_i = \mu + u^{\mathrm{pre}} + u^{\mathrm{post}} + u_{c(i)} + e_i` on
     snapshots, or :math:`\Delta_{i,t} = \delta_t + g_{k(i),t} + e_{i,t}` on time series,
-    and reports :math:`V_c/(V_c+V_e)` (Dvorkin & Ziv 2016, PLoS Biol 14:e1002572).
+    and reports ``connection_shared_fraction`` :math:`= V_c/(V_c+V_e)` (or
+    ``group_shared_fraction``) with a Beta(1, 1) prior on the fraction itself (Dvorkin &
+    Ziv 2016, PLoS Biol 14:e1002572).
     Design 2 (``silenced``) fits per-treatment drift–diffusion models and reports
     :math:`\sigma^2_{\mathrm{silenced}}(w)/\sigma^2_{\mathrm{control}}(w)`.
 
@@ -336,12 +439,15 @@ class VarianceSplit(SpineModel):
                 "v variance of Δw/√Δt)",
             }
         return {
-            "title": "Variance split: shared-connection (commonly innervated) variance",
+            "title": "Variance split: variance shared within a connection (or group)",
             "equation": r"\ln w_i = \mu + u^{\mathrm{pre}} + u^{\mathrm{post}} + u_{c(i)} + e_i"
             r"\ \text{(snapshots)};\quad \Delta_{i,t} = \delta_t + g_{k(i),t} + e_{i,t}"
             r"\ \text{(time series)}",
-            "priors": "σ_total ~ HalfNormal(2·SD of the response); variance shares ~ "
-            "Dirichlet(1, …, 1); μ, δ_t ~ Normal(mean, 2·SD); effects non-centred",
+            "priors": "shared fraction V_c/(V_c + V_e) ~ Beta(1, 1); baseline fraction "
+            "(V_pre + V_post)/V ~ Beta(1, 1) and axon share V_pre/(V_pre + V_post) ~ "
+            "Beta(1, 1); σ_total = √V ~ HalfNormal(2·SD of the response); μ, δ_t ~ "
+            "Normal(mean, 2·SD); cell effects non-centred. Implied priors of the other "
+            "reported quantities are shown next to their posteriors.",
         }
 
     def build(self, data: xr.Dataset) -> pm.Model:
@@ -374,17 +480,15 @@ class VarianceSplit(SpineModel):
         gdim = group_dim(group_by)
         baselines = self.uses_baselines(data)
         coords = {gdim: np.asarray(group_labels), dims.SYNAPSE: data[dims.SYNAPSE].values}
-        names = [group_variance_name(group_by), "var_synapse"]
         if baselines:
             pre_codes, pre_labels = pd.factorize(data[PRE_ID].values.astype(str))
             post_codes, post_labels = pd.factorize(data[POST_ID].values.astype(str))
             coords |= {PRE_CELL: np.asarray(pre_labels), POST_CELL: np.asarray(post_labels)}
-            names = ["var_pre", "var_post", *names]
         sd_y = float(np.std(y)) or 1.0
         with pm.Model(coords=coords) as model:
             mu = pm.Normal("mu", float(np.mean(y)), 2.0 * sd_y)
-            var = _shares_to_components(names, sd_y)
-            var_group = var[names[-2]]
+            var = _variance_components(group_by, sd_y, baselines)
+            var_group = var[group_variance_name(group_by)]
             mean = mu + 0.0 * pm.math.ones(len(y))
             if baselines:
                 z_pre = pm.Normal("z_pre", 0.0, 1.0, dims=PRE_CELL)
@@ -394,7 +498,6 @@ class VarianceSplit(SpineModel):
             _grouped_normal(
                 "log_size", mean, var_group, var["var_synapse"], group_codes, y, dims.SYNAPSE
             )
-            self._fractions(var_group, var["var_synapse"])
             if baselines:
                 total = var["var_pre"] + var["var_post"] + var_group + var["var_synapse"]
                 pm.Deterministic("corr_same_axon", var["var_pre"] / total)
@@ -431,29 +534,54 @@ class VarianceSplit(SpineModel):
         }
         y = table["change"].to_numpy()
         sd_y = float(np.std(y)) or 1.0
-        names = [group_variance_name(group_by), "var_synapse"]
         with pm.Model(coords=coords) as model:
             shift = pm.Normal("interval_shift", 0.0, 2.0 * sd_y, dims=INTERVAL)
-            var = _shares_to_components(names, sd_y)
+            var = _variance_components(group_by, sd_y, baselines=False)
             cell_codes = group_codes * len(intervals) + interval_codes
             _grouped_normal(
                 "log_change",
                 shift[interval_codes],
-                var[names[0]],
+                var[group_variance_name(group_by)],
                 var["var_synapse"],
                 np.unique(cell_codes, return_inverse=True)[1],
                 y,
                 dims.TRANSITION,
             )
-            self._fractions(var[names[0]], var["var_synapse"])
         return model
 
+    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
+        """Sample the posterior, then store prior draws of every reported quantity.
+
+        The prior group lets the summary and the report show the implied prior of each
+        reported fraction next to its posterior (see the module docstring).
+        """
+        tree = super().sample(data, settings)
+        if self.config["design"] != "shared":
+            return tree
+        model = self.build(data)
+        names = [n for n in self._reported_names(self.group_by(data)) if n in model.named_vars]
+        with one_blas_thread():
+            prior = pm.sample_prior_predictive(
+                draws=PRIOR_DRAWS, model=model, var_names=names, random_seed=settings.random_seed
+            )
+        tree[PRIOR_GROUP] = xr.DataTree(dataset=prior["prior"].to_dataset())
+        return tree
+
     @staticmethod
-    def _fractions(var_group, var_synapse) -> None:
-        fraction = pm.Deterministic(
-            "activity_dependent_fraction", var_group / (var_group + var_synapse)
-        )
-        pm.Deterministic("activity_independent_fraction", 1.0 - fraction)
+    def _reported_names(group_by: str) -> list[str]:
+        """Return the reported quantities of the shared design, headline first."""
+        return [
+            *fraction_names(group_by),
+            group_variance_name(group_by),
+            "var_synapse",
+            "var_pre",
+            "var_post",
+            "corr_same_axon",
+            "corr_same_dendrite",
+            "corr_commonly_innervated",
+            "ci_excess",
+            "mu",
+        ]
 
     # -- results -------------------------------------------------------------------------
     def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
@@ -470,7 +598,7 @@ class VarianceSplit(SpineModel):
         for name in posterior.data_vars:
             if name.startswith("var_"):
                 posterior[name].attrs["units"] = f"({response})^2"
-            elif "fraction" in name or name.startswith(("corr_", "ci_")):
+            elif "fraction" in name or name.startswith(("corr_", "ci_", "axon_share")):
                 posterior[name].attrs["units"] = "1"
         posterior.attrs["response"] = response
         posterior.attrs["group_by"] = self.group_by(data)
@@ -525,26 +653,35 @@ class VarianceSplit(SpineModel):
         if self.config["design"] == "silenced":
             names = [silenced.INTRINSIC_FRACTION_MEAN, "a", "b", "c", "d"]
             return [n for n in names if n in posterior.data_vars]
-        names = [
-            "activity_dependent_fraction",
-            "activity_independent_fraction",
-            *sorted(v for v in posterior.data_vars if v.startswith("var_")),
-            "corr_same_axon",
-            "corr_same_dendrite",
-            "corr_commonly_innervated",
-            "ci_excess",
-            "mu",
-        ]
-        return [n for n in names if n in posterior.data_vars]
+        group_by = self.group_by(tree[DATA_GROUP].to_dataset())
+        posterior = upgrade_posterior(posterior.to_dataset(), group_by)
+        names = self._reported_names(group_by)
+        names[2:4] = sorted(v for v in posterior.data_vars if v.startswith("var_"))
+        return list(dict.fromkeys(n for n in names if n in posterior.data_vars))
 
     def summarize(self, tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
         """Return the fractions, variance components, baselines and data counts."""
         if self.config["design"] == "silenced":
             return silenced.summarize_silenced(tree, self.config, grid)
-        posterior = tree["posterior"].to_dataset()
         data = tree[DATA_GROUP].to_dataset()
         group_by = self.group_by(data)
-        out: dict[str, Any] = {"parameters": parameter_stats(posterior, self.parameter_names(tree))}
+        posterior = upgrade_posterior(tree["posterior"].to_dataset(), group_by)
+        names = self.parameter_names(tree)
+        out: dict[str, Any] = {"parameters": parameter_stats(posterior, names)}
+        if PRIOR_GROUP in tree.children:
+            prior = tree[PRIOR_GROUP].to_dataset()
+            out["prior"] = {
+                name: stats_of(prior[name], diagnostics=False) for name in names if name in prior
+            }
+        aliases = deprecated_aliases(group_by)
+        out["deprecated_aliases"] = aliases
+        out["notes"] = [
+            f"'{old}' is now '{new}' (deprecated alias, removed in the next release)"
+            for old, new in aliases.items()
+        ] + [
+            f"{fraction_names(group_by)[0]} is the share of variance common to one "
+            f"{group_by}, whatever its cause, not a measure of activity dependence alone"
+        ]
         info: dict[str, Any] = {
             "design": "shared",
             "group_by": group_by,

@@ -219,11 +219,17 @@ def comparison_html(comparison: dict[str, Any]) -> str:
             comparison["se"][label],
             comparison["max_pareto_k"][label],
         ]
-        for label in (fitted, alternative)
+        for label in comparison["elpd"]
     ]
     text = (
         f"elpd({fitted}) - elpd({alternative}) = {comparison['elpd_diff']:.1f} "
-        f"(SE {comparison['se_diff']:.1f}); preferred: {comparison['preferred']}. "
-        f"{comparison['method']}."
+        f"(SE {comparison['se_diff']:.1f})"
     )
+    for label, diff in comparison.get("more_components_vs", {}).items():
+        if label != alternative:
+            text += f"; against {label}: {diff['elpd_diff']:.1f} (SE {diff['se_diff']:.1f})"
+    text += f". Preferred: {comparison['preferred']}"
+    if "rule" in comparison:
+        text += f" ({comparison['rule']})"
+    text += f". {comparison['method']}."
     return paragraph(text) + table_html(["model", "elpd (LOO)", "SE", "max Pareto k"], rows)

@@ -16,6 +16,9 @@ Two generators:
   ``phi`` all synapses share one state drawn with ``P(large) = p_L``, otherwise each
   state is drawn independently with ``P(large) = p_L``; every pair of synapses of such a
   connection then has exactly the 2×2 table above (this needs ``phi >= 0``).
+- :func:`simulate_exchangeable_connections`: the exchangeable state model of
+  :class:`~spinefit.models.paired_mixture.PairedMixture`, with state parameters per
+  multiplicity group and an optional analog offset shared by each connection.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy.special import gammaln
 
 from spinefit.io.ssem import synapse_dataset
 
@@ -192,6 +196,50 @@ def simulate_mixture(
     return dataset, truth
 
 
+def simulate_skew_normal(
+    n_synapses: int,
+    *,
+    loc: float = -1.55,
+    scale: float = 0.45,
+    shape: float = 4.0,
+    random_seed: int = 0,
+) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Simulate independent synapses whose log10 size is one skew-normal population.
+
+    A single population with skew, the case in which a two-component mixture fits
+    better than one normal without there being two states. The defaults give a mean and
+    SD close to the MICrONS log10 spine volumes.
+
+    Parameters
+    ----------
+    n_synapses : int
+        Number of synapses, each alone in its connection.
+    loc, scale, shape : float
+        Skew-normal location, scale (log10 µm³) and shape (Azzalini's alpha).
+    random_seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    dataset : xarray.Dataset
+        In the :func:`~spinefit.io.ssem.read_ssem` layout.
+    truth : dict
+        ``loc``, ``scale``, ``shape``.
+    """
+    from scipy.stats import skewnorm
+
+    rng = np.random.default_rng(random_seed)
+    log10_size = skewnorm.rvs(shape, loc=loc, scale=scale, size=n_synapses, random_state=rng)
+    connection = np.arange(n_synapses, dtype=np.int64)
+    dataset = _dataset(
+        log10_size,
+        pre=1_000_000 + connection,
+        post=2_000_000 + connection % 997,
+        source=f"simulated: simulate_skew_normal(n_synapses={n_synapses}, seed={random_seed})",
+    )
+    return dataset, {"loc": loc, "scale": scale, "shape": shape}
+
+
 def simulate_paired_mixture(
     connections: dict[int, int] | None = None,
     *,
@@ -268,6 +316,134 @@ def simulate_paired_mixture(
     return dataset, truth
 
 
+def exchangeable_count_probabilities(alpha: float, beta: float, m: int) -> np.ndarray:
+    r"""Return P(k of m large), k = 0..m, of :math:`\binom{m}{k} e^{\alpha k + \beta k(k-1)/2}`."""
+    k = np.arange(m + 1)
+    log_w = gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1) + alpha * k
+    log_w = log_w + beta * k * (k - 1) / 2
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum()
+
+
+def exchangeable_phi(alpha: float, beta: float, m: int) -> float:
+    """Return the correlation of two synapses' states in a connection of m ≥ 2 synapses."""
+    pk = exchangeable_count_probabilities(alpha, beta, m)
+    k = np.arange(m + 1)
+    p_large = float(pk @ k) / m
+    p_both = float(pk @ (k * (k - 1))) / (m * (m - 1))
+    return (p_both - p_large**2) / (p_large * (1 - p_large))
+
+
+def simulate_exchangeable_connections(
+    connections: dict[int, int] | None = None,
+    *,
+    alpha: dict[str, float],
+    beta: dict[str, float],
+    weight_large_single: float = 0.2,
+    sigma_connection: float = 0.0,
+    split_multiplicity_at: int = 3,
+    mu_small: float = DORKENWALD_COMPONENTS["mu_small"],
+    sigma_small: float = DORKENWALD_COMPONENTS["sigma_small"],
+    mu_large: float = DORKENWALD_COMPONENTS["mu_large"],
+    sigma_large: float = DORKENWALD_COMPONENTS["sigma_large"],
+    random_seed: int = 0,
+) -> tuple[xr.Dataset, dict[str, Any]]:
+    r"""Simulate connections from the exchangeable state model of the paired mixture.
+
+    A connection of m synapses has k large synapses with probability
+    :math:`\binom{m}{k} e^{\alpha_g k + \beta_g k(k-1)/2}/Z_m` (g its multiplicity
+    group), the k are placed at random, and log10 sizes are
+    :math:`\mu_{s_i} + u_c + e_i` with :math:`u_c \sim \mathcal N(0, \tau^2)` shared by
+    the connection.
+
+    Parameters
+    ----------
+    connections : dict, optional
+        ``{multiplicity: number of connections}``; default the MICrONS counts.
+    alpha, beta : dict
+        ``{group: value}`` for the groups ``m2``, ``m3plus`` (labels as in
+        :func:`spinefit.models.paired_mixture.group_label`). β = 0: independent states.
+    weight_large_single : float
+        P(large) of a synapse alone in its connection.
+    sigma_connection : float
+        τ, SD of the shared analog offset of a connection (log10 µm³).
+    split_multiplicity_at : int
+        First multiplicity of the last group (3: groups m2, m3plus).
+    mu_small, sigma_small, mu_large, sigma_large : float
+        Components of log10 size (log10 µm³).
+    random_seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    dataset : xarray.Dataset
+        In the :func:`~spinefit.io.ssem.read_ssem` layout (size variable ``spine_vol_um3``).
+    truth : dict
+        ``alpha_<g>``, ``beta_<g>``, ``phi_<g>`` and ``p_large_<g>`` (within-multiplicity
+        values averaged over the group's connections), ``phi`` (over every multi-synapse
+        connection), ``sigma_connection``, the components and ``large`` (bool per synapse).
+    """
+    connections = dict(MICRONS_CONNECTIONS if connections is None else connections)
+    rng = np.random.default_rng(random_seed)
+
+    def group(m: int) -> str:
+        return f"m{m}" if m < split_multiplicity_at else f"m{split_multiplicity_at}plus"
+
+    multiplicity = rng.permutation(
+        np.repeat(np.array(list(connections), dtype=np.int64), list(connections.values()))
+    )
+    states = []
+    for m in multiplicity:
+        if m == 1:
+            states.append(np.array([rng.random() < weight_large_single], dtype=np.int64))
+            continue
+        pk = exchangeable_count_probabilities(alpha[group(m)], beta[group(m)], m)
+        state = np.zeros(m, dtype=np.int64)
+        state[rng.permutation(m)[: rng.choice(m + 1, p=pk)]] = 1
+        states.append(state)
+    state = np.concatenate(states)
+    connection = np.repeat(np.arange(len(multiplicity), dtype=np.int64), multiplicity)
+    offset = rng.normal(0.0, sigma_connection, len(multiplicity))[connection]
+    log10_size = draw_log10_sizes(state, (mu_small, mu_large), (sigma_small, sigma_large), rng)
+    dataset = _dataset(
+        log10_size + offset,
+        pre=1_000_000 + connection,
+        post=2_000_000 + connection % 997,
+        source=(
+            f"simulated: simulate_exchangeable_connections(connections={connections}, "
+            f"random_seed={random_seed})"
+        ),
+    )
+    truth: dict[str, Any] = {
+        "sigma_connection": sigma_connection,
+        "weight_large_single": weight_large_single,
+        "mu_small": mu_small,
+        "sigma_small": sigma_small,
+        "mu_large": mu_large,
+        "sigma_large": sigma_large,
+        "large": state.astype(bool),
+    }
+    phi_total, n_total = 0.0, 0
+    for g in sorted({group(m) for m in connections if m > 1}):
+        members = {m: n for m, n in connections.items() if m > 1 and group(m) == g}
+        n_g = sum(members.values())
+        phi = sum(n * exchangeable_phi(alpha[g], beta[g], m) for m, n in members.items())
+        large = sum(
+            n * float(exchangeable_count_probabilities(alpha[g], beta[g], m) @ np.arange(m + 1))
+            for m, n in members.items()
+        )
+        truth |= {
+            f"alpha_{g}": alpha[g],
+            f"beta_{g}": beta[g],
+            f"phi_{g}": phi / n_g,
+            f"p_large_{g}": large / sum(m * n for m, n in members.items()),
+        }
+        phi_total += phi
+        n_total += n_g
+    truth["phi"] = phi_total / n_total
+    return dataset, truth
+
+
 def _dataset(log10_size: np.ndarray, pre: np.ndarray, post: np.ndarray, source: str):
     digest = hashlib.sha256()
     for array in (log10_size, pre, post):
@@ -288,8 +464,12 @@ __all__ = [
     "MICRONS_CONNECTIONS",
     "draw_connection_states",
     "draw_log10_sizes",
+    "exchangeable_count_probabilities",
+    "exchangeable_phi",
     "joint_state_table",
     "phi_of",
     "simulate_mixture",
+    "simulate_exchangeable_connections",
     "simulate_paired_mixture",
+    "simulate_skew_normal",
 ]

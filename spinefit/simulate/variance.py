@@ -22,6 +22,7 @@ Each returns ``(dataset, truth)``; the datasets have the layout the readers prod
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,7 +55,7 @@ def _check_fraction(name: str, value: float) -> None:
 
 def simulate_shared_snapshot(
     *,
-    activity_dependent_fraction: float,
+    connection_shared_fraction: float | None = None,
     n_connections: int = 400,
     n_pre: int = 60,
     n_post: int = 120,
@@ -64,12 +65,13 @@ def simulate_shared_snapshot(
     var_pre: float = 0.0,
     var_post: float = 0.0,
     random_seed: int = 0,
+    activity_dependent_fraction: float | None = None,
 ) -> tuple[xr.Dataset, dict[str, float]]:
     r"""Simulate an ssEM snapshot with a known connection share of log-size variance.
 
     Parameters
     ----------
-    activity_dependent_fraction : float
+    connection_shared_fraction : float
         :math:`\mathrm{Var}(u_c) / (\mathrm{Var}(u_c) + \mathrm{Var}(e))`, in [0, 1).
     n_connections : int
         Number of distinct (pre, post) cell pairs.
@@ -85,6 +87,9 @@ def simulate_shared_snapshot(
         Variances of the presynaptic- and postsynaptic-cell effects (the baselines).
     random_seed : int
         Seed.
+    activity_dependent_fraction : float, optional
+        Deprecated name of ``connection_shared_fraction`` (warns; removed in the next
+        release).
 
     Returns
     -------
@@ -94,7 +99,17 @@ def simulate_shared_snapshot(
     truth : dict
         The variance components and derived fractions the model reports.
     """
-    _check_fraction("activity_dependent_fraction", activity_dependent_fraction)
+    if activity_dependent_fraction is not None:
+        warnings.warn(
+            "activity_dependent_fraction is deprecated; use connection_shared_fraction",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if connection_shared_fraction is None:
+            connection_shared_fraction = activity_dependent_fraction
+    if connection_shared_fraction is None:
+        raise ConfigError("give connection_shared_fraction")
+    _check_fraction("connection_shared_fraction", connection_shared_fraction)
     if n_pre * n_post < n_connections:
         raise ConfigError("n_pre * n_post must be at least n_connections")
     rng = np.random.default_rng(random_seed)
@@ -103,7 +118,7 @@ def simulate_shared_snapshot(
     pre_of_connection, post_of_connection = np.divmod(pair_codes, n_post)
     multiplicity = rng.choice(np.arange(1, len(weights) + 1), size=n_connections, p=weights)
 
-    var_connection = activity_dependent_fraction * var_within
+    var_connection = connection_shared_fraction * var_within
     var_synapse = var_within - var_connection
     u_pre = rng.normal(0.0, np.sqrt(var_pre), n_pre)
     u_post = rng.normal(0.0, np.sqrt(var_post), n_post)
@@ -132,8 +147,8 @@ def simulate_shared_snapshot(
     )
     total = var_pre + var_post + var_within
     truth = {
-        "activity_dependent_fraction": activity_dependent_fraction,
-        "activity_independent_fraction": 1.0 - activity_dependent_fraction,
+        "connection_shared_fraction": connection_shared_fraction,
+        "connection_unshared_fraction": 1.0 - connection_shared_fraction,
         "var_connection": var_connection,
         "var_synapse": var_synapse,
         "var_pre": var_pre,
@@ -184,8 +199,9 @@ def simulate_shared_changes(
         Time series in the :mod:`spinefit.io.two_photon` layout with a ``dendrite_id``
         coord on ``spine``.
     truth : dict
-        ``shared_fraction``, ``activity_dependent_fraction`` (the same number),
-        ``activity_independent_fraction``, ``var_group`` and ``var_synapse``.
+        ``shared_fraction``, ``group_shared_fraction`` (the same number, under the name
+        the model reports), ``group_unshared_fraction``, ``var_group`` and
+        ``var_synapse``.
     """
     _check_fraction("shared_fraction", shared_fraction)
     rng = np.random.default_rng(random_seed)
@@ -238,8 +254,8 @@ def simulate_shared_changes(
     )
     truth = {
         "shared_fraction": shared_fraction,
-        "activity_dependent_fraction": shared_fraction,
-        "activity_independent_fraction": 1.0 - shared_fraction,
+        "group_shared_fraction": shared_fraction,
+        "group_unshared_fraction": 1.0 - shared_fraction,
         "var_group": var_group,
         "var_synapse": var_synapse,
     }

@@ -165,7 +165,7 @@ def test_variance_split_changes_by_condition_loo_units():
     tree = model.fit(data, settings(300))
     result = compare(tree)
     assert result["reference"] == "control"
-    s = result["contrasts"]["activity_dependent_fraction"]["ttx"]
+    s = result["contrasts"]["group_shared_fraction"]["ttx"]
     assert s["hdi_low"] <= 0.4 <= s["hdi_high"]
     assert result["loo"]["units"] == 2 * 10 * 5  # dendrites x intervals per condition
 

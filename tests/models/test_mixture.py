@@ -32,6 +32,7 @@ from spinefit.models.mixture_likelihood import (
     component_bin_logprob,
     component_labels,
     pointwise_loglik,
+    skew_normal_loglik,
     state_probability,
     state_probability_fast,
 )
@@ -41,6 +42,7 @@ from spinefit.simulate.mixtures import (
     joint_state_table,
     simulate_mixture,
     simulate_paired_mixture,
+    simulate_skew_normal,
 )
 
 MICRONS = ("microns_l23", "soma_subgraph_synapses_spines_v185.csv")
@@ -293,9 +295,53 @@ def test_loo_comparison_scales_subsample_to_all_points(rng):
     better = loo_from_pointwise(base + 0.2, tree)
     worse = loo_from_pointwise(base, tree)
     result = loo_comparison({"2": better, "1": worse}, "2", "1", n=500, m=50)
-    assert result["preferred"] == "2"
+    assert result["preferred"] == "2" and result["decisive"]
     assert result["elpd_diff"] == pytest.approx(0.2 * 500, rel=1e-6)
     assert result["n_synapses"] == 500 and result["n_loo_synapses"] == 50
+
+
+def test_loo_comparison_needs_four_standard_errors(rng):
+    posterior = xr.Dataset(
+        {"a": (dims.SAMPLE_DIMS, rng.normal(size=(2, 200)))},
+        coords={dims.CHAIN: [0, 1], dims.DRAW: np.arange(200)},
+    )
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    base = rng.normal(-1.0, 0.3, size=(400, 200))
+    # A positive difference of about 2 SE: better by its sign, not decisively.
+    noise = rng.normal(0.0, 1.0, size=200)
+    shift = noise - noise.mean() + 2.0 * noise.std() / np.sqrt(200)
+    richer = loo_from_pointwise(base + shift, tree)
+    plain = loo_from_pointwise(base, tree)
+    result = loo_comparison({"2": richer, "1": plain}, "2", "1", n=200, m=200, simpler="1")
+    assert 0 < result["elpd_diff"] < 4 * result["se_diff"]
+    assert result["preferred"] == "1" and not result["decisive"]
+    undecided = loo_comparison({"2": richer, "1": plain}, "2", "1", n=200, m=200)
+    assert undecided["preferred"] == "undecided"
+
+
+def test_skew_normal_likelihood_matches_scipy_and_pymc():
+    import pytensor
+    from scipy.stats import skewnorm
+
+    data, truth = simulate_skew_normal(400, random_seed=2)
+    y = np.log10(data["spine_vol_um3"].values)
+    loc, scale, shape = np.array([-1.5]), np.array([0.4]), np.array([3.0])
+    ours = skew_normal_loglik(y, loc, scale, shape)[0]
+    np.testing.assert_allclose(ours, skewnorm.logpdf(y, 3.0, loc=-1.5, scale=0.4), rtol=1e-10)
+    with pytest.raises(ConfigError, match="skew_normal"):
+        Mixture({"skew_normal": True})
+    exact = Mixture({"n_components": 1, "skew_normal": True, "component_comparison": False})
+    binned = Mixture(exact.config | {"binned": True, "n_bins": 2000})
+    values = {}
+    for label, spec in (("exact", exact), ("binned", binned)):
+        model = spec.build(data)
+        logp = pytensor.function(model.value_vars, model.datalogp)
+        point = model.initial_point() | {"skew_shape": np.array(2.0)}
+        values[label] = float(logp(*[point[v.name] for v in model.value_vars]))
+    # The midpoint-rule binned likelihood is log prod f(y_i) h up to O(h^2) per synapse.
+    width = (y.max() - y.min()) / 2000
+    assert values["binned"] - len(y) * np.log(width) == pytest.approx(values["exact"], abs=0.05)
+    assert truth["shape"] == 4.0
 
 
 # -- fast: summary and report from a seeded fake posterior ----------------------------------------
@@ -419,8 +465,13 @@ def test_microns_matches_dorkenwald_table_2(shared_data, tmp_path):
         assert abs(means[name] - published) <= 0.02, (name, means[name], published)
     assert summary["likelihood"]["likelihood"] == "exact"
     comparison = summary["component_comparison"]
-    assert comparison["preferred"] == "2"
-    assert comparison["elpd_diff"] > 4 * comparison["se_diff"]
+    print(json.dumps(comparison, indent=1))  # quoted in the report to the user
+    assert set(comparison["elpd"]) == {"2", "1", "1_skew_normal"}
+    assert comparison["elpd_diff"] > 4 * comparison["se_diff"]  # against one normal
+    vs_skew = comparison["more_components_vs"]["1_skew_normal"]
+    assert comparison["preferred"] == (
+        "2" if vs_skew["elpd_diff"] > 4 * vs_skew["se_diff"] else "1_skew_normal"
+    )
     assert comparison["n_loo_synapses"] == 1959
     # The result survives a netCDF round trip and is reported from disk.
     reloaded = load_result(save_result(tree, tmp_path / "microns.nc"))
@@ -490,3 +541,15 @@ def test_component_comparison_on_large_data_uses_subsample():
     comparison = summary["component_comparison"]
     assert comparison["n_loo_synapses"] == 5000 and comparison["n_synapses"] == 60_000
     assert comparison["preferred"] == "2" and comparison["elpd_diff"] > 4 * comparison["se_diff"]
+
+
+@pytest.mark.slow
+def test_skew_normal_population_does_not_prefer_two_components():
+    # One skewed population: two normals beat one normal, but not the skew-normal model.
+    data, _ = simulate_skew_normal(3000, random_seed=35)
+    model = Mixture()
+    summary = model.summarize(model.fit(data, quiet(draws=1000, tune=1000, random_seed=35)))
+    comparison = summary["component_comparison"]
+    print(json.dumps(comparison, indent=1))
+    assert comparison["preferred"] != "2" and not comparison["decisive"]
+    assert set(comparison["more_components_vs"]) == {"1", "1_skew_normal"}

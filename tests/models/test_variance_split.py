@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
@@ -20,6 +21,7 @@ from spinefit.models.variance_split import (
     PRE_CELL,
     VarianceSplit,
     empirical_pair_correlations,
+    fraction_names,
     grouped_normal_logp,
     log_changes,
 )
@@ -32,7 +34,8 @@ from spinefit.simulate.variance import (
 from spinefit.stats import sampler_diagnostics
 
 MICRONS = ("microns_l23", "soma_subgraph_synapses_spines_v185.csv")
-FRACTIONS = ["activity_dependent_fraction", "activity_independent_fraction"]
+FRACTIONS = ["connection_shared_fraction", "connection_unshared_fraction"]
+GROUP_FRACTIONS = ["group_shared_fraction", "group_unshared_fraction"]
 
 
 def quick(seed: int = 1, draws: int = 150) -> SamplerSettings:
@@ -58,7 +61,7 @@ def test_registry_and_config_errors():
 
 def test_snapshot_simulator_truth_is_consistent():
     data, truth = simulate_shared_snapshot(
-        activity_dependent_fraction=0.3, var_pre=0.1, var_post=0.2, random_seed=2
+        connection_shared_fraction=0.3, var_pre=0.1, var_post=0.2, random_seed=2
     )
     assert data.attrs[dims.ATTR_DATA_KIND] == dims.KIND_SNAPSHOT
     assert truth["var_connection"] / (truth["var_connection"] + truth["var_synapse"]) == (
@@ -70,7 +73,36 @@ def test_snapshot_simulator_truth_is_consistent():
     assert (data["pre_id"].values != data["post_id"].values).all()
     assert data["multiplicity"].max() >= 2
     with pytest.raises(ConfigError):
-        simulate_shared_snapshot(activity_dependent_fraction=1.2)
+        simulate_shared_snapshot(connection_shared_fraction=1.2)
+
+
+def test_deprecated_simulator_argument_warns():
+    with pytest.warns(DeprecationWarning, match="connection_shared_fraction"):
+        _, truth = simulate_shared_snapshot(activity_dependent_fraction=0.3, n_connections=20)
+    assert truth["connection_shared_fraction"] == 0.3
+    assert fraction_names(dims.CONNECTION) == tuple(FRACTIONS)
+    assert fraction_names(dims.DENDRITE_ID) == tuple(GROUP_FRACTIONS)
+
+
+def test_priors_are_on_the_reported_fractions():
+    # Uniform on the headline fraction; the others have the stated implied priors (no MCMC).
+    import pymc as pm
+
+    data, _ = simulate_shared_snapshot(
+        connection_shared_fraction=0.3, n_connections=40, var_pre=0.1, var_post=0.1
+    )
+    model = VarianceSplit().build(data)
+    assert "connection_shared_fraction" in {v.name for v in model.free_RVs}
+    names = ["connection_shared_fraction", "ci_excess", "corr_commonly_innervated"]
+    prior = pm.sample_prior_predictive(draws=4000, model=model, var_names=names, random_seed=1)
+    draws = {n: prior["prior"][n].values.ravel() for n in names}
+    # Uniform: mean 1/2, variance 1/12.
+    assert draws["connection_shared_fraction"].mean() == pytest.approx(0.5, abs=0.02)
+    assert draws["connection_shared_fraction"].var() == pytest.approx(1 / 12, abs=0.006)
+    # ci_excess = (1 - b) f with b, f uniform: mean 1/4 (the Dirichlet implied Beta(1, 3)
+    # too, but now the headline fraction, not the excess, is the uniform one).
+    assert draws["ci_excess"].mean() == pytest.approx(0.25, abs=0.02)
+    assert draws["corr_commonly_innervated"].mean() == pytest.approx(0.75, abs=0.02)
 
 
 def test_change_simulator_and_log_changes():
@@ -125,7 +157,7 @@ def test_grouped_normal_logp_matches_multivariate_normal():
 # -- fast: model structure without sampling ----------------------------------------------------
 def test_snapshot_model_structure_and_labels():
     data, _ = simulate_shared_snapshot(
-        activity_dependent_fraction=0.5, n_connections=30, var_pre=0.1, var_post=0.1
+        connection_shared_fraction=0.5, n_connections=30, var_pre=0.1, var_post=0.1
     )
     model_spec = VarianceSplit()
     assert model_spec.uses_baselines(data)
@@ -133,7 +165,7 @@ def test_snapshot_model_structure_and_labels():
     assert list(model.coords[dims.CONNECTION]) == list(dict.fromkeys(data[dims.CONNECTION].values))
     assert len(model.coords[PRE_CELL]) == len(set(data["pre_id"].values))
     assert len(model.coords[POST_CELL]) == len(set(data["post_id"].values))
-    names = {v.name for v in model.deterministics}
+    names = set(model.named_vars)
     assert {
         "var_connection",
         "var_synapse",
@@ -155,7 +187,7 @@ def test_change_model_structure_and_errors():
     assert list(model.coords["interval"]) == [0, 1, 2]
     with pytest.raises(DataError, match="treatment"):
         VarianceSplit({"design": "silenced"}).build(data)
-    snapshot, _ = simulate_shared_snapshot(activity_dependent_fraction=0.3, n_connections=20)
+    snapshot, _ = simulate_shared_snapshot(connection_shared_fraction=0.3, n_connections=20)
     with pytest.raises(DataError, match="time-series"):
         VarianceSplit({"design": "silenced"}).build(snapshot)
 
@@ -163,7 +195,7 @@ def test_change_model_structure_and_errors():
 # -- smoke fits --------------------------------------------------------------------------------
 def test_snapshot_smoke_fit_summary_and_report():
     data, _ = simulate_shared_snapshot(
-        activity_dependent_fraction=0.5, n_connections=120, var_pre=0.1, var_post=0.1
+        connection_shared_fraction=0.5, n_connections=120, var_pre=0.1, var_post=0.1
     )
     model = VarianceSplit()
     tree = model.fit(data, quick())
@@ -176,11 +208,33 @@ def test_snapshot_smoke_fit_summary_and_report():
     expected = {*FRACTIONS, "var_connection", "var_synapse", "var_pre", "var_post"}
     expected |= {"corr_same_axon", "corr_same_dendrite", "corr_commonly_innervated", "ci_excess"}
     assert expected <= set(summary["parameters"])
-    fraction = summary["parameters"]["activity_dependent_fraction"]
+    fraction = summary["parameters"]["connection_shared_fraction"]
     assert 0 < fraction["hdi_low"] < fraction["mean"] < fraction["hdi_high"] < 1
+    # The implied priors are stored and summarised next to the posteriors.
+    assert tree["prior"]["connection_shared_fraction"].dims == dims.SAMPLE_DIMS
+    assert set(summary["prior"]) == set(summary["parameters"])
+    assert summary["prior"]["connection_shared_fraction"]["mean"] == pytest.approx(0.5, abs=0.03)
+    assert summary["deprecated_aliases"] == {
+        "activity_dependent_fraction": "connection_shared_fraction",
+        "activity_independent_fraction": "connection_unshared_fraction",
+    }
+    assert any("activity_dependent_fraction" in note for note in summary["notes"])
     assert summary["data"]["group_by"] == dims.CONNECTION and summary["data"]["baselines"]
-    titles = [s.title for s in model.report_sections(tree)]
+    sections = model.report_sections(tree)
+    titles = [s.title for s in sections]
     assert any("Baseline" in t for t in titles) and any("Pairs" in t for t in titles)
+    body = sections[0].body_html
+    assert "implied prior" in body and "upwards" in body and "downwards" in body
+    # A result saved under the old names is read with a DeprecationWarning.
+    old = tree.copy()
+    old["posterior"] = xr.DataTree(
+        dataset=tree["posterior"]
+        .to_dataset()
+        .rename({"connection_shared_fraction": "activity_dependent_fraction"})
+    )
+    with pytest.warns(DeprecationWarning, match="activity_dependent_fraction"):
+        again = model.summarize(old)
+    assert again["parameters"]["connection_shared_fraction"] == fraction
 
 
 def test_time_series_smoke_fit():
@@ -190,7 +244,8 @@ def test_time_series_smoke_fit():
     assert tree["posterior"]["interval_shift"].dims[2:] == ("interval",)
     assert list(tree["posterior"]["interval"].values) == [0, 1, 2, 3, 4]
     summary = model.summarize(tree)
-    assert {*FRACTIONS, "var_dendrite", "var_synapse"} <= set(summary["parameters"])
+    assert {*GROUP_FRACTIONS, "var_dendrite", "var_synapse"} <= set(summary["parameters"])
+    assert not set(FRACTIONS) & set(summary["parameters"])
     assert "ci_excess" not in summary["parameters"]
     assert summary["data"]["group_by"] == dims.DENDRITE_ID
     assert len(model.report_sections(tree)) == 3
@@ -242,7 +297,7 @@ def test_melander_pyramidal_shared_dendrite_fit(shared_data):
     model = VarianceSplit()
     tree = model.fit(data, quick(seed=12, draws=1000))
     params = model.summarize(tree)["parameters"]
-    for name in FRACTIONS:
+    for name in GROUP_FRACTIONS:
         assert 0.0 < params[name]["hdi_low"] <= params[name]["hdi_high"] < 1.0
     assert sampler_diagnostics(tree, model.parameter_names(tree))["max_r_hat"] < 1.01
 
@@ -252,7 +307,7 @@ def test_melander_pyramidal_shared_dendrite_fit(shared_data):
 @pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5, 0.8])
 def test_snapshot_recovery(fraction):
     data, truth = simulate_shared_snapshot(
-        activity_dependent_fraction=fraction,
+        connection_shared_fraction=fraction,
         n_connections=500,
         var_pre=0.1,
         var_post=0.1,
@@ -301,7 +356,7 @@ def test_time_series_recovery_coverage():
             )
             model = VarianceSplit()
             params = model.summarize(model.fit(data, quick(seed=6, draws=1000)))["parameters"]
-            name = "activity_dependent_fraction"
+            name = "group_shared_fraction"
             if not inside(params[name], truth[name]):
                 misses.append((fraction, seed, params[name]))
     print(f"time-series recovery: {len(misses)} of 12 HDIs miss the truth: {misses}")
