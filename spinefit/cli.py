@@ -169,6 +169,7 @@ def fit(
     spinefit fit wt.csv ko.csv --label WT --label KO --out wt_ko.nc
     """
     from spinefit.models.base import SamplerSettings
+    from spinefit.stats import convergence_warnings
     from spinefit.workflow import InputOptions, fit_file
 
     config = _parse_config(option)
@@ -204,7 +205,7 @@ def fit(
     if status:
         status.start()
     try:
-        fit_file(
+        tree = fit_file(
             list(inputs),
             model,
             out,
@@ -221,6 +222,8 @@ def fit(
             status.stop()
     if not quiet:
         err_console.print(f"saved {out}")
+    for warning in convergence_warnings(tree):
+        err_console.print(f"spinefit: warning: {warning}", markup=False, highlight=False)
 
 
 @app.command()

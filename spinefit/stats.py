@@ -6,6 +6,7 @@ knowledge so they can be tested on seeded fake posteriors without MCMC.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import arviz as az
@@ -152,6 +153,20 @@ def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
             "for stable 94% intervals; increase --draws"
         )
     return problems
+
+
+CONVERGENCE_WARNINGS_ATTR = "convergence_warnings"
+"""Root attr of a saved result: JSON list of the fit's convergence warnings."""
+
+
+def convergence_warnings(tree: xr.DataTree) -> list[str]:
+    """Return the plain-language convergence warnings stored with (or computed for) a result."""
+    stored = tree.attrs.get(CONVERGENCE_WARNINGS_ATTR)
+    if stored is not None:
+        return list(json.loads(stored))
+    if "posterior" not in tree.children:
+        return []
+    return convergence_problems(sampler_diagnostics(tree))
 
 
 def observed_size_grid(tree: xr.DataTree) -> np.ndarray | None:

@@ -5,6 +5,7 @@ Everything the command line does can be done from Python through these functions
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from spinefit.errors import ConfigError, ConvergenceError
 from spinefit.io.results import save_result
 from spinefit.models import get_model_class
 from spinefit.models.base import SamplerSettings
-from spinefit.stats import convergence_problems, sampler_diagnostics
+from spinefit.stats import CONVERGENCE_WARNINGS_ATTR, convergence_problems, sampler_diagnostics
 
 
 @dataclass(frozen=True)
@@ -257,11 +258,13 @@ def fit_file(
         model_name, config = condition_model(model_name, config, grouping)
     model = get_model_class(model_name)(config)
     tree = model.fit(data, settings, command_line=command_line)
+    # A fit that did not converge must never look like one that did: the warnings travel
+    # with the result (report, summary) and the CLI prints them.
+    problems = convergence_problems(sampler_diagnostics(tree))
+    tree.attrs[CONVERGENCE_WARNINGS_ATTR] = json.dumps(problems)
     save_result(tree, out)
-    if strict:
-        problems = convergence_problems(sampler_diagnostics(tree))
-        if problems:
-            raise ConvergenceError(
-                f"fit did not converge ({'; '.join(problems)}); result saved to {out}"
-            )
+    if strict and problems:
+        raise ConvergenceError(
+            f"fit did not converge ({'; '.join(problems)}); result saved to {out}"
+        )
     return tree

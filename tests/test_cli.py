@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spinefit.cli import app
+from spinefit.io.results import load_result
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -207,7 +208,13 @@ def test_fit_by_none_ignores_condition_column(tmp_path):
     table[table["spine_id"].isin(table["spine_id"].unique()[::8])].to_csv(small, index=False)
     out = tmp_path / "pooled.nc"
     args = ("--out", out, "--draws", "60", "--tune", "60", "--quiet", "--by", "none")
-    assert run("fit", small, *args).exit_code == 0
+    result = run("fit", small, *args)
+    assert result.exit_code == 0
+    # 60 draws cannot reach a bulk ESS of 400: the fit says so even with --quiet, and the
+    # result carries the same line for the report.
+    assert "warning: min bulk ESS" in result.stderr
+    stored = json.loads(load_result(out).attrs["convergence_warnings"])
+    assert any("bulk ESS" in w for w in stored)
     summary = json.loads(run("summary", out, "--json").stdout)
     assert summary["model"] == "drift-diffusion"
     result = run("fit", small, "--out", tmp_path / "g.nc", "--by", "genotype", "--quiet")

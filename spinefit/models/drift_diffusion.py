@@ -31,6 +31,7 @@ Likelihoods (``likelihood``):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -224,7 +225,6 @@ class DriftDiffusion(SpineModel):
         return self._build_moments(data)
 
     def _build_latent(self, data: xr.Dataset) -> pm.Model:
-        ld = prepare_latent(data, self.config["noise"])
         trans = transitions(data)
         if trans.sizes[dims.TRANSITION] < 5:
             raise DataError(
@@ -232,6 +232,7 @@ class DriftDiffusion(SpineModel):
                 "the spine present in both); the drift-diffusion model needs at least 5",
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
+        ld = prepare_latent(data, self.config["noise"])
         s, t = ld.scale, ld.median_interval
         x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
         rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
@@ -363,6 +364,18 @@ class DriftDiffusion(SpineModel):
             observed=table["eliminated"].values,
         )
         pm.Poisson("formations", mu=lam_f * at_risk * interval, observed=table["formed"].values)
+
+    @classmethod
+    def from_result(cls, tree: xr.DataTree) -> DriftDiffusion:
+        """Rebuild the model of a result.
+
+        Results saved before the latent likelihood existed (no ``likelihood`` in their
+        config) were fitted with the moments likelihood.
+        """
+        config = json.loads(tree.attrs.get("spinefit_config", "{}"))
+        model = cls({"likelihood": "moments"} | config)
+        model.result = tree
+        return model
 
     def family_in_size_units(self, draw: dict[str, Any], scale: float, xp=None):
         """Return the fitted family's μ(x), σ²(x) in units of the median size.

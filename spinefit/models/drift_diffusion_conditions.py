@@ -121,6 +121,17 @@ class ConditionalDriftDiffusion(SpineModel):
         self.single = DriftDiffusion({k: self.config[k] for k in LATENT_OPTIONS})
         self.config.update({k: self.single.config[k] for k in LATENT_OPTIONS})
 
+    @classmethod
+    def from_result(cls, tree: xr.DataTree) -> ConditionalDriftDiffusion:
+        """Rebuild the model of a result.
+
+        Results that predate the latent likelihood were fitted with the moments one.
+        """
+        config = json.loads(tree.attrs.get("spinefit_config", "{}"))
+        model = cls({"likelihood": "moments"} | config)
+        model.result = tree
+        return model
+
     @property
     def latent(self) -> bool:
         """True when the killed, noisy latent-process likelihood is used."""

@@ -18,6 +18,7 @@ from spinefit.io.results import write_text_atomically
 from spinefit.models.base import DATA_GROUP
 from spinefit.report.diagnostics import diagnostics_section
 from spinefit.report.sections import ReportSection, paragraph, scope_svg_ids, table_html
+from spinefit.stats import convergence_warnings
 from spinefit.summary import model_of
 
 LIBRARIES = ("spinefit", "pymc", "pytensor", "arviz", "nutpie", "numpy", "scipy", "xarray")
@@ -192,7 +193,14 @@ def render_report(trees: list[xr.DataTree], title: str | None = None) -> str:
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     )
     template = _environment().get_template("report.html.j2")
-    return template.render(title=title or default_title, subtitle=subtitle, sections=sections)
+    warnings = [
+        (f"{t.attrs.get('spinefit_model', '')}: " if len(trees) > 1 else "") + w
+        for t in trees
+        for w in convergence_warnings(t)
+    ]
+    return template.render(
+        title=title or default_title, subtitle=subtitle, sections=sections, warnings=warnings
+    )
 
 
 def write_report(trees: list[xr.DataTree], out: str | Path, title: str | None = None) -> Path:

@@ -111,8 +111,10 @@ def test_too_few_transitions_is_a_data_error(small_timeseries):
 
 def test_pooling_needs_animal_ids(small_timeseries):
     data, _ = small_timeseries
+    with pytest.raises(ConfigError, match="moments"):
+        DriftDiffusion({"pool_animals": True})  # the latent model nests animals in conditions
     with pytest.raises(ConfigError, match="animal_id"):
-        DriftDiffusion({"pool_animals": True}).build(
+        DriftDiffusion({"pool_animals": True, "likelihood": "moments"}).build(
             data.drop_vars(dims.ANIMAL_ID, errors="ignore")
         )
 
