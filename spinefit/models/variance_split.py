@@ -386,6 +386,7 @@ class VarianceSplit(SpineModel):
         "baselines": "auto",
         "control_label": "control",
         "silenced_label": "silenced",
+        "likelihood": "latent",
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -393,6 +394,11 @@ class VarianceSplit(SpineModel):
         if self.config["design"] not in DESIGNS:
             raise ConfigError(
                 f"unknown design '{self.config['design']}'; choose one of {', '.join(DESIGNS)}"
+            )
+        if self.config["likelihood"] not in ("latent", "moments"):
+            raise ConfigError(
+                "likelihood (silenced design) must be 'latent' (killed, noisy latent process) "
+                "or 'moments'"
             )
         if self.config["baselines"] not in BASELINE_OPTIONS:
             raise ConfigError(
