@@ -588,11 +588,12 @@ def _latent_loo(
     pooled_tree = sample_model(single.build(data), settings)
 
     def loo_of(result: xr.DataTree):
-        log_lik = result["posterior"]["spine_log_likelihood"].to_dataset(name="spine")
+        name = "spine_log_likelihood"
+        log_lik = result["posterior"][name].to_dataset()
         idata = xr.DataTree.from_dict(
             {"posterior": result["posterior"].to_dataset(), "log_likelihood": log_lik}
         )
-        return az.loo(idata, var_name="spine", pointwise=True)
+        return az.loo(idata, var_name=name, pointwise=True)
 
     record = loo_record(loo_of(pooled_tree), loo_of(tree))
     tree["posterior"] = xr.DataTree(
