@@ -44,7 +44,6 @@ from spinefit.models.latent_likelihood import (
     LatentData,
     dynamics,
     formation_log_likelihood,
-    forward,
 )
 
 THRESHOLD_PRIOR = (-0.3, 0.3)
@@ -146,6 +145,8 @@ def add_grouped_latent_likelihood(
     import pymc as pm
     import pytensor.tensor as pt
 
+    from spinefit.models.latent_op import block_log_likelihood
+
     s = reference.scale
     fixed_threshold = config.get("detection_threshold")
     if fixed_threshold is None:
@@ -196,7 +197,7 @@ def add_grouped_latent_likelihood(
         dyn = dynamics(op, birth, noise_sd)
         total = total + part.ld.log_jacobian
         for block in part.ld.blocks:
-            log_lik, log_survival = forward(dyn, block, part.ld.noise)
+            log_lik, log_survival = block_log_likelihood(dyn, block, part.ld.noise)
             total = total + log_lik.sum()
             if pointwise:
                 rows = part.spine_rows[block.rows]

@@ -1,0 +1,246 @@
+"""The compiled forward algorithm as a PyTensor Op, for the PyMC model (numba or Python).
+
+:class:`LatentForward` wraps :func:`spinefit.models.latent_kernel.forward_kernel`; its
+gradient is :class:`LatentForwardGrad`, the reverse pass of
+:func:`~spinefit.models.latent_kernel.backward_kernel`, fed with the forward vectors the
+forward Op already computed. Both run the same numba function whether PyTensor compiles
+the graph with numba (nutpie, the default) or with its C/Python backends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch import basic as numba_basic
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+from spinefit.models.latent_kernel import backward_kernel, forward_kernel
+
+KERNEL_VERSION = 1
+"""Bump when the kernels change (part of the numba cache key)."""
+
+_N_DATA = 3  # present, log_y, interval_index: constants, no gradient
+
+
+class LatentForward(Op):
+    """Per-spine log-likelihood of one imaging block (see :func:`forward_kernel`).
+
+    Inputs: present (int8, R×K), log_y (R×K), interval_index (int64, K−1), z0, h, sd
+    (scalars), initial, delta (G), props (I×G×G), killed, born (I×G). Outputs: log_lik (R)
+    and the forward vectors alpha, eps, mass (N×G) and norm (N) used by the gradient.
+    """
+
+    __props__ = ("additive",)
+
+    def __init__(self, additive: bool = False):
+        self.additive = bool(additive)
+
+    def make_node(self, *inputs):
+        """Return the Apply node: log_lik (R) and the forward vectors."""
+        inputs = [pt.as_tensor_variable(x) for x in inputs]
+        outputs = [pt.dvector(), pt.dmatrix(), pt.dmatrix(), pt.dmatrix(), pt.dvector()]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        """Run the forward kernel (Python backends)."""
+        present, log_y, interval_index, z0, h, sd, *rest = inputs
+        results = forward_kernel(
+            present,
+            log_y,
+            interval_index,
+            float(z0),
+            float(h),
+            float(sd),
+            self.additive,
+            *rest,
+        )
+        for storage, value in zip(output_storage, results, strict=True):
+            storage[0] = value
+
+    def connection_pattern(self, node):
+        """Return which outputs each input reaches (the data inputs reach none)."""
+        data = [[False] * 5 for _ in range(_N_DATA)]
+        return data + [[True, False, False, False, False] for _ in node.inputs[_N_DATA:]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        """Vector–Jacobian product of the log-likelihood output (the reverse kernel)."""
+        upstream = output_grads[0]
+        for extra in output_grads[1:]:
+            if not isinstance(extra.type, DisconnectedType):
+                raise NotImplementedError("only the log-likelihood output is differentiable")
+        present, log_y, interval_index, z0, h, sd, initial, delta, props, killed, born = inputs
+        _, alpha, eps, mass, norm = outputs
+        d_scalars, d_initial, d_delta, d_props, d_killed, d_born = LatentForwardGrad(self.additive)(
+            present,
+            log_y,
+            interval_index,
+            z0,
+            h,
+            sd,
+            delta,
+            props,
+            killed,
+            alpha,
+            eps,
+            mass,
+            norm,
+            upstream,
+        )
+        disconnected = [DisconnectedType()() for _ in range(_N_DATA)]
+        return [
+            *disconnected,
+            d_scalars[0],
+            d_scalars[1],
+            d_scalars[2],
+            d_initial,
+            d_delta,
+            d_props,
+            d_killed,
+            d_born,
+        ]
+
+
+class LatentForwardGrad(Op):
+    """Reverse pass of :class:`LatentForward` (see :func:`backward_kernel`)."""
+
+    __props__ = ("additive",)
+
+    def __init__(self, additive: bool = False):
+        self.additive = bool(additive)
+
+    def make_node(self, *inputs):
+        """Return the Apply node: gradients of z0, h, sd (as one vector) and the arrays."""
+        inputs = [pt.as_tensor_variable(x) for x in inputs]
+        outputs = [pt.dvector(), pt.dvector(), pt.dvector(), pt.dtensor3(), pt.dmatrix()]
+        outputs.append(pt.dmatrix())
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        """Run the reverse kernel (Python backends)."""
+        present, log_y, interval_index, z0, h, sd, *rest = inputs
+        results = backward_kernel(
+            present,
+            log_y,
+            interval_index,
+            float(z0),
+            float(h),
+            float(sd),
+            self.additive,
+            *rest,
+        )
+        for storage, value in zip(output_storage, results, strict=True):
+            storage[0] = value
+
+
+@register_funcify_default_op_cache_key(LatentForward)
+def _numba_latent_forward(op, **kwargs):
+    additive = op.additive
+
+    @numba_basic.numba_njit
+    def latent_forward(
+        present, log_y, interval_index, z0, h, sd, initial, delta, props, killed, born
+    ):
+        return forward_kernel(
+            present,
+            log_y,
+            interval_index,
+            z0.item(),
+            h.item(),
+            sd.item(),
+            additive,
+            initial,
+            delta,
+            props,
+            killed,
+            born,
+        )
+
+    return latent_forward, KERNEL_VERSION
+
+
+@register_funcify_default_op_cache_key(LatentForwardGrad)
+def _numba_latent_forward_grad(op, **kwargs):
+    additive = op.additive
+
+    @numba_basic.numba_njit
+    def latent_forward_grad(
+        present,
+        log_y,
+        interval_index,
+        z0,
+        h,
+        sd,
+        delta,
+        props,
+        killed,
+        alpha,
+        eps,
+        mass,
+        norm,
+        upstream,
+    ):
+        return backward_kernel(
+            present,
+            log_y,
+            interval_index,
+            z0.item(),
+            h.item(),
+            sd.item(),
+            additive,
+            delta,
+            props,
+            killed,
+            alpha,
+            eps,
+            mass,
+            norm,
+            upstream,
+        )
+
+    return latent_forward_grad, KERNEL_VERSION
+
+
+def block_log_likelihood(dyn, block, noise: str = "multiplicative"):
+    """Per-spine log-likelihood of one block as one Op (PyTensor twin of ``forward``).
+
+    Parameters
+    ----------
+    dyn : Dynamics
+        PyTensor dynamics of one parameter value.
+    block : LatentBlock
+        The block's data.
+    noise : {"multiplicative", "additive"}
+        Measurement-noise model.
+
+    Returns
+    -------
+    log_lik : TensorVariable (R,)
+    log_survival_birth : list of TensorVariable
+        Log survival of a spine born within each session interval (formation counts).
+    """
+    from spinefit.models.killed_grid import NOISE_FLOOR
+
+    op = dyn.op
+    per_interval = [dyn.interval(t) for t in block.intervals]
+    props = pt.stack([p[0] for p in per_interval])
+    killed = pt.stack([p[1] for p in per_interval])
+    born = pt.stack([p[2] for p in per_interval])
+    sd = pt.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2)
+    outputs = LatentForward(noise == "additive")(
+        pt.constant(block.present.astype(np.int8)),
+        pt.constant(np.asarray(block.log_y, dtype=float)),
+        pt.constant(np.asarray(block.interval_index, dtype=np.int64)),
+        pt.as_tensor_variable(op.z[0]).astype("float64"),
+        pt.as_tensor_variable(op.h).astype("float64"),
+        sd.astype("float64"),
+        dyn.initial,
+        op.delta,
+        props,
+        killed,
+        born,
+    )
+    log_survival = [per_interval[i][3] for i in block.interval_index]
+    return outputs[0], log_survival
