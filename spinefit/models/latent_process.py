@@ -12,7 +12,8 @@ for the likelihood itself):
   Prior HalfNormal(0.2); ``-o measurement_cv=X`` fixes it.
 * the birth-size law of new spines, log-normal above :math:`\theta`: median
   ``birth_median`` (volume units, prior centred on the first sizes of new spines) and log
-  SD ``birth_log_sd`` ~ HalfNormal(1);
+  SD ``birth_log_sd`` ~ HalfNormal(1), used as sqrt(σ_b² + 0.05²) (the grid cannot resolve a
+  narrower law, and the floor keeps NUTS off a cliff at σ_b → 0);
 * ``formation_per_day``: spines born above :math:`\theta` per present spine per day,
   Gamma(1, 1); the observed formations per interval are Poisson with mean
   :math:`\lambda_b n \Delta t S_b(\Delta t)` (only survivors are seen);
