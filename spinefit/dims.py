@@ -62,6 +62,9 @@ skip the sessions it marks False. Absent means every spine was imaged at every s
 
 # Data variables.
 VOLUME = "volume"
+VOLUME_SE = "volume_se"
+"""Optional per-observation standard error of the volume (same units), e.g. from
+``spinefit measure``; used by ``-o measurement_error=column``."""
 
 # Units.
 DAY = "day"

@@ -28,7 +28,7 @@ from spinefit import dims
 from spinefit.errors import DataError
 from spinefit.models.base import DATA_GROUP
 from spinefit.models.killed_grid import log_emission
-from spinefit.models.latent_likelihood import forward, prepare_latent
+from spinefit.models.latent_likelihood import forward, known_errors, prepare_latent
 from spinefit.models.latent_process import draw_dicts, numpy_dynamics
 from spinefit.ppc import (
     QUANTILE_PROBS,
@@ -105,7 +105,7 @@ def latent_stationary_check(
             source=data.attrs.get(dims.ATTR_SOURCE),
         )
     noise = model.config["noise"]
-    ld = prepare_latent(data, noise)
+    ld = prepare_latent(data, noise, measurement_error=known_errors(model.config))
     posterior = tree["posterior"].to_dataset()
     names = latent_draw_names(posterior)
     rng_choice, rng_replicates = np.random.default_rng(np.random.SeedSequence(random_seed)).spawn(2)

@@ -219,6 +219,8 @@ def read_long_table(
     kept_labels += [c for c in extra_labels if c not in kept_labels]
     units_columns = [c for c in UNITS_COLUMNS if c in frame.columns]
     used = {dims.SPINE_ID, time_column, dims.VOLUME, *kept_labels, *units_columns}
+    if dims.VOLUME_SE in frame.columns:
+        used.add(dims.VOLUME_SE)
     ignored = [c for c in frame.columns if c not in used]
     if ignored:
         report.notes.append(f"ignored columns: {', '.join(ignored)}")
@@ -262,7 +264,10 @@ def read_long_table(
     matrix[rows, columns] = np.where(present[keep], volume[keep], np.nan)
     report.rows_kept = int(keep.sum())
     labels = {name: [spine_labels[name].get(s, "") for s in spine_ids] for name in kept_labels}
-    return time_series_dataset(
+    standard_error = None
+    if dims.VOLUME_SE in frame.columns:
+        standard_error = _standard_errors(frame, keep, present, rows, columns, report)
+    dataset = time_series_dataset(
         matrix,
         [str(s) for s in spine_ids],
         sessions,
@@ -271,6 +276,42 @@ def read_long_table(
         report,
         {dims.ATTR_SOURCE: source, dims.ATTR_CONTENT_HASH: file_hash(path)},
     )
+    if standard_error is not None:
+        dataset[dims.VOLUME_SE] = (
+            (dims.SPINE, dims.SESSION),
+            standard_error,
+            {"units": units, "long_name": "standard error of the volume (NaN where unknown)"},
+        )
+    return dataset
+
+
+def _standard_errors(
+    frame: pd.DataFrame,
+    keep: np.ndarray,
+    present: np.ndarray,
+    rows: np.ndarray,
+    columns: np.ndarray,
+    report: IngestionReport,
+) -> np.ndarray:
+    """Return the (spine, session) matrix of the ``volume_se`` column (NaN where unknown).
+
+    ``rows`` and ``columns`` place the kept rows in the volume matrix. A standard error
+    that is not a non-negative number leaves the row's volume in place; it is counted in a
+    report note and stored as NaN (unknown).
+    """
+    values, _, bad = split_value_and_unit(frame[dims.VOLUME_SE])
+    bad |= ~np.isfinite(values) | (values < 0)
+    written = frame[dims.VOLUME_SE].astype(str).str.strip().ne("").to_numpy()
+    unusable = keep & present & bad & written
+    if unusable.any():
+        report.notes.append(
+            f"{int(unusable.sum())} volume_se value(s) not a non-negative number: stored as unknown"
+        )
+    kept = np.flatnonzero(keep)
+    seen = present[kept]
+    matrix = np.full((rows.max() + 1, columns.max() + 1), np.nan)
+    matrix[rows[seen], columns[seen]] = np.where(bad, np.nan, values)[kept[seen]]
+    return matrix
 
 
 def _long_time_column(

@@ -43,7 +43,7 @@ from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SpineModel
-from spinefit.models.latent_likelihood import NOISE_MODELS, prepare_latent
+from spinefit.models.latent_likelihood import NOISE_MODELS, known_errors, prepare_latent
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
 from spinefit.models.sde_moments import linear_moments, rk4_moments
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
@@ -119,6 +119,7 @@ class DriftDiffusion(SpineModel):
         "detection_threshold": None,
         "measurement_cv": None,
         "noise": "multiplicative",
+        "measurement_error": "none",
         "grid_points": 48,
         "pointwise": False,
     }
@@ -135,6 +136,8 @@ class DriftDiffusion(SpineModel):
                     f"unknown drift-diffusion {key} '{self.config[key]}'; "
                     f"choose one of {', '.join(allowed)}"
                 )
+        if known_errors(self.config) and not self.latent:
+            raise ConfigError("measurement_error=column needs the latent likelihood")
         if self.latent:
             self._check_latent_options()
 
@@ -232,7 +235,9 @@ class DriftDiffusion(SpineModel):
                 "the spine present in both); the drift-diffusion model needs at least 5",
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
-        ld = prepare_latent(data, self.config["noise"])
+        ld = prepare_latent(
+            data, self.config["noise"], measurement_error=known_errors(self.config)
+        )
         s, t = ld.scale, ld.median_interval
         x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
         rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0

@@ -52,7 +52,7 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
 from spinefit.models.drift_diffusion import DriftDiffusion
-from spinefit.models.latent_likelihood import prepare_latent
+from spinefit.models.latent_likelihood import known_errors, prepare_latent
 from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 from spinefit.models.sde_moments import linear_moments
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
@@ -109,6 +109,7 @@ class ConditionalDriftDiffusion(SpineModel):
         "detection_threshold": None,
         "measurement_cv": None,
         "noise": "multiplicative",
+        "measurement_error": "none",
         "grid_points": 48,
     }
 
@@ -187,7 +188,9 @@ class ConditionalDriftDiffusion(SpineModel):
         conditions = condition_labels(data, self.config["by"])
         labels, condition_of_spine = np.unique(conditions, return_inverse=True)
         self._check_reference(labels)
-        reference = prepare_latent(data, self.config["noise"])
+        reference = prepare_latent(
+            data, self.config["noise"], measurement_error=known_errors(self.config)
+        )
         s, t = reference.scale, reference.median_interval
         trans = transitions(data)
         if trans.sizes[dims.TRANSITION] < 5:
@@ -252,7 +255,11 @@ class ConditionalDriftDiffusion(SpineModel):
                 rows = np.flatnonzero(group_of_spine == g)
                 part_data = data.isel({dims.SPINE: rows})
                 ld = prepare_latent(
-                    part_data, self.config["noise"], scale=s, log_top=reference.log_top
+                    part_data,
+                    self.config["noise"],
+                    scale=s,
+                    log_top=reference.log_top,
+                    measurement_error=known_errors(self.config),
                 )
                 parts.append(
                     LatentPart(

@@ -123,7 +123,19 @@ def observation_index(present):
 
 @numba.njit(cache=True)
 def forward_kernel(
-    present, log_y, interval_index, z0, h, sd, additive, initial, delta, props, killed, born
+    present,
+    log_y,
+    extra_var,
+    interval_index,
+    z0,
+    h,
+    sd,
+    additive,
+    initial,
+    delta,
+    props,
+    killed,
+    born,
 ):
     """Per-spine log-likelihood of a block, and what the reverse pass needs.
 
@@ -132,6 +144,8 @@ def forward_kernel(
     present : int8 array (R, K)
     log_y : float array (R, K)
         Log observed size in units of s (ignored where absent).
+    extra_var : float array (R, K)
+        Per-observation noise variance added to sd² (known measurement errors; 0 if none).
     interval_index : int array (K-1,)
         Interval of each session step, indexing the first axis of ``props``.
     z0, h, sd : float
@@ -168,7 +182,8 @@ def forward_kernel(
         for k in range(n_sessions):
             o = index[r, k]
             if o >= 0:
-                peak[o] = _emission(log_y[r, k], z0, h, sd, additive, eps[o], mass[o], t, x_edge)
+                sd_o = math.sqrt(sd * sd + extra_var[r, k])
+                peak[o] = _emission(log_y[r, k], z0, h, sd_o, additive, eps[o], mass[o], t, x_edge)
     for r in range(n_rows):
         o = index[r, 0]
         if o >= 0:
@@ -218,8 +233,12 @@ def forward_kernel(
 
 
 @numba.njit(cache=True)
-def _emission_gradient(log_y, z0, h, sd, additive, grad_row, mass_row, t, x_edge, out):
-    """Add d(log-lik)/d(z0, h, sd) of one observation, given d/d ln e (G,), to out (3,)."""
+def _emission_gradient(log_y, z0, h, sd, sd_chain, additive, grad_row, mass_row, t, x_edge, out):
+    """Add d(log-lik)/d(z0, h, sd) of one observation, given d/d ln e (G,), to out (3,).
+
+    ``sd`` is the observation's noise SD and ``sd_chain`` its derivative with respect to
+    the shared SD.
+    """
     n_nodes = grad_row.shape[0]
     if mass_row.min() < 0.0:
         return  # floored observation
@@ -255,13 +274,14 @@ def _emission_gradient(log_y, z0, h, sd, additive, grad_row, mass_row, t, x_edge
             d_h -= d_t * position / sd
     out[0] += d_z0
     out[1] += d_h
-    out[2] += d_sd
+    out[2] += d_sd * sd_chain
 
 
 @numba.njit(cache=True)
 def backward_kernel(
     present,
     log_y,
+    extra_var,
     interval_index,
     z0,
     h,
@@ -348,7 +368,9 @@ def backward_kernel(
                     i = interval_index[k - 1]
                     for j in range(n_nodes):
                         d_born[i, j] += eps[o, j] * adjoint[o, j] / norm[o]
+            sd_o = math.sqrt(sd * sd + extra_var[r, k])
+            chain = sd / sd_o
             _emission_gradient(
-                log_y[r, k], z0, h, sd, additive, grad_row, mass[o], t, x_edge, d_scalars
+                log_y[r, k], z0, h, sd_o, chain, additive, grad_row, mass[o], t, x_edge, d_scalars
             )
     return d_scalars, d_initial, d_delta, d_props, d_killed, d_born

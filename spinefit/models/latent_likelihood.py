@@ -31,7 +31,7 @@ import xarray as xr
 from scipy.special import gammaln
 
 from spinefit import dims
-from spinefit.errors import DataError
+from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaging_blocks
 from spinefit.models.killed_grid import (
     NOISE_FLOOR,
@@ -45,6 +45,24 @@ TOP_MARGIN = 0.7
 """Log-size margin between the largest observed size and the reflecting top of the grid."""
 
 NOISE_MODELS = ("multiplicative", "additive")
+MEASUREMENT_ERRORS = ("none", "column")
+"""``-o measurement_error``: none, or the data's ``volume_se`` column (known errors)."""
+
+
+def known_errors(config: dict[str, Any]) -> bool:
+    """Return True when a model config asks for the data's per-observation errors.
+
+    Raises
+    ------
+    ConfigError
+        If ``measurement_error`` is not one of :data:`MEASUREMENT_ERRORS`.
+    """
+    value = str(config.get("measurement_error", "none"))
+    if value not in MEASUREMENT_ERRORS:
+        raise ConfigError(
+            f"unknown measurement_error '{value}'; choose one of {', '.join(MEASUREMENT_ERRORS)}"
+        )
+    return value == "column"
 
 
 @dataclass
@@ -68,6 +86,9 @@ class LatentBlock:
         scored observations.
     present_start, formed : ndarray (K-1,)
         Spines present at the start of each interval, and spines formed within it.
+    extra_var : ndarray (R, K)
+        Known per-observation noise variance (log size, or units of s² for additive
+        noise), added to τ²; 0 where none is given.
     """
 
     rows: np.ndarray
@@ -75,11 +96,14 @@ class LatentBlock:
     log_y: np.ndarray
     interval_index: np.ndarray
     intervals: np.ndarray
+    extra_var: np.ndarray | None = None
     log_jacobian_rows: np.ndarray = field(init=False)
     present_start: np.ndarray = field(init=False)
     formed: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.extra_var is None:
+            self.extra_var = np.zeros(self.present.shape)
         start, end = self.present[:, :-1], self.present[:, 1:]
         self.log_jacobian_rows = np.zeros(self.present.shape[0])
         self.present_start = start.sum(axis=0)
@@ -134,6 +158,7 @@ def prepare_latent(
     *,
     scale: float | None = None,
     log_top: float | None = None,
+    measurement_error: bool = False,
 ) -> LatentData:
     """Split a time series into imaging blocks with log sizes in units of the median size.
 
@@ -146,6 +171,9 @@ def prepare_latent(
     scale, log_top : float, optional
         Size unit s and log grid top to use instead of this data's own (so that parts of
         one data set, e.g. conditions, share one grid).
+    measurement_error : bool
+        Use the Dataset's ``volume_se`` as known per-observation errors: their variance
+        (of log y, ≈ (se / y)², or of y / s) is added to τ². Unknown (NaN) errors add 0.
 
     Returns
     -------
@@ -154,9 +182,17 @@ def prepare_latent(
     Raises
     ------
     DataError
-        If fewer than 5 spine-sessions are present or no spine is seen twice.
+        If fewer than 5 spine-sessions are present or no spine is seen twice, or if
+        ``measurement_error`` is set and the data have no ``volume_se``.
     """
     volume = data[dims.VOLUME].to_numpy()
+    if measurement_error and dims.VOLUME_SE not in data:
+        raise DataError(
+            "measurement_error=column needs a volume_se column (per-observation standard "
+            "errors, e.g. from spinefit measure)",
+            source=data.attrs.get(dims.ATTR_SOURCE),
+        )
+    se_all = data[dims.VOLUME_SE].to_numpy() if measurement_error else None
     present_all = np.isfinite(volume) & (volume > 0)
     if present_all.sum() < 5:
         raise DataError(
@@ -173,7 +209,10 @@ def prepare_latent(
         log_y = np.where(present, np.log(np.where(present, block_volume, 1.0) / scale), 0.0)
         dt = np.diff(times)
         intervals, interval_index = np.unique(np.round(dt, 9), return_inverse=True)
-        block = LatentBlock(rows, present, log_y, interval_index.reshape(-1), intervals)
+        extra = None
+        if se_all is not None:
+            extra = _known_variance(se_all, rows, times, data, block_volume, scale, noise)
+        block = LatentBlock(rows, present, log_y, interval_index.reshape(-1), intervals, extra)
         blocks.append(block)
         scored = block.scored
         if noise == "additive":
@@ -203,6 +242,18 @@ def prepare_latent(
         new_log_sizes=np.concatenate(new_sizes),
         median_interval=float(np.median(dts)) if dts.size else 1.0,
     )
+
+
+def _known_variance(se_all, rows, times, data, block_volume, scale, noise) -> np.ndarray:
+    """Known noise variance of a block's observations from their standard errors."""
+    sessions = np.searchsorted(data[dims.TIME_DAYS].to_numpy(), times)
+    se = se_all[np.ix_(rows, sessions)]
+    present = np.isfinite(block_volume)
+    if noise == "additive":
+        relative = se / scale
+    else:
+        relative = se / np.where(present, block_volume, 1.0)
+    return np.where(present & np.isfinite(relative), relative**2, 0.0)
 
 
 @dataclass
@@ -291,7 +342,10 @@ def forward(
     # observation, the costliest part) is computed for present observations only.
     obs_index = np.full(present.shape, -1)
     obs_index[present] = np.arange(int(present.sum()))
-    log_e = log_emission(op, block.log_y[present], dyn.noise_sd, noise)
+    noise_sd = dyn.noise_sd
+    if np.any(block.extra_var[present] > 0):
+        noise_sd = xp.sqrt(dyn.noise_sd**2 + block.extra_var[present])
+    log_e = log_emission(op, block.log_y[present], noise_sd, noise)
     delta = op.delta
 
     def weighted(log_e_rows, candidate):
@@ -328,7 +382,11 @@ def forward(
         )
         if pit and stay_pos.size:
             pit_values[rows[stay_pos], k] = _pit(
-                op, predicted, block.log_y[rows[stay_pos], k], dyn.noise_sd, noise
+                op,
+                predicted,
+                block.log_y[rows[stay_pos], k],
+                np.sqrt(dyn.noise_sd**2 + block.extra_var[rows[stay_pos], k]),
+                noise,
             )
         new_beta, log_mass = weighted(log_e[obs_index[new_rows, k]], candidate)
         parts.append(log_mass)
@@ -363,7 +421,8 @@ def _normal_partial_integral(u):
 
 def _pit(op: GridOperator, candidate, log_y, noise_sd, noise: str) -> np.ndarray:
     """Predictive CDF at each observation given its predicted latent law (numpy)."""
-    sd = np.sqrt(noise_sd**2 + NOISE_FLOOR**2)
+    sd = np.sqrt(np.asarray(noise_sd) ** 2 + NOISE_FLOOR**2)
+    sd = sd[:, None] if sd.ndim == 1 else sd
     weights = candidate * op.delta
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
     ly = log_y[:, None]

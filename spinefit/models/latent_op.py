@@ -19,16 +19,16 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 """Bump when the kernels change (part of the numba cache key)."""
 
-_N_DATA = 3  # present, log_y, interval_index: constants, no gradient
+_N_DATA = 4  # present, log_y, extra_var, interval_index: constants, no gradient
 
 
 class LatentForward(Op):
     """Per-spine log-likelihood of one imaging block (see :func:`forward_kernel`).
 
-    Inputs: present (int8, R×K), log_y (R×K), interval_index (int64, K−1), z0, h, sd
+    Inputs: present (int8, R×K), log_y, extra_var (R×K), interval_index (int64, K−1), z0, h, sd
     (scalars), initial, delta (G), props (I×G×G), killed, born (I×G). Outputs: log_lik (R)
     and the forward vectors alpha, eps, mass (N×G) and norm (N) used by the gradient.
     """
@@ -46,10 +46,11 @@ class LatentForward(Op):
 
     def perform(self, node, inputs, output_storage):
         """Run the forward kernel (Python backends)."""
-        present, log_y, interval_index, z0, h, sd, *rest = inputs
+        present, log_y, extra_var, interval_index, z0, h, sd, *rest = inputs
         results = forward_kernel(
             present,
             log_y,
+            extra_var,
             interval_index,
             float(z0),
             float(h),
@@ -71,11 +72,13 @@ class LatentForward(Op):
         for extra in output_grads[1:]:
             if not isinstance(extra.type, DisconnectedType):
                 raise NotImplementedError("only the log-likelihood output is differentiable")
-        present, log_y, interval_index, z0, h, sd, initial, delta, props, killed, born = inputs
+        present, log_y, extra_var, interval_index, z0, h, sd = inputs[:7]
+        delta, props, killed = inputs[8:11]
         _, alpha, eps, mass, norm = outputs
         d_scalars, d_initial, d_delta, d_props, d_killed, d_born = LatentForwardGrad(self.additive)(
             present,
             log_y,
+            extra_var,
             interval_index,
             z0,
             h,
@@ -120,10 +123,11 @@ class LatentForwardGrad(Op):
 
     def perform(self, node, inputs, output_storage):
         """Run the reverse kernel (Python backends)."""
-        present, log_y, interval_index, z0, h, sd, *rest = inputs
+        present, log_y, extra_var, interval_index, z0, h, sd, *rest = inputs
         results = backward_kernel(
             present,
             log_y,
+            extra_var,
             interval_index,
             float(z0),
             float(h),
@@ -141,11 +145,12 @@ def _numba_latent_forward(op, **kwargs):
 
     @numba_basic.numba_njit
     def latent_forward(
-        present, log_y, interval_index, z0, h, sd, initial, delta, props, killed, born
+        present, log_y, extra_var, interval_index, z0, h, sd, initial, delta, props, killed, born
     ):
         return forward_kernel(
             present,
             log_y,
+            extra_var,
             interval_index,
             z0.item(),
             h.item(),
@@ -169,6 +174,7 @@ def _numba_latent_forward_grad(op, **kwargs):
     def latent_forward_grad(
         present,
         log_y,
+        extra_var,
         interval_index,
         z0,
         h,
@@ -185,6 +191,7 @@ def _numba_latent_forward_grad(op, **kwargs):
         return backward_kernel(
             present,
             log_y,
+            extra_var,
             interval_index,
             z0.item(),
             h.item(),
@@ -232,6 +239,7 @@ def block_log_likelihood(dyn, block, noise: str = "multiplicative"):
     outputs = LatentForward(noise == "additive")(
         pt.constant(block.present.astype(np.int8)),
         pt.constant(np.asarray(block.log_y, dtype=float)),
+        pt.constant(np.asarray(block.extra_var, dtype=float)),
         pt.constant(np.asarray(block.interval_index, dtype=np.int64)),
         pt.as_tensor_variable(op.z[0]).astype("float64"),
         pt.as_tensor_variable(op.h).astype("float64"),

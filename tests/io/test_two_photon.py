@@ -50,6 +50,18 @@ def test_long_table_absent_volumes_are_nan(write_text):
     assert (report.rows_read, report.rows_kept, report.dropped) == (8, 8, [])
 
 
+def test_long_table_volume_se_is_kept_as_a_matrix(write_text):
+    text = "spine_id,time_days,volume,volume_se\na,0,1.0,0.1\na,4,0,\na,8,2.0,x\nb,0,0.5,0.05\n"
+    ds = read_long_table(write_text("se.csv", text))
+    expected = [[0.1, np.nan, np.nan], [0.05, np.nan, np.nan]]
+    np.testing.assert_array_equal(ds[dims.VOLUME_SE].values, expected)
+    assert ds[dims.VOLUME_SE].attrs["units"] == ds[dims.VOLUME].attrs["units"]
+    report = report_of(ds)
+    assert report.rows_kept == 4
+    assert any("1 volume_se value" in note for note in report.notes)
+    assert not any("ignored columns" in note for note in report.notes)
+
+
 def test_long_table_attrs(write_text):
     path = write_text("long.csv", LONG)
     ds = read_long_table(path)

@@ -13,6 +13,8 @@ from scipy.linalg import expm
 from scipy.stats import norm
 
 from spinefit import dims
+from spinefit.errors import ConfigError, DataError
+from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.models.killed_grid import (
     NOISE_FLOOR,
     grid_operator,
@@ -26,6 +28,7 @@ from spinefit.models.latent_likelihood import (
     prepare_latent,
 )
 from spinefit.simulate.particles import simulate_paths
+from spinefit.simulate.synthetic import simulate_time_series
 
 
 def linear(a, b, c, d):
@@ -216,3 +219,19 @@ def test_block_counts_formations():
     )
     np.testing.assert_array_equal(block.formed, [1, 1])
     np.testing.assert_array_equal(block.present_start, [1, 1])
+
+
+def test_known_errors_come_from_volume_se():
+    data, _ = simulate_time_series(n_spines=30, times_days=np.arange(4) * 4.0, random_seed=2)
+    with pytest.raises(DataError, match="volume_se"):
+        prepare_latent(data, measurement_error=True)
+    data[dims.VOLUME_SE] = 0.1 * data[dims.VOLUME]
+    block = prepare_latent(data, measurement_error=True).blocks[0]
+    present = block.present
+    np.testing.assert_allclose(block.extra_var[present], 0.01)
+    assert np.all(block.extra_var[~present] == 0)
+    assert np.all(prepare_latent(data).blocks[0].extra_var == 0)
+    with pytest.raises(ConfigError, match="latent"):
+        DriftDiffusion({"likelihood": "moments", "measurement_error": "column"})
+    with pytest.raises(ConfigError, match="measurement_error"):
+        DriftDiffusion({"measurement_error": "yes"})

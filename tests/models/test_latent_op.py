@@ -22,7 +22,7 @@ def data():
 LOG_THRESHOLD = float(np.log(0.1))
 
 
-def kernel_inputs(data, noise, log_threshold=LOG_THRESHOLD, noise_sd=0.1):
+def kernel_inputs(data, noise, log_threshold=LOG_THRESHOLD, noise_sd=0.1, extra_var=None):
     ld = prepare_latent(data, noise)
     block = ld.blocks[0]
     op = grid_operator(
@@ -38,6 +38,7 @@ def kernel_inputs(data, noise, log_threshold=LOG_THRESHOLD, noise_sd=0.1):
     args = [
         block.present.astype(np.int8),
         block.log_y,
+        np.zeros(block.present.shape) if extra_var is None else extra_var(block),
         block.interval_index.astype(np.int64),
         float(op.z[0]),
         float(op.h),
@@ -62,21 +63,31 @@ def test_kernel_matches_reference_forward(data, noise):
     np.testing.assert_allclose(log_lik, reference, rtol=1e-10, atol=1e-9)
 
 
-@pytest.mark.parametrize("noise", ["multiplicative", "additive"])
-def test_kernel_gradient_matches_finite_differences(data, noise):
-    args, _, block = kernel_inputs(data, noise)
+def random_known_variance(block):
+    """Known error variances between 0 and 0.2² on every other observation."""
+    rng = np.random.default_rng(5)
+    values = rng.uniform(0.0, 0.04, size=block.present.shape)
+    return np.where(rng.random(block.present.shape) < 0.5, values, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("noise", "extra_var"),
+    [("multiplicative", None), ("additive", None), ("multiplicative", random_known_variance)],
+)
+def test_kernel_gradient_matches_finite_differences(data, noise, extra_var):
+    args, _, block = kernel_inputs(data, noise, extra_var=extra_var)
     rng = np.random.default_rng(3)
     upstream = rng.normal(size=block.present.shape[0])
     outputs = forward_kernel(*args)
-    grads = backward_kernel(*args[:7], *args[8:11], *outputs[1:], upstream)
+    grads = backward_kernel(*args[:8], *args[9:12], *outputs[1:], upstream)
 
     def value(position, direction, step):
         moved = list(args)
         moved[position] = moved[position] + step * direction
         return upstream @ forward_kernel(*moved)[0]
 
-    checks = [(3, 0, None), (4, 1, None), (5, 2, None)]  # z0, h, sd
-    checks += [(7, 1), (8, 2), (9, 3), (10, 4), (11, 5)]  # initial, delta, props, killed, born
+    checks = [(4, 0, None), (5, 1, None), (6, 2, None)]  # z0, h, sd
+    checks += [(8, 1), (9, 2), (10, 3), (11, 4), (12, 5)]  # initial, delta, props, killed, born
     for check in checks:
         position, which = check[0], check[1]
         if len(check) == 3:
@@ -89,6 +100,15 @@ def test_kernel_gradient_matches_finite_differences(data, noise):
             2 * step
         )
         assert numeric == pytest.approx(analytic, rel=1e-4, abs=1e-5), position
+
+
+def test_known_errors_equal_a_shared_noise_of_the_same_size(data):
+    """τ = 0 with known errors of SD 0.15 everywhere is the model with τ = 0.15."""
+    shared, _, _ = kernel_inputs(data, "multiplicative", noise_sd=0.15)
+    known, _, _ = kernel_inputs(
+        data, "multiplicative", noise_sd=0.0, extra_var=lambda b: np.full(b.present.shape, 0.0225)
+    )
+    np.testing.assert_allclose(forward_kernel(*known)[0], forward_kernel(*shared)[0], rtol=1e-12)
 
 
 def test_observation_far_below_grid_is_finite(data):
