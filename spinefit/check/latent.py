@@ -29,7 +29,7 @@ from spinefit.errors import DataError
 from spinefit.models.base import DATA_GROUP
 from spinefit.models.killed_grid import log_emission
 from spinefit.models.latent_likelihood import forward, known_errors, prepare_latent
-from spinefit.models.latent_process import draw_dicts, numpy_dynamics
+from spinefit.models.latent_process import draw_dicts, draw_names, numpy_dynamics
 from spinefit.ppc import (
     QUANTILE_PROBS,
     _as_dataset,
@@ -41,23 +41,6 @@ from spinefit.ppc import (
 
 PIT_OBSERVATION = "pit_observation"
 """Dim of the PIT values (one per present → present observation)."""
-
-
-def latent_draw_names(posterior: xr.Dataset) -> list[str]:
-    """Names of the scalar posterior variables a latent-process draw is rebuilt from."""
-    names = [
-        "a",
-        "b",
-        "c",
-        "d",
-        "detection_threshold",
-        "measurement_cv",
-        "birth_median",
-        "birth_log_sd",
-        "formation_per_day",
-        "loss_per_day",
-    ]
-    return names + [n for n in ("beta", "gamma") if n in posterior]
 
 
 def latent_stationary_check(
@@ -107,7 +90,7 @@ def latent_stationary_check(
     noise = model.config["noise"]
     ld = prepare_latent(data, noise, measurement_error=known_errors(model.config))
     posterior = tree["posterior"].to_dataset()
-    names = latent_draw_names(posterior)
+    names = draw_names(posterior)
     rng_choice, rng_replicates = np.random.default_rng(np.random.SeedSequence(random_seed)).spawn(2)
     picked_draws, chosen = draw_dicts(posterior, names, draws, int(rng_choice.integers(2**31)))
     grid = np.geomspace(0.5 * observed[0], 2.0 * observed[-1], n_grid)
@@ -234,7 +217,7 @@ def one_step_pit(
     numpy.ndarray
         PIT values in [0, 1], blocks in order, spines then sessions within a block.
     """
-    picked, _ = draw_dicts(posterior, latent_draw_names(posterior), n_draws, random_seed)
+    picked, _ = draw_dicts(posterior, draw_names(posterior), n_draws, random_seed)
     total = None
     for draw in picked:
         dyn = numpy_dynamics(draw, ld, model.config, model.family_in_size_units)

@@ -53,7 +53,7 @@ TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
 LIKELIHOODS = ("latent", "moments")
 
 
-def family_functions(family: str, params: dict[str, Any], scale: float, xp=None):
+def family_functions(family: str, params: dict[str, Any], scale: float):
     r"""Return :math:`\mu(x)` and :math:`\sigma^2(x)` in units of the median size s.
 
     Parameters
@@ -66,8 +66,6 @@ def family_functions(family: str, params: dict[str, Any], scale: float, xp=None)
     scale : float
         s, the size unit (x = w/s): :math:`\mu_s(x) = \mu(s x)/s`,
         :math:`\sigma^2_s(x) = \sigma^2(s x)/s^2`.
-    xp : namespace, optional
-        Unused; kept so numpy and PyTensor callers share one signature.
 
     Returns
     -------
@@ -382,12 +380,12 @@ class DriftDiffusion(SpineModel):
         model.result = tree
         return model
 
-    def family_in_size_units(self, draw: dict[str, Any], scale: float, xp=None):
+    def family_in_size_units(self, draw: dict[str, Any], scale: float):
         """Return the fitted family's μ(x), σ²(x) in units of the median size.
 
         See :func:`family_functions`.
         """
-        return family_functions(self.config["family"], draw, scale, xp)
+        return family_functions(self.config["family"], draw, scale)
 
     # -- reading results -----------------------------------------------------------------
     def parameter_names(self, tree: xr.DataTree) -> dict[str, str]:

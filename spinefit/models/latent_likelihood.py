@@ -230,7 +230,7 @@ def prepare_latent(
             source=data.attrs.get(dims.ATTR_SOURCE),
         )
     sizes = volume[present_all] / scale
-    dts = np.concatenate([np.diff(np.unique(data[dims.TIME_DAYS].to_numpy()))])
+    dts = np.diff(np.unique(data[dims.TIME_DAYS].to_numpy()))
     return LatentData(
         blocks=blocks,
         scale=scale,

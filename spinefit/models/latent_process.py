@@ -54,17 +54,24 @@ NOISE_PRIOR_SD = 0.2
 LOSS_PRIOR_SD = 0.1
 """HalfNormal scale of the size-independent loss hazard (per day)."""
 
-LATENT_PARAMETERS = (
+DRAW_PARAMETERS = (
     "detection_threshold",
     "measurement_cv",
     "birth_median",
     "birth_log_sd",
     "formation_per_day",
     "loss_per_day",
-    "elimination_per_day",
-    "threshold_elimination_share",
 )
+"""Latent parameters a posterior draw is rebuilt from (:func:`numpy_dynamics`)."""
+
+LATENT_PARAMETERS = (*DRAW_PARAMETERS, "elimination_per_day", "threshold_elimination_share")
 """Posterior variables the latent likelihood adds (reported next to a, b, c, d)."""
+
+
+def draw_names(posterior: xr.Dataset) -> list[str]:
+    """Names of the scalar posterior variables a latent-process draw is rebuilt from."""
+    return ["a", "b", "c", "d", *DRAW_PARAMETERS] + [n for n in ("beta", "gamma") if n in posterior]
+
 
 SizeFunction = Callable[[Any], Any]
 
@@ -249,14 +256,14 @@ def numpy_dynamics(draw: dict[str, float], ld: LatentData, config: dict[str, Any
     config : dict
         Model configuration.
     family : callable
-        ``family(draw, s, xp) -> (drift, variance)`` in units of s.
+        ``family(draw, s) -> (drift, variance)`` in units of s (numpy).
 
     Returns
     -------
     Dynamics
     """
     s = ld.scale
-    drift, variance = family(draw, s, NUMPY)
+    drift, variance = family(draw, s)
     op = grid_operator(
         drift,
         variance,

@@ -181,8 +181,8 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
     """Threshold, noise, loss and the size-dependent elimination probability (latent fits)."""
     from spinefit.models.latent_likelihood import known_errors, prepare_latent
     from spinefit.models.latent_process import (
-        LATENT_PARAMETERS,
         draw_dicts,
+        draw_names,
         elimination_probability,
         numpy_dynamics,
     )
@@ -190,12 +190,10 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
     data = tree[DATA_GROUP].to_dataset()
     posterior = tree["posterior"].to_dataset()
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
-    ld = prepare_latent(
-        data, model.config["noise"], measurement_error=known_errors(model.config)
+    ld = prepare_latent(data, model.config["noise"], measurement_error=known_errors(model.config))
+    picked, _ = draw_dicts(
+        posterior, draw_names(posterior), 200, int(tree.attrs.get("random_seed", 0))
     )
-    names = ["a", "b", "c", "d", *LATENT_PARAMETERS, "beta", "gamma"]
-    names = [n for n in names if n in posterior]
-    picked, _ = draw_dicts(posterior, names, 200, int(tree.attrs.get("random_seed", 0)))
     dt = ld.median_interval
     curves = np.stack(
         [
