@@ -233,9 +233,7 @@ class DriftDiffusion(SpineModel):
                 "the spine present in both); the drift-diffusion model needs at least 5",
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
-        ld = prepare_latent(
-            data, self.config["noise"], measurement_error=known_errors(self.config)
-        )
+        ld = prepare_latent(data, self.config["noise"], measurement_error=known_errors(self.config))
         s, t = ld.scale, ld.median_interval
         x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
         rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
