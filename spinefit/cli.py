@@ -117,6 +117,13 @@ def fit(
     chains: Annotated[int, typer.Option(help="Number of chains.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     sampler: Annotated[str, typer.Option(help="NUTS implementation: nutpie or pymc.")] = "nutpie",
+    ess_target: Annotated[
+        int,
+        typer.Option(
+            help="Extend sampling in rounds until every parameter's bulk ESS reaches this "
+            "and R-hat <= 1.01, up to 4x --draws per chain (0: off)."
+        ),
+    ] = 400,
     interval_days: Annotated[
         float | None, typer.Option(help="Days between sessions (matrices / session column).")
     ] = None,
@@ -188,6 +195,7 @@ def fit(
         random_seed=seed,
         sampler=sampler,
         progressbar=not quiet,
+        ess_target=ess_target,
     )
     options = InputOptions(
         interval_days=interval_days,

@@ -113,15 +113,23 @@ def curve_stats(samples: xr.DataArray, x_dim: str) -> dict[str, list[float]]:
 
 
 def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -> dict[str, Any]:
-    """Return divergences, max R-hat and min bulk ESS over the posterior.
+    """Return divergences, max R-hat, min bulk ESS and chains in different modes.
 
     Parameters
     ----------
     tree : xarray.DataTree
         A fitted result with ``posterior`` and ``sample_stats``.
     var_names : list of str, optional
-        Restrict R-hat/ESS to these variables (default: all posterior variables).
+        Restrict R-hat/ESS/modes to these variables (default: all posterior variables).
+
+    Returns
+    -------
+    dict
+        ``divergences``, ``max_r_hat``, ``min_ess_bulk`` and ``chains_in_different_modes``
+        (the chain groups in words, or None; see :mod:`spinefit.sampling.modes`).
     """
+    from spinefit.sampling.modes import check_posterior
+
     posterior = tree["posterior"].to_dataset()
     if var_names is not None:
         posterior = posterior[var_names]
@@ -130,9 +138,16 @@ def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -
     max_rhat = max(float(np.nanmax(rhat[v].values)) for v in rhat.data_vars)
     min_ess = min(float(np.nanmin(ess[v].values)) for v in ess.data_vars)
     divergences = 0
-    if "sample_stats" in tree.children and "diverging" in tree["sample_stats"]:
-        divergences = int(tree["sample_stats"]["diverging"].sum())
-    return {"divergences": divergences, "max_r_hat": max_rhat, "min_ess_bulk": min_ess}
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
+    if stats is not None and "diverging" in stats:
+        divergences = int(stats["diverging"].sum())
+    modes = check_posterior(posterior, stats)
+    return {
+        "divergences": divergences,
+        "max_r_hat": max_rhat,
+        "min_ess_bulk": min_ess,
+        "chains_in_different_modes": modes.describe() if modes.different_modes else None,
+    }
 
 
 def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
@@ -150,7 +165,14 @@ def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
     if diagnostics["min_ess_bulk"] < 400:
         problems.append(
             f"min bulk ESS {diagnostics['min_ess_bulk']:.0f} < 400: too few effective draws "
-            "for stable 94% intervals; increase --draws"
+            "for stable 94% intervals; increase --draws (--ess-target extends to at most "
+            "4x --draws)"
+        )
+    if diagnostics.get("chains_in_different_modes"):
+        problems.append(
+            f"chains in different modes: {diagnostics['chains_in_different_modes']}; the "
+            "summaries average the modes and are not valid (a multimodal posterior or a "
+            "stuck chain: try another --seed or more --chains)"
         )
     return problems
 

@@ -52,6 +52,22 @@ class SamplerSettings:
         Target acceptance rate of NUTS.
     progressbar : bool
         Show sampling progress.
+    robust_starts : bool
+        Start the chains near the best of a few short optimisations of the posterior,
+        jittered by its curvature, instead of PyMC's support point ± 1 (see
+        :mod:`spinefit.sampling.starts`).
+    max_restarts : int
+        Times a chain stuck in a low-density mode is re-run near the other chains.
+    ess_target : int
+        Extend sampling in rounds until every posterior quantity has bulk ESS ≥ this and
+        R-hat ≤ 1.01, up to :data:`spinefit.sampling.CAP_FACTOR` × ``draws`` per chain;
+        0 turns it off. The warm-up adaptation is kept with nutpie; PyMC's sampler
+        re-samples with more draws and the same tune.
+
+    Notes
+    -----
+    With ``robust_starts=False``, ``max_restarts=0`` and ``ess_target=0`` a fit is one
+    plain ``pm.sample`` call, as before these options existed (the benchmark's baseline).
     """
 
     draws: int = 1000
@@ -61,12 +77,22 @@ class SamplerSettings:
     sampler: str = "nutpie"
     target_accept: float = 0.9
     progressbar: bool = True
+    robust_starts: bool = True
+    max_restarts: int = 2
+    ess_target: int = 400
 
     def __post_init__(self) -> None:
         if self.draws < 1 or self.tune < 0 or self.chains < 1:
             raise ConfigError("draws and chains must be >= 1 and tune >= 0")
         if self.sampler not in ("nutpie", "pymc"):
             raise ConfigError(f"unknown sampler '{self.sampler}'; use 'nutpie' or 'pymc'")
+        if self.max_restarts < 0 or self.ess_target < 0:
+            raise ConfigError("ess_target (--ess-target) and max_restarts must be >= 0")
+
+    @property
+    def plain(self) -> bool:
+        """True when no robustness option is on: one plain ``pm.sample`` call."""
+        return not (self.robust_starts or self.max_restarts or self.ess_target)
 
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -100,18 +126,33 @@ def one_blas_thread() -> Iterator[None]:
 def sample_model(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
     """Run NUTS on ``model`` with every sampler setting passed explicitly.
 
+    By default chains start near the posterior mode, a chain stuck in a low-density mode
+    is re-run, and sampling is extended until the bulk ESS target is met
+    (:func:`spinefit.sampling.sample_robustly`); what it had to do is recorded in the
+    result's root attrs (``sampling_notes``, ``restarted_chains``, ``sampling_draws``).
+
     Parameters
     ----------
     model : pymc.Model
         The model to sample.
     settings : SamplerSettings
-        Draws, tune, chains, seed and sampler.
+        Draws, tune, chains, seed, sampler and the robustness options.
 
     Returns
     -------
     xarray.DataTree
         ArviZ DataTree with ``posterior``, ``sample_stats`` and ``observed_data``.
     """
+    with model, one_blas_thread():
+        if settings.plain:
+            return _plain_sample(settings)
+        from spinefit.sampling import sample_robustly
+
+        return sample_robustly(model, settings)
+
+
+def _plain_sample(settings: SamplerSettings) -> xr.DataTree:
+    """Run one ``pm.sample`` on the model in context, PyMC's own starts (the old default)."""
     import pymc as pm
 
     kwargs: dict[str, Any] = dict(
@@ -125,8 +166,7 @@ def sample_model(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
         quiet=not settings.progressbar,
         target_accept=settings.target_accept,
     )
-    with model, one_blas_thread():
-        return pm.sample(**kwargs)
+    return pm.sample(**kwargs)
 
 
 class SpineModel(ABC):

@@ -182,6 +182,26 @@ def loo_pooled_vs_split(
     return loo_record(loo(pooled_ll), loo(split_ll)) | {"units": int(split_ll.shape[1])}
 
 
+def common_draws(fits: dict[str, xr.DataTree]) -> dict[str, xr.DataTree]:
+    """Cut every fit to the fewest draws per chain among them (ESS rounds differ per fit)."""
+    n = min(fit["posterior"].sizes["draw"] for fit in fits.values())
+    out = {}
+    for label, fit in fits.items():
+        fit = fit.copy()
+        for name in ("posterior", "sample_stats", "log_likelihood"):
+            if name in fit.children:
+                cut = fit[name].to_dataset().isel(draw=slice(0, n))
+                fit[name] = xr.DataTree(dataset=cut)
+        out[label] = fit
+    return out
+
+
+def _first_draws(log_lik: np.ndarray, chains: int, draws: int) -> np.ndarray:
+    """Keep the first ``draws`` per chain of a ``(chain * draw, unit)`` array."""
+    per_chain = log_lik.reshape(chains, -1, log_lik.shape[1])
+    return per_chain[:, :draws].reshape(-1, log_lik.shape[1])
+
+
 class ByCondition(SpineModel):
     """Fit another model once per condition and stack the posteriors on ``condition``.
 
@@ -272,6 +292,7 @@ class ByCondition(SpineModel):
                 data.isel({dim: labels == label}),
                 replace(settings, random_seed=settings.random_seed + k),
             )
+        fits = common_draws(fits)
         tree = self._stack(fits)
         tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
         tree["posterior"].attrs["condition_by"] = self.config["by"]
@@ -317,8 +338,13 @@ class ByCondition(SpineModel):
             return {"skipped": f"{units} likelihood units exceed {MAX_LOO_UNITS}"}
         pooled_model = self.inner()
         pooled_tree = pooled_model.fit(data, replace(settings, random_seed=settings.random_seed))
+        pooled_tree, *_ = common_draws({"": pooled_tree, **fits}).values()
         pooled = pooled_model.pointwise_log_likelihood(pooled_tree)
-        shape = (settings.chains, settings.draws)
+        shape = (settings.chains, pooled_tree["posterior"].sizes["draw"])
+        split = {
+            label: (_first_draws(log_lik, settings.chains, shape[1]), units)
+            for label, (log_lik, units) in split.items()
+        }
         return loo_pooled_vs_split(pooled, split, shape)
 
     # -- reading results -----------------------------------------------------------------

@@ -434,7 +434,7 @@ def test_smoke_binned_by_multiplicity_fit_dims_and_labels():
     model = Mixture(
         {"binned": True, "n_bins": 400, "by_multiplicity": True, "component_comparison": False}
     )
-    tree = model.fit(data, quiet(draws=200, tune=200, chains=1, random_seed=7))
+    tree = model.fit(data, quiet(draws=200, tune=200, chains=1, random_seed=7, ess_target=0))
     posterior = tree["posterior"]
     assert posterior["weight"].dims == (*dims.SAMPLE_DIMS, MULTIPLICITY_GROUP, dims.COMPONENT)
     assert list(posterior[MULTIPLICITY_GROUP].values) == ["m1", "m2", "m3plus"]
