@@ -25,7 +25,33 @@ KERNEL_VERSION = 2
 _N_DATA = 4  # present, log_y, extra_var, interval_index: constants, no gradient
 
 
-class LatentForward(Op):
+class _KernelOp(Op):
+    """An Op that runs one of the latent kernels on (data, z0, h, sd, additive, arrays).
+
+    Subclasses set :attr:`kernel` and :attr:`output_types`.
+    """
+
+    __props__ = ("additive",)
+    output_types: tuple = ()
+
+    def __init__(self, additive: bool = False):
+        self.additive = bool(additive)
+
+    def make_node(self, *inputs):
+        """Return the Apply node with one output per entry of :attr:`output_types`."""
+        inputs = [pt.as_tensor_variable(x) for x in inputs]
+        return Apply(self, inputs, [make() for make in self.output_types])
+
+    def perform(self, node, inputs, output_storage):
+        """Run the kernel (Python backends)."""
+        present, log_y, extra_var, interval_index, z0, h, sd, *rest = inputs
+        scalars = (float(z0), float(h), float(sd), self.additive)
+        results = self.kernel(present, log_y, extra_var, interval_index, *scalars, *rest)
+        for storage, value in zip(output_storage, results, strict=True):
+            storage[0] = value
+
+
+class LatentForward(_KernelOp):
     """Per-spine log-likelihood of one imaging block (see :func:`forward_kernel`).
 
     Inputs: present (int8, R×K), log_y, extra_var (R×K), interval_index (int64, K−1), z0, h, sd
@@ -33,33 +59,8 @@ class LatentForward(Op):
     and the forward vectors alpha, eps, mass (N×G) and norm (N) used by the gradient.
     """
 
-    __props__ = ("additive",)
-
-    def __init__(self, additive: bool = False):
-        self.additive = bool(additive)
-
-    def make_node(self, *inputs):
-        """Return the Apply node: log_lik (R) and the forward vectors."""
-        inputs = [pt.as_tensor_variable(x) for x in inputs]
-        outputs = [pt.dvector(), pt.dmatrix(), pt.dmatrix(), pt.dmatrix(), pt.dvector()]
-        return Apply(self, inputs, outputs)
-
-    def perform(self, node, inputs, output_storage):
-        """Run the forward kernel (Python backends)."""
-        present, log_y, extra_var, interval_index, z0, h, sd, *rest = inputs
-        results = forward_kernel(
-            present,
-            log_y,
-            extra_var,
-            interval_index,
-            float(z0),
-            float(h),
-            float(sd),
-            self.additive,
-            *rest,
-        )
-        for storage, value in zip(output_storage, results, strict=True):
-            storage[0] = value
+    kernel = staticmethod(forward_kernel)
+    output_types = (pt.dvector, pt.dmatrix, pt.dmatrix, pt.dmatrix, pt.dvector)
 
     def connection_pattern(self, node):
         """Return which outputs each input reaches (the data inputs reach none)."""
@@ -106,37 +107,12 @@ class LatentForward(Op):
         ]
 
 
-class LatentForwardGrad(Op):
+class LatentForwardGrad(_KernelOp):
     """Reverse pass of :class:`LatentForward` (see :func:`backward_kernel`)."""
 
-    __props__ = ("additive",)
-
-    def __init__(self, additive: bool = False):
-        self.additive = bool(additive)
-
-    def make_node(self, *inputs):
-        """Return the Apply node: gradients of z0, h, sd (as one vector) and the arrays."""
-        inputs = [pt.as_tensor_variable(x) for x in inputs]
-        outputs = [pt.dvector(), pt.dvector(), pt.dvector(), pt.dtensor3(), pt.dmatrix()]
-        outputs.append(pt.dmatrix())
-        return Apply(self, inputs, outputs)
-
-    def perform(self, node, inputs, output_storage):
-        """Run the reverse kernel (Python backends)."""
-        present, log_y, extra_var, interval_index, z0, h, sd, *rest = inputs
-        results = backward_kernel(
-            present,
-            log_y,
-            extra_var,
-            interval_index,
-            float(z0),
-            float(h),
-            float(sd),
-            self.additive,
-            *rest,
-        )
-        for storage, value in zip(output_storage, results, strict=True):
-            storage[0] = value
+    kernel = staticmethod(backward_kernel)
+    output_types = (pt.dvector, pt.dvector, pt.dvector, pt.dtensor3, pt.dmatrix, pt.dmatrix)
+    """Gradients of z0, h, sd (one vector of 3), initial, delta, props, killed, born."""
 
 
 @register_funcify_default_op_cache_key(LatentForward)
