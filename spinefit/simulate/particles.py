@@ -418,6 +418,56 @@ new_size_sigma, burn_in_days, initial, random_seed
         random_seed=random_seed,
         return_events=True,
     )
+    parameters = (
+        f"a={a}, b={b}, c={c}, d={d}, threshold={threshold}, "
+        f"formation_rate={formation_rate}/day per empty site, new_size_mu={new_size_mu}, "
+        f"new_size_sigma={new_size_sigma}, dt={dt}, random_seed={random_seed}"
+    )
+    return _time_series_dataset(
+        sizes,
+        formed,
+        times,
+        parameters=parameters,
+        label_values=label_values,
+        volume_units=volume_units,
+        spine_id_prefix=spine_id_prefix,
+    )
+
+
+def _time_series_dataset(
+    sizes: NDArray[np.float64],
+    formed: NDArray[np.int64],
+    times: NDArray[np.float64],
+    *,
+    parameters: str,
+    label_values: Mapping[str, NDArray[np.str_]],
+    volume_units: str,
+    spine_id_prefix: str,
+) -> xr.Dataset:
+    """Build the time-series Dataset of a site simulation (shared by every simulator).
+
+    Parameters
+    ----------
+    sizes : numpy.ndarray
+        Size of every site at every observation, shape ``(n_sites, n_times)``, NaN where the
+        site holds no spine.
+    formed : numpy.ndarray
+        Formations per site in the interval that ends at each observation, same shape.
+    times : numpy.ndarray
+        Observation times in days.
+    parameters : str
+        The simulation settings, for the ingestion report ("simulated <n> sites with ...").
+    label_values : mapping
+        Per-site label arrays, as returned by ``_check_labels``.
+    volume_units, spine_id_prefix : str
+        As for :func:`simulate_particles`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The layout described in :func:`simulate_particles`.
+    """
+    n_spines = sizes.shape[0]
     volume, site, generation = _split_by_spine(sizes, formed)
     width = len(str(n_spines - 1))
     spine_ids = np.array(
@@ -428,11 +478,7 @@ new_size_sigma, burn_in_days, initial, random_seed
 
     source = "spinefit.simulate"
     report = IngestionReport(source=source, rows_read=site.size, rows_kept=site.size)
-    report.notes.append(
-        f"simulated {n_spines} sites with a={a}, b={b}, c={c}, d={d}, threshold={threshold}, "
-        f"formation_rate={formation_rate}/day per empty site, new_size_mu={new_size_mu}, "
-        f"new_size_sigma={new_size_sigma}, dt={dt}, random_seed={random_seed}"
-    )
+    report.notes.append(f"simulated {n_spines} sites with {parameters}")
     report.notes.append(
         f"{site.size} spines observed; spine id <site>-<k> is the k-th spine (from 0) seen at "
         "a site"
