@@ -147,7 +147,11 @@ def fit(
         bool, typer.Option(help="mixture: large-state weight per multiplicity group.")
     ] = False,
     family: Annotated[
-        str | None, typer.Option(help="drift-diffusion family: linear or power.")
+        str | None,
+        typer.Option(
+            help="drift-diffusion SDE family: linear (default), power or spline (flexible "
+            "drift; -o n_basis=K, -o spline_variance=true)."
+        ),
     ] = None,
     pool_animals: Annotated[
         bool, typer.Option(help="Partial pooling across animals (needs animal_id).")

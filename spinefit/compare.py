@@ -18,6 +18,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError
+from spinefit.families import SDEFamily, family_of_result, get_family
 from spinefit.stats import HDI_PROB, _hdi, observed_size_grid
 
 __all__ = ["HUMAN_NAMES", "compare", "curve_draws", "default_reference", "sentences"]
@@ -182,8 +183,10 @@ def _condition_items(name: str, var: xr.DataArray) -> list[tuple[str, xr.DataArr
     ]
 
 
-def curve_draws(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
-    """Return μ(w), σ(w) and the stationary density per draw and condition (linear family).
+def curve_draws(
+    posterior: xr.Dataset, grid: np.ndarray, family: SDEFamily | None = None
+) -> dict[str, xr.DataArray]:
+    """Return μ(w), σ(w) and the stationary density per draw and condition.
 
     The stationary density is that of the fitted SDE with reflecting walls at both ends of
     ``grid`` (no turnover), normalised over the grid, so conditions are compared on the
@@ -192,9 +195,12 @@ def curve_draws(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArr
     Parameters
     ----------
     posterior : xarray.Dataset
-        Posterior with ``a``, ``b``, ``c``, ``d``.
+        Posterior with the family's parameters (``a``, ``b``, ``c``, ``d``, ...) and, for
+        families that are not scale-free, the ``size_scale`` attr.
     grid : numpy.ndarray
         Strictly increasing sizes.
+    family : SDEFamily, optional
+        The fitted family (default: linear); see :func:`spinefit.families.family_of_result`.
 
     Returns
     -------
@@ -204,23 +210,27 @@ def curve_draws(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArr
     """
     from spinefit.simulate.stationary import stationary_density
 
-    w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
-    a, b, c, d = (posterior[v] for v in "abcd")
-    drift = a + b * w
-    diffusion = np.sqrt(c + d * w**2)
+    family = family or get_family("linear")
+    scale = float(posterior.attrs.get("size_scale", 1.0))
+    curves = family.curves(posterior, grid, scale)
     # The density is computed on a fine grid over the same range and read off at ``grid``,
     # so a coarse user grid does not coarsen the normalising integral.
     fine = np.linspace(grid.min(), grid.max(), STATIONARY_POINTS)
-    w_fine = xr.DataArray(fine, dims="w_fine")
+    on_fine = family.curves(posterior, fine, scale)
     density = xr.apply_ufunc(
         lambda mu, sigma: stationary_density(mu, sigma, fine),
-        a + b * w_fine,
-        np.sqrt(c + d * w_fine**2),
-        input_core_dims=[["w_fine"], ["w_fine"]],
+        on_fine["drift"],
+        np.sqrt(on_fine["variance"]),
+        input_core_dims=[[dims.SIZE_GRID], [dims.SIZE_GRID]],
         output_core_dims=[["w_fine"]],
     )
+    w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
     stationary = density.assign_coords(w_fine=fine).interp(w_fine=w).drop_vars("w_fine")
-    return {"drift": drift, "diffusion": diffusion, "stationary": stationary}
+    return {
+        "drift": curves["drift"],
+        "diffusion": np.sqrt(curves["variance"]),
+        "stationary": stationary,
+    }
 
 
 def intrinsic_fraction_draws(
@@ -310,7 +320,8 @@ def compare(
     curves: dict[str, Any] = {}
     grid_values = np.asarray(grid, dtype=float) if grid is not None else observed_size_grid(tree)
     if grid_values is not None and all(v in contrasts for v in "abcd"):
-        for key, draws in curve_draws(posterior, grid_values).items():
+        draws_by_key = curve_draws(posterior, grid_values, family_of_result(tree))
+        for key, draws in draws_by_key.items():
             curves[key] = {dims.SIZE_GRID: [float(v) for v in grid_values]} | {
                 label: difference_stats(
                     draws.sel({dims.CONDITION: label}) - draws.sel({dims.CONDITION: reference}),

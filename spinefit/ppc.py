@@ -15,7 +15,15 @@ prediction with the data in three ways:
 3. the Kolmogorov–Smirnov and Wasserstein-1 distances between the observed size distribution
    and the predicted one, each with a posterior predictive p-value: per draw a replicate
    sample of the observed size is drawn from that draw's density and its distance to the
-   density is compared with the observed data's distance.
+   density is compared with the observed data's distance;
+4. Sarle's bimodality coefficient of the log sizes (observed, and of each draw's
+   replicate sample), with the share of replicates at least as bimodal as the data.
+
+A draw whose stationary density does not exist (tail exponent :math:`\alpha \le 0`, read
+at :data:`~spinefit.families.dynamics.TAIL_FACTOR` times the largest observed size: sizes
+grow without bound) is left out of the density, quantiles and p-values and counted in the
+attr ``n_draws_without_stationary_density``. On the finite grid the reflecting top would
+otherwise make a density for it, piled up against the wall.
 
 The observed sizes pool all present spine-sessions, so one spine contributes several,
 correlated values. Replicates are independent draws, so the p-values are conservative in
@@ -38,6 +46,14 @@ from numpy.typing import NDArray
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
+from spinefit.families.base import SDEFamily
+from spinefit.families.dynamics import TAIL_FACTOR
+from spinefit.families.tails import (
+    BIMODALITY_THRESHOLD,
+    bimodality_coefficient,
+    has_stationary_density,
+    tail_exponent,
+)
 from spinefit.io.transitions import turnover_intervals
 from spinefit.models.base import DATA_GROUP
 from spinefit.simulate.stationary import stationary_density, stationary_elimination_rate
@@ -79,8 +95,8 @@ def stationary_check(
         A drift–diffusion result (``posterior`` with a, b, c, d [, beta, gamma],
         ``elimination_per_day``, ``formation_per_day``; and the ``data`` group).
     draws : int
-        Number of posterior draws used (picked at random without replacement; all draws if
-        fewer are available).
+        Number of posterior draws picked (at random without replacement; all draws if
+        fewer are available); those without a stationary density are then left out.
     random_seed : int
         Seed for the choice of draws, the replicate samples and the particle simulation.
     n_grid : int
@@ -111,15 +127,19 @@ def stationary_check(
         ``formation_per_day_predicted`` and the fitted ``elimination_per_day``,
         ``formation_per_day`` at the same draws; raw counts; ``ks_observed``,
         ``ks_replicate``, ``wasserstein_observed``, ``wasserstein_replicate`` per draw and
-        ``ks_p_value``, ``wasserstein_p_value``; observed and predicted quantiles. Every
-        variable has a ``units`` attr.
+        ``ks_p_value``, ``wasserstein_p_value``; ``bimodality_observed`` (Sarle's
+        coefficient of the log observed sizes), ``bimodality_replicate`` per draw and
+        ``bimodality_p_value``; observed and predicted quantiles. Every variable has a
+        ``units`` attr. Draws without a stationary density are left out of ``draw``; the
+        attr ``n_draws_without_stationary_density`` counts them.
 
     Raises
     ------
     ConfigError
         If the result is not a drift–diffusion result or an option is out of range.
     DataError
-        If the data group has too few present sizes.
+        If the data group has too few present sizes, or no chosen draw has a stationary
+        density.
     """
     from spinefit.models import get_model_class
     from spinefit.models.drift_diffusion import DriftDiffusion
@@ -168,9 +188,11 @@ def stationary_check(
     sample = posterior.stack(_sample=dims.SAMPLE_DIMS)
     n_total = sample.sizes["_sample"]
     chosen = np.sort(rng_choice.choice(n_total, size=min(draws, n_total), replace=False))
-    picked = sample.isel(_sample=chosen)
-    picked = picked.drop_vars(["_sample", *dims.SAMPLE_DIMS]).rename({"_sample": dims.DRAW})
-    picked.attrs = dict(posterior.attrs)
+    picked = pick_draws(posterior, chosen)
+    with_density = draws_with_stationary_density(model.family, picked, float(observed[-1]))
+    n_without_density = int(chosen.size - with_density.sum())
+    chosen = chosen[with_density]
+    picked = picked.isel({dims.DRAW: np.flatnonzero(with_density)})
     curves = model.curves(picked, grid)
     drift = curves["drift"].transpose(dims.DRAW, dims.SIZE_GRID).to_numpy()
     diffusion = curves["diffusion"].transpose(dims.DRAW, dims.SIZE_GRID).to_numpy()
@@ -186,7 +208,7 @@ def stationary_check(
     n_replicate = observed.size if replicate_size is None else int(replicate_size)
     if n_replicate < 1:
         raise ConfigError(f"replicate_size must be >= 1, got {replicate_size}")
-    distances = replicate_distances(observed, grid, cdf, n_replicate, rng_replicates)
+    replicates = replicate_statistics(observed, grid, cdf, n_replicate, rng_replicates)
 
     probs = np.asarray(QUANTILE_PROBS)
     predicted_quantiles = np.stack([np.interp(probs, row, grid) for row in cdf])
@@ -202,7 +224,7 @@ def stationary_check(
         picked=picked,
         chain_of=sample["chain"].to_numpy()[chosen],
         draw_of=sample["draw"].to_numpy()[chosen],
-        distances=distances,
+        replicates=replicates,
         observed=observed,
         observed_quantiles=observed_quantiles,
         predicted_quantiles=predicted_quantiles,
@@ -216,6 +238,7 @@ def stationary_check(
             "new_size_log_sd": log_sd,
             "new_size_source": new_size_note,
             "n_new_spines": int(new_sizes.size),
+            "n_draws_without_stationary_density": n_without_density,
             "replicate_size": n_replicate,
             "random_seed": int(random_seed),
             "hdi_prob": HDI_PROB,
@@ -227,7 +250,7 @@ def stationary_check(
         }
     )
     if n_particles is not None:
-        if model.config["family"] != "linear":
+        if not model.family.exact_linear_moments:
             raise ConfigError("the particle cross-check simulates the linear family only")
         particles = _particle_check(
             picked,
@@ -246,6 +269,87 @@ def stationary_check(
         dataset = dataset.merge(particles)
         dataset.attrs = attrs
     return dataset
+
+
+# --------------------------------------------------------------------------- posterior draws
+
+
+def pick_draws(posterior: xr.Dataset, chosen: NDArray[np.intp]) -> xr.Dataset:
+    """Return the posterior draws at positions ``chosen`` of the stacked (chain, draw).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        The ``posterior`` group.
+    chosen : numpy.ndarray
+        Positions in the chain-major stack of all draws.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables along one ``draw`` dim without coords, with the posterior's attrs
+        (``size_scale``).
+    """
+    sample = posterior.stack(_sample=dims.SAMPLE_DIMS).isel(_sample=chosen)
+    picked = sample.drop_vars(["_sample", *dims.SAMPLE_DIMS]).rename({"_sample": dims.DRAW})
+    picked.attrs = dict(posterior.attrs)
+    return picked
+
+
+def draws_with_stationary_density(
+    family: SDEFamily, draws: xr.Dataset, largest_size: float, source: str | None = None
+) -> NDArray[np.bool_]:
+    r"""Return which draws have a stationary size density (tail exponent :math:`\alpha > 0`).
+
+    :math:`\alpha` is read with :func:`spinefit.families.tails.tail_exponent` from the
+    family's :math:`\mu(w)` and :math:`\sigma^2(w)` at
+    :data:`~spinefit.families.dynamics.TAIL_FACTOR` times ``largest_size``, as in the
+    summary's ``tail``. For the linear family :math:`\alpha = 1 - 2b/d`, so draws with
+    :math:`b \ge d/2` have none.
+
+    Parameters
+    ----------
+    family : SDEFamily
+        The fitted family.
+    draws : xarray.Dataset
+        Family parameters (volume units) along ``draw``; attr ``size_scale`` (s of the fit,
+        1 if absent).
+    largest_size : float
+        The largest observed size (volume units).
+    source : str, optional
+        Named in the error.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool per draw.
+
+    Raises
+    ------
+    DataError
+        If no draw has a stationary density.
+    """
+    scale = float(draws.attrs.get("size_scale", 1.0))
+    far = TAIL_FACTOR * float(largest_size)
+
+    def curve(key: str):
+        def values(w):
+            out = family.curves(draws, np.atleast_1d(w), scale)[key]
+            return out.transpose(dims.DRAW, dims.SIZE_GRID).to_numpy()
+
+        return values
+
+    alpha = tail_exponent(curve("drift"), curve("variance"), far)[:, 0]
+    has_density = has_stationary_density(alpha)
+    if not has_density.any():
+        raise DataError(
+            f"none of the {alpha.size} posterior draws checked has a stationary size density "
+            f"(tail exponent α ≤ 0 at {far:.3g}, {TAIL_FACTOR:g} × the largest observed "
+            "size): the fitted sizes grow without bound, so there is no predicted size "
+            "distribution to check",
+            source=source,
+        )
+    return has_density
 
 
 # --------------------------------------------------------------------------- numpy layer
@@ -339,24 +443,26 @@ def distances_to_cdf(
     return ks, float(np.sum(pieces))
 
 
-def replicate_distances(
+def replicate_statistics(
     observed: NDArray[np.float64],
     grid: NDArray[np.float64],
     cdf: NDArray[np.float64],
     n_replicate: int,
     rng: np.random.Generator,
 ) -> dict[str, NDArray[np.float64]]:
-    """Distances of the observed sample and of one replicate per draw to each draw's CDF.
+    """Statistics of the observed sample and of one replicate sample per draw.
 
+    Per draw: the KS and Wasserstein-1 distances of the observed sample and of a replicate
+    to that draw's CDF, and Sarle's bimodality coefficient of the replicate's log sizes.
     Replicates are drawn by inverse-CDF sampling of the piecewise-linear CDF, so they come
     from exactly the distribution the distances are measured against.
 
     Parameters
     ----------
     observed : numpy.ndarray
-        Observed sizes, sorted ascending.
+        Observed sizes (> 0), sorted ascending.
     grid : numpy.ndarray
-        Size grid, shape ``(n_grid,)``.
+        Size grid (> 0), shape ``(n_grid,)``.
     cdf : numpy.ndarray
         CDF per draw, shape ``(n_draw, n_grid)``.
     n_replicate : int
@@ -368,12 +474,19 @@ def replicate_distances(
     -------
     dict
         ``ks_observed``, ``ks_replicate``, ``wasserstein_observed``,
-        ``wasserstein_replicate``, each of shape ``(n_draw,)``.
+        ``wasserstein_replicate`` and ``bimodality_replicate``, each of shape
+        ``(n_draw,)``, and ``bimodality_observed`` (0-d: it does not depend on the draw).
     """
     n_draw = cdf.shape[0]
     out = {
         key: np.empty(n_draw)
-        for key in ("ks_observed", "ks_replicate", "wasserstein_observed", "wasserstein_replicate")
+        for key in (
+            "ks_observed",
+            "ks_replicate",
+            "wasserstein_observed",
+            "wasserstein_replicate",
+            "bimodality_replicate",
+        )
     }
     for k in range(n_draw):
         replicate = np.sort(np.interp(rng.random(n_replicate), cdf[k], grid))
@@ -383,6 +496,8 @@ def replicate_distances(
         out["ks_replicate"][k], out["wasserstein_replicate"][k] = distances_to_cdf(
             replicate, grid, cdf[k]
         )
+        out["bimodality_replicate"][k] = bimodality_coefficient(np.log(replicate))
+    out["bimodality_observed"] = bimodality_coefficient(np.log(observed))
     return out
 
 
@@ -532,7 +647,7 @@ def _as_dataset(
     chain_of: NDArray,
     formation: NDArray[np.float64] | None = None,
     draw_of: NDArray,
-    distances: dict[str, NDArray[np.float64]],
+    replicates: dict[str, NDArray[np.float64]],
     observed: NDArray[np.float64],
     observed_quantiles: NDArray[np.float64],
     predicted_quantiles: NDArray[np.float64],
@@ -585,17 +700,37 @@ def _as_dataset(
                 picked[name].to_numpy(),
                 {"units": dims.PER_DAY, "long_name": "fitted turnover rate (posterior)"},
             )
-    for key, values in distances.items():
-        kind = "observed data" if key.endswith("observed") else "replicate sample"
-        unit = "1" if key.startswith("ks") else units
-        variables[key] = (draw, values, {"units": unit, "long_name": f"distance of {kind}"})
     for stat in ("ks", "wasserstein"):
-        p_value = float(np.mean(distances[f"{stat}_replicate"] >= distances[f"{stat}_observed"]))
+        unit = "1" if stat == "ks" else units
+        for kind, label in (("observed", "observed data"), ("replicate", "replicate sample")):
+            variables[f"{stat}_{kind}"] = (
+                draw,
+                replicates[f"{stat}_{kind}"],
+                {"units": unit, "long_name": f"distance of {label}"},
+            )
+        p_value = float(np.mean(replicates[f"{stat}_replicate"] >= replicates[f"{stat}_observed"]))
         variables[f"{stat}_p_value"] = (
             (),
             p_value,
             {"units": "1", "long_name": "fraction of draws with replicate distance >= observed"},
         )
+    bimodality_observed = float(replicates["bimodality_observed"])
+    bimodality_replicate = replicates["bimodality_replicate"]
+    variables["bimodality_observed"] = (
+        (),
+        bimodality_observed,
+        {"units": "1", "long_name": "Sarle's bimodality coefficient of ln(observed size)"},
+    )
+    variables["bimodality_replicate"] = (
+        draw,
+        bimodality_replicate,
+        {"units": "1", "long_name": "Sarle's bimodality coefficient of ln(replicate size)"},
+    )
+    variables["bimodality_p_value"] = (
+        (),
+        float(np.mean(bimodality_replicate >= bimodality_observed)),
+        {"units": "1", "long_name": "fraction of draws with replicate bimodality >= observed"},
+    )
     for key, value in counts.items():
         unit = "1" if key in ("eliminations", "formations") else dims.PER_DAY
         if key == "spine_days_at_risk":
@@ -642,10 +777,14 @@ def ppc_summary(ds: xr.Dataset) -> dict[str, Any]:
     -------
     dict
         ``{"stationary": {"w", "mean", "hdi_low", "hdi_high", "log_size_density",
-        "units", "ks", "wasserstein", "quantiles"}, "turnover": {"elimination_per_day":
-        {"predicted", "observed"}, "formation_per_day": {...}, "counts"}, "settings"}``.
-        Distances give ``observed`` (posterior mean of the observed data's distance),
-        its HDI, ``replicate`` (mean replicate distance) and ``p_value``.
+        "units", "ks", "wasserstein", "bimodality", "quantiles"}, "turnover":
+        {"elimination_per_day": {"predicted", "observed"}, "formation_per_day": {...},
+        "counts"}, "settings"}``. Distances give ``observed`` (posterior mean of the
+        observed data's distance), its HDI, ``replicate`` (mean replicate distance) and
+        ``p_value``; ``bimodality`` gives the observed coefficient, the replicates' mean
+        and HDI, ``p_value`` and the ``threshold`` above which it suggests two modes.
+        ``settings`` counts the ``draws`` used and the ``draws_without_stationary_density``
+        left out.
     """
     units = ds.attrs.get("volume_units", dims.DEFAULT_VOLUME_UNITS)
     stationary: dict[str, Any] = {
@@ -669,6 +808,17 @@ def ppc_summary(ds: xr.Dataset) -> dict[str, Any]:
             "replicate": float(np.mean(ds[f"{stat}_replicate"].values)),
             "p_value": float(ds[f"{stat}_p_value"]),
             "units": ds[f"{stat}_observed"].attrs["units"],
+        }
+    if "bimodality_observed" in ds:  # checks saved before the statistic existed lack it
+        replicate = _interval(ds["bimodality_replicate"].values)
+        stationary["bimodality"] = {
+            "observed": float(ds["bimodality_observed"]),
+            "replicate": replicate["mean"],
+            "replicate_hdi_low": replicate["hdi_low"],
+            "replicate_hdi_high": replicate["hdi_high"],
+            "p_value": float(ds["bimodality_p_value"]),
+            "threshold": BIMODALITY_THRESHOLD,
+            "units": "1",
         }
     stationary["quantiles"] = {
         "prob": _floats(ds[QUANTILE].values),
@@ -700,6 +850,9 @@ def ppc_summary(ds: xr.Dataset) -> dict[str, Any]:
             "draws": int(ds.sizes[dims.DRAW]),
             "random_seed": int(ds.attrs.get("random_seed", 0)),
             "replicate_size": int(ds.attrs.get("replicate_size", 0)),
+            "draws_without_stationary_density": int(
+                ds.attrs.get("n_draws_without_stationary_density", 0)
+            ),
             "n_observed": int(ds.sizes[OBSERVATION]),
             "detection_threshold": float(ds.attrs["detection_threshold"]),
             "new_size_log_mean": float(ds.attrs["new_size_log_mean"]),

@@ -83,6 +83,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     for name, s in summary.get("turnover", {}).items():
         if isinstance(s, dict) and "mean" in s:
             lines.append(row(name, s))
+    lines += _dynamics_lines(summary)
     diag = summary["diagnostics"]
     lines += [
         "",
@@ -91,6 +92,37 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     ]
     lines += [f"WARNING: {w}" for w in diag.get("warnings", [])]
     return lines
+
+
+def _dynamics_lines(summary: dict[str, Any]) -> list[str]:
+    """Return the fixed points, tail exponent and family comparison lines of a summary."""
+    lines = []
+    units = summary.get("data", {}).get("volume_units", "")
+    for point in summary.get("fixed_points", []):
+        kind = "stable" if point["stable"] else "unstable"
+        lines.append(
+            f"fixed point ({kind}): w* = {_fmt(point['w'])} {units} "
+            f"[{_fmt(point['hdi_low'])}, {_fmt(point['hdi_high'])}], "
+            f"P(exists) = {point['probability']:.2f}"
+        )
+    tail = summary.get("tail", {})
+    if tail.get("alpha"):
+        alpha = tail["alpha"]
+        lines.append(
+            f"tail exponent α = {_fmt(alpha['mean'])} [{_fmt(alpha['hdi_low'])}, "
+            f"{_fmt(alpha['hdi_high'])}] (P(W > w) ~ w^-α); draws without a stationary "
+            f"density: {tail['share_without_stationary_density']:.1%}"
+        )
+    table = summary.get("family_comparison")
+    if table:
+        lines.append(f"family comparison (PSIS-LOO, {table['n']} units; best {table['best']}):")
+        for name, row in table["families"].items():
+            lines.append(
+                f"  {name:<10} elpd_loo={_fmt(row['elpd_loo'])}  "
+                f"elpd_diff={_fmt(row['elpd_diff'])} ± {_fmt(row['se_diff'])}  "
+                f"max_k={_fmt(row['max_pareto_k'], 3)}"
+            )
+    return [""] + lines if lines else []
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

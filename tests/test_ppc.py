@@ -10,7 +10,8 @@ import xarray as xr
 from scipy import stats
 
 from spinefit import dims
-from spinefit.errors import ConfigError
+from spinefit.errors import ConfigError, DataError
+from spinefit.families.tails import BIMODALITY_THRESHOLD, bimodality_coefficient
 from spinefit.models.base import DATA_GROUP
 from spinefit.ppc import (
     density_cdf,
@@ -71,6 +72,23 @@ def _fake_tree(sizes: np.ndarray, rng: np.random.Generator, *, family: str = "li
     return tree
 
 
+def _without_density(tree: xr.DataTree, cells: list[tuple[int, int]]) -> xr.DataTree:
+    """Return ``tree`` with b = d at the given (chain, draw): α = 1 − 2b/d = −1 < 0 there."""
+    posterior = tree["posterior"].to_dataset()
+    b = posterior["b"].copy()
+    for chain, draw in cells:
+        b[chain, draw] = float(posterior["d"][chain, draw])
+    tree = tree.copy()
+    tree["posterior"] = xr.DataTree(dataset=posterior.assign(b=b))
+    return tree
+
+
+def _checked_draws(check: xr.Dataset) -> set[tuple[int, int]]:
+    """Return the (chain, draw) of the posterior draws a check used."""
+    chains = check["posterior_chain"].values.tolist()
+    return set(zip(chains, check["posterior_draw"].values.tolist(), strict=True))
+
+
 def _inverse_gamma_sizes(rng: np.random.Generator, n: int = 1200) -> np.ndarray:
     return stats.invgamma(SHAPE, scale=SCALE).rvs(n, random_state=rng)
 
@@ -108,6 +126,9 @@ def test_data_from_the_stationary_density_pass(rng):
     np.testing.assert_allclose(check["density_mean"].to_numpy()[bulk], truth, rtol=0.06)
     n = check.sizes["observation"]
     assert float(check["ks_observed"].mean()) < 2.0 / np.sqrt(n)
+    # ln of inverse-gamma sizes is unimodal, as the model's replicates are.
+    assert float(check["bimodality_observed"]) < BIMODALITY_THRESHOLD
+    assert float(check["bimodality_p_value"]) > 0.05
 
 
 def test_data_from_another_distribution_fail(rng):
@@ -116,6 +137,103 @@ def test_data_from_another_distribution_fail(rng):
     check = stationary_check(tree, draws=60, n_grid=300, random_seed=1)
     assert float(check["ks_p_value"]) <= 1 / 60
     assert float(check["wasserstein_p_value"]) <= 1 / 60
+
+
+def test_bimodal_log_sizes_fail_the_bimodality_check(rng):
+    """Two size modes a decade apart: unimodal replicates are never as bimodal."""
+    sizes = np.exp(np.concatenate([rng.normal(-1.2, 0.2, 600), rng.normal(1.1, 0.2, 600)]))
+    check = stationary_check(_fake_tree(sizes, rng), draws=50, n_grid=300, random_seed=1)
+    observed = float(check["bimodality_observed"])
+    assert observed == pytest.approx(
+        float(bimodality_coefficient(np.log(check["observed_size"].to_numpy())))
+    )
+    assert observed > BIMODALITY_THRESHOLD
+    replicate = check["bimodality_replicate"]
+    assert replicate.dims == (dims.DRAW,)
+    assert float(replicate.max()) < BIMODALITY_THRESHOLD
+    assert float(check["bimodality_p_value"]) == 0.0
+    for name in ("bimodality_observed", "bimodality_replicate", "bimodality_p_value"):
+        assert check[name].attrs["units"] == "1"
+
+
+def test_draws_without_a_stationary_density_are_left_out_and_counted(rng):
+    sizes = _inverse_gamma_sizes(rng, 600)
+    tree = _fake_tree(sizes, rng)
+    bad = [(0, 3), (1, 70)]
+    # draws > the 200 available: every draw is picked, so exactly the two bad ones drop.
+    check = stationary_check(_without_density(tree, bad), draws=500, n_grid=200, random_seed=2)
+    assert check.attrs["n_draws_without_stationary_density"] == 2
+    assert check.sizes[dims.DRAW] == 198
+    assert _checked_draws(check).isdisjoint(bad)
+    # What is left is the check of the good draws: no mass piled against the grid's top.
+    reference = stationary_check(tree, draws=500, n_grid=200, random_seed=2)
+    np.testing.assert_allclose(
+        check["density_mean"].to_numpy(), reference["density_mean"].to_numpy(), rtol=0.02
+    )
+    assert ppc_summary(check)["settings"]["draws_without_stationary_density"] == 2
+
+
+def test_no_draw_with_a_stationary_density_is_refused(rng):
+    tree = _fake_tree(_inverse_gamma_sizes(rng, 200), rng)
+    everything = [(chain, draw) for chain in range(2) for draw in range(100)]
+    with pytest.raises(DataError, match="none of the 40 posterior draws") as error:
+        stationary_check(_without_density(tree, everything), draws=40, n_grid=100)
+    assert "\n" not in str(error.value)
+
+
+def _fake_latent_tree(small_timeseries, rng, bad: list[tuple[int, int]]) -> xr.DataTree:
+    """A latent-likelihood result near the simulation's truth (no MCMC), b = d at ``bad``."""
+    data, truth = small_timeseries
+    volume = data[dims.VOLUME].to_numpy()
+    shape = (2, 8)
+    near = {
+        "a": truth["a"],
+        "b": truth["b"],
+        "c": truth["c"],
+        "d": truth["d"],
+        "detection_threshold": truth["threshold"],
+        "measurement_cv": 0.05,
+        "birth_median": float(np.exp(truth["new_size_mu"])),
+        "birth_log_sd": truth["new_size_sigma"],
+        "formation_per_day": 0.05,
+        "loss_per_day": 0.001,
+        "elimination_per_day": 0.04,
+    }
+    posterior = {k: v * (1 + 0.01 * rng.standard_normal(shape)) for k, v in near.items()}
+    for chain, draw in bad:
+        posterior["b"][chain, draw] = posterior["d"][chain, draw]
+    post = xr.Dataset(
+        {k: (dims.SAMPLE_DIMS, v) for k, v in posterior.items()},
+        coords={dims.CHAIN: [0, 1], dims.DRAW: np.arange(shape[1])},
+        attrs={"size_scale": float(np.nanmedian(volume))},
+    )
+    tree = xr.DataTree.from_dict({"posterior": post, DATA_GROUP: data})
+    tree.attrs.update(
+        {
+            "spinefit_model": "drift-diffusion",
+            "spinefit_config": json.dumps({"family": "linear", "likelihood": "latent"}),
+        }
+    )
+    return tree
+
+
+def test_latent_check_leaves_out_draws_without_density_and_has_bimodality(small_timeseries, rng):
+    tree = _fake_latent_tree(small_timeseries, rng, bad=[(1, 2)])
+    check = stationary_check(tree, draws=100, n_grid=150, random_seed=0)
+    assert check.attrs["likelihood"] == "latent"
+    assert check.attrs["n_draws_without_stationary_density"] == 1
+    assert check.sizes[dims.DRAW] == 15
+    assert (1, 2) not in _checked_draws(check)
+    assert np.all(np.isfinite(check["density"].to_numpy()))
+    assert check["bimodality_replicate"].sizes[dims.DRAW] == 15
+    assert 0.0 <= float(check["bimodality_p_value"]) <= 1.0
+    observed = np.log(check["observed_size"].to_numpy())
+    assert float(check["bimodality_observed"]) == pytest.approx(
+        float(bimodality_coefficient(observed))
+    )
+    summary = ppc_summary(check)
+    assert summary["stationary"]["bimodality"]["units"] == "1"
+    assert summary["settings"]["draws_without_stationary_density"] == 1
 
 
 def test_power_family_with_linear_exponents_agrees(rng):
@@ -158,7 +276,7 @@ def test_units_dims_and_summary_schema(rng):
     assert all(
         lo <= hi for lo, hi in zip(stationary["hdi_low"], stationary["hdi_high"], strict=True)
     )
-    for key in ("ks", "wasserstein"):
+    for key in ("ks", "wasserstein", "bimodality"):
         assert {"observed", "p_value"} <= set(stationary[key])
         assert 0.0 <= stationary[key]["p_value"] <= 1.0
     for name in ("elimination_per_day", "formation_per_day"):
@@ -207,8 +325,11 @@ def test_small_fit_end_to_end(small_fit_path, tmp_path):
     assert titles == [
         "Predicted vs observed sizes",
         "Predicted vs observed turnover",
-        "Distance statistics",
+        "Distance and bimodality statistics",
     ]
+    statistics = sections[0].subsections[2].body_html
+    assert "bimodality coefficient of ln w" in statistics
+    assert "draws checked have a stationary size density" in statistics
     assert "<svg" in sections[0].subsections[0].body_html
 
 

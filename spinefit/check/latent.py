@@ -5,8 +5,11 @@ For each posterior draw the fitted killed process gives, on the likelihood's own
 
 * the steady-state distribution of live spines with births at the fitted birth-size law,
   convolved with the fitted measurement noise: the predicted distribution of *observed*
-  sizes, compared with the data by KS and Wasserstein distances with posterior predictive
-  p-values (as in :func:`spinefit.ppc.stationary_check`);
+  sizes, compared with the data by KS and Wasserstein distances and by the bimodality of
+  the log sizes, with posterior predictive p-values (as in
+  :func:`spinefit.ppc.stationary_check`). Draws without a stationary density (tail
+  exponent :math:`\alpha \le 0`), whose steady state on the grid is an artefact of its
+  reflecting top, are left out and counted;
 * the turnover seen at the imaging intervals: the probability that a present spine is gone
   at the next session (absorption through :math:`\theta` at any time in the interval, or
   loss) and the expected formations that survive to be seen, per present spine-day at
@@ -35,8 +38,10 @@ from spinefit.ppc import (
     _as_dataset,
     _turnover_counts,
     density_cdf,
+    draws_with_stationary_density,
     observed_sizes,
-    replicate_distances,
+    pick_draws,
+    replicate_statistics,
 )
 
 PIT_OBSERVATION = "pit_observation"
@@ -62,7 +67,8 @@ def latent_stationary_check(
     model : DriftDiffusion
         The model rebuilt from the result (its config and family).
     draws : int
-        Posterior draws used for the densities and turnover.
+        Posterior draws picked for the densities and turnover; those without a stationary
+        density are then left out (attr ``n_draws_without_stationary_density``).
     random_seed : int
         Seed of the choice of draws and of the replicate samples.
     n_grid : int
@@ -76,8 +82,14 @@ def latent_stationary_check(
     Returns
     -------
     xarray.Dataset
-        The variables of :func:`spinefit.ppc.stationary_check` plus ``pit`` (PIT values),
-        ``pit_ks_p_value`` (KS test of uniformity) and ``elimination_per_day_flux``.
+        The variables of :func:`spinefit.ppc.stationary_check` plus ``pit`` (PIT values)
+        and ``pit_ks_p_value`` (KS test of uniformity).
+
+    Raises
+    ------
+    DataError
+        If the data have fewer than 10 present sizes, or no picked draw has a stationary
+        density.
     """
     data = tree[DATA_GROUP].to_dataset()
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
@@ -90,9 +102,18 @@ def latent_stationary_check(
     noise = model.config["noise"]
     ld = prepare_latent(data, noise, measurement_error=known_errors(model.config))
     posterior = tree["posterior"].to_dataset()
-    names = draw_names(posterior)
+    names = draw_names(model.family.parameter_names)
     rng_choice, rng_replicates = np.random.default_rng(np.random.SeedSequence(random_seed)).spawn(2)
     picked_draws, chosen = draw_dicts(posterior, names, draws, int(rng_choice.integers(2**31)))
+    with_density = draws_with_stationary_density(
+        model.family,
+        pick_draws(posterior[model.family.parameter_names], chosen),
+        float(observed[-1]),
+        source=data.attrs.get(dims.ATTR_SOURCE),
+    )
+    n_without_density = int(chosen.size - with_density.sum())
+    picked_draws = [draw for draw, keep in zip(picked_draws, with_density, strict=True) if keep]
+    chosen = chosen[with_density]
     grid = np.geomspace(0.5 * observed[0], 2.0 * observed[-1], n_grid)
     log_grid = np.log(grid / ld.scale)
     family = model.family_in_size_units
@@ -114,7 +135,7 @@ def latent_stationary_check(
 
     cdf = density_cdf(density, grid)
     n_replicate = observed.size if replicate_size is None else int(replicate_size)
-    distances = replicate_distances(observed, grid, cdf, n_replicate, rng_replicates)
+    replicates = replicate_statistics(observed, grid, cdf, n_replicate, rng_replicates)
     probs = np.asarray(QUANTILE_PROBS)
     predicted_quantiles = np.stack([np.interp(probs, row, grid) for row in cdf])
     stacked = posterior.stack(_sample=dims.SAMPLE_DIMS).isel(_sample=chosen)
@@ -134,7 +155,7 @@ def latent_stationary_check(
         picked=picked,
         chain_of=stacked["chain"].to_numpy(),
         draw_of=stacked["draw"].to_numpy(),
-        distances=distances,
+        replicates=replicates,
         observed=observed,
         observed_quantiles=np.quantile(observed, probs),
         predicted_quantiles=predicted_quantiles,
@@ -165,6 +186,7 @@ def latent_stationary_check(
             "new_size_log_sd": float(np.mean([d["birth_log_sd"] for d in picked_draws])),
             "new_size_source": "fitted birth-size law (posterior mean), before killing",
             "n_new_spines": int(ld.new_log_sizes.size),
+            "n_draws_without_stationary_density": n_without_density,
             "turnover_definition": (
                 "per present spine-day at risk, as seen at the imaging intervals: predicted "
                 "= expected eliminations (absorption within each interval) and surviving "
@@ -217,7 +239,8 @@ def one_step_pit(
     numpy.ndarray
         PIT values in [0, 1], blocks in order, spines then sessions within a block.
     """
-    picked, _ = draw_dicts(posterior, draw_names(posterior), n_draws, random_seed)
+    names = draw_names(model.family.parameter_names)
+    picked, _ = draw_dicts(posterior, names, n_draws, random_seed)
     total = None
     for draw in picked:
         dyn = numpy_dynamics(draw, ld, model.config, model.family_in_size_units)

@@ -4,12 +4,12 @@ r"""Drift–diffusion (Langevin) model of spine-size dynamics.
 
     dw = \mu(w)\,dt + \sigma(w)\,dB
 
-Default (``family="linear"``): :math:`\mu(w) = a + b w`, :math:`\sigma^2(w) = c + d w^2`
-with :math:`c, d \ge 0`, the continuous-time Kesten process with additive plus
-multiplicative noise (Statman et al. 2014, PLoS Comput Biol; Hazan & Ziv 2020,
-J Neurosci). Flexible (``family="power"``): :math:`\mu(w) = a + b w^{\beta}`,
-:math:`\sigma^2(w) = c + d w^{\gamma}`; the linear family is :math:`\beta = 1,
-\gamma = 2`, so the posteriors of :math:`\beta` and :math:`\gamma` test it.
+The SDE family is one of :mod:`spinefit.families`. Default (``family="linear"``):
+:math:`\mu(w) = a + b w`, :math:`\sigma^2(w) = c + d w^2` with :math:`c, d \ge 0`, the
+continuous-time Kesten process with additive plus multiplicative noise (Statman et al.
+2014, PLoS Comput Biol; Hazan & Ziv 2020, J Neurosci). ``"power"`` lets the exponents
+free; ``"spline"`` adds a penalised B-spline to the drift (and optionally modulates the
+variance), which can have several fixed points.
 
 Likelihoods (``likelihood``):
 
@@ -41,41 +41,25 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
+from spinefit.families import family_from_config, family_names
+from spinefit.families.base import CORE_PRIOR_TEXT, PriorScales, SDEFamily, core_priors
+from spinefit.families.dynamics import drift_fixed_points, tail_summary
 from spinefit.io.transitions import transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SpineModel
+from spinefit.models.family_comparison import (
+    FAMILY_COMPARISON_ATTR,
+    SPINE_LOG_LIKELIHOOD,
+    compare_families,
+    read_comparison,
+)
+from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import NOISE_MODELS, known_errors, prepare_latent
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
-from spinefit.models.sde_moments import linear_moments, rk4_moments
+from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
-FAMILIES = ("linear", "power")
 TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
 LIKELIHOODS = ("latent", "moments")
-
-
-def family_functions(family: str, params: dict[str, Any], scale: float):
-    r"""Return :math:`\mu(x)` and :math:`\sigma^2(x)` in units of the median size s.
-
-    Parameters
-    ----------
-    family : {"linear", "power"}
-        SDE family.
-    params : dict
-        a, b, c, d (data units) and, for the power family, beta and gamma (numbers or
-        PyTensor variables).
-    scale : float
-        s, the size unit (x = w/s): :math:`\mu_s(x) = \mu(s x)/s`,
-        :math:`\sigma^2_s(x) = \sigma^2(s x)/s^2`.
-
-    Returns
-    -------
-    drift, variance : callable
-    """
-    a_s, b, c_s, d = params["a"] / scale, params["b"], params["c"] / scale**2, params["d"]
-    if family == "power":
-        beta, gamma = params["beta"], params["gamma"]
-        return (lambda x: a_s + b * x**beta), (lambda x: c_s + d * x**gamma)
-    return (lambda x: a_s + b * x), (lambda x: c_s + d * x**2)
 
 
 def _log_normal_sf(z):
@@ -95,22 +79,67 @@ def survival_log_weight(mean, var, threshold: float):
     return -_log_normal_sf((threshold - mean) / pt.sqrt(var))
 
 
+def configure_family(model: SpineModel, scales: PriorScales) -> SDEFamily:
+    """Fill in a model's family settings from the data; keep them and s on the model.
+
+    The settings go to ``model.config["family_options"]`` (saved with the result, so the
+    result rebuilds the same family) and s to ``model.size_scale``.
+    """
+    model.size_scale = scales.size
+    family = model.family.configure(scales)
+    model.config["family_options"] = dict(family.settings)
+    return family
+
+
+def _family_list(value: Any) -> list[str]:
+    """Return ``compare_families`` as a list of known family names."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    names = list(value or [])
+    unknown = [n for n in names if n not in family_names()]
+    if unknown:
+        raise ConfigError(
+            f"compare_families: unknown famil{'y' if len(unknown) == 1 else 'ies'} "
+            f"{', '.join(unknown)}; choose from {', '.join(family_names())}"
+        )
+    return names
+
+
+def _comparison_entry(posterior: xr.Dataset) -> dict[str, Any]:
+    table = read_comparison(posterior)
+    return {"family_comparison": table} if table else {}
+
+
+def record_family(tree: xr.DataTree, data: xr.Dataset, model: SpineModel) -> xr.DataTree:
+    """Store s (``size_scale``) and each family parameter's ``units`` on the posterior."""
+    posterior = tree["posterior"]
+    posterior.attrs["size_scale"] = float(model.size_scale)
+    units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+    for name, text in model.family.units(units).items():
+        if name in posterior.data_vars:
+            posterior[name].attrs["units"] = text
+    return tree
+
+
 class DriftDiffusion(SpineModel):
     r"""Langevin drift–diffusion model :math:`dw = (a + b w)dt + \sqrt{c + d w^2}\,dB`.
 
     Parameters
     ----------
     config : dict, optional
-        ``family`` ("linear" or "power"), ``pool_animals`` (partial pooling of a, b and
-        log d across animals, non-centred), ``n_substeps`` (Runge–Kutta sub-steps per
-        interval for the power family and pooled fits), ``detection_threshold`` (None,
-        "auto" or a size; see :meth:`detection_threshold`).
+        ``family`` (a name of :func:`spinefit.families.family_names`; the family's own
+        settings, e.g. ``n_basis`` of the spline, are options too and are kept in
+        ``family_options``), ``pool_animals`` (partial pooling of a, b and log d across
+        animals, non-centred), ``n_substeps`` (Runge–Kutta sub-steps per interval for
+        families without exact moments), ``detection_threshold`` (None, "auto" or a size;
+        see :meth:`detection_threshold`).
     """
 
     name = "drift-diffusion"
     data_kinds = (dims.KIND_TIME_SERIES,)
     default_config: dict[str, Any] = {
         "family": "linear",
+        "family_options": {},
         "likelihood": "latent",
         "pool_animals": False,
         "n_substeps": 16,
@@ -120,12 +149,13 @@ class DriftDiffusion(SpineModel):
         "measurement_error": "none",
         "grid_points": 48,
         "pointwise": False,
+        "compare_families": [],
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
+        config, self.family = family_from_config(config)
         super().__init__(config)
         for key, allowed in (
-            ("family", FAMILIES),
             ("likelihood", LIKELIHOODS),
             ("noise", NOISE_MODELS),
         ):
@@ -134,6 +164,7 @@ class DriftDiffusion(SpineModel):
                     f"unknown drift-diffusion {key} '{self.config[key]}'; "
                     f"choose one of {', '.join(allowed)}"
                 )
+        self.config["compare_families"] = _family_list(self.config["compare_families"])
         if known_errors(self.config) and not self.latent:
             raise ConfigError("measurement_error=column needs the latent likelihood")
         if self.latent:
@@ -173,16 +204,8 @@ class DriftDiffusion(SpineModel):
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
         """Return the equation and priors for the report."""
-        if self.config["family"] == "power":
-            equation = r"dw = (a + b\,w^{\beta})\,dt + \sqrt{c + d\,w^{\gamma}}\,dB"
-        else:
-            equation = r"dw = (a + b\,w)\,dt + \sqrt{c + d\,w^{2}}\,dB"
-        priors = (
-            "s = median observed size, T = median interval, v = variance of Δw/√Δt. "
-            "a ~ Normal(0, 2s/T); b ~ Normal(0, 2/T); c ~ HalfNormal(2v); d ~ HalfNormal(2v/s²)"
-        )
-        if self.config["family"] == "power":
-            priors += "; β ~ Gamma(mean 1, sd 0.5); γ ~ Gamma(mean 2, sd 1)"
+        equation = self.family.equation
+        priors = "; ".join(t for t in (CORE_PRIOR_TEXT, self.family.prior_text) if t)
         if self.config["pool_animals"]:
             priors += (
                 "; per-animal offsets of a, b, log d ~ Normal(0, τ), τ ~ HalfNormal(0.5·scale)"
@@ -234,27 +257,26 @@ class DriftDiffusion(SpineModel):
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
         ld = prepare_latent(data, self.config["noise"], measurement_error=known_errors(self.config))
-        s, t = ld.scale, ld.median_interval
-        x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
-        rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
-        with pm.Model(coords={dims.SPINE: data[dims.SPINE].values}) as model:
-            # Sampled in units of the median size so the posterior geometry (and hence
-            # every draw) is the same whatever the volume units.
-            a_scaled = pm.Normal("a_scaled", 0.0, 2.0 / t)
-            b = pm.Normal("b", 0.0, 2.0 / t)
-            c_scaled = pm.HalfNormal("c_scaled", 2.0 * rate_var)
-            d = pm.HalfNormal("d", 2.0 * rate_var)
-            params = {
-                "a": pm.Deterministic("a", a_scaled * s),
-                "b": b,
-                "c": pm.Deterministic("c", c_scaled * s**2),
-                "d": d,
-            }
-            if self.config["family"] == "power":
-                params["beta"] = pm.Gamma("beta", mu=1.0, sigma=0.5)
-                params["gamma"] = pm.Gamma("gamma", mu=2.0, sigma=1.0)
-            drift, variance = family_functions(self.config["family"], params, s)
-            add_latent_likelihood(ld, drift, variance, self.config, self.config["pointwise"])
+        s = ld.scale
+        scales = PriorScales.from_transitions(
+            s,
+            trans["w_start"].values / s,
+            trans["w_end"].values / s,
+            trans["dt_days"].values,
+            interval=ld.median_interval,
+        )
+        family = configure_family(self, scales)
+        coords = {dims.SPINE: data[dims.SPINE].values} | family.extra_coords()
+        with pm.Model(coords=coords) as model:
+            params = core_priors(scales) | family.extra_priors(scales)
+            xp = pytensor_namespace()
+            add_latent_likelihood(
+                ld,
+                lambda x: family.drift(x, params, xp),
+                lambda x: family.variance(x, params, xp),
+                self.config,
+                self.config["pointwise"] or bool(self.config["compare_families"]),
+            )
         return model
 
     def _build_moments(self, data: xr.Dataset) -> pm.Model:
@@ -301,27 +323,24 @@ class DriftDiffusion(SpineModel):
                 a_t, b_t, d_t = (p[animal_index] for p in (a_animal, b_animal, d_animal))
                 model.add_coord("pooled_param", ["a", "b", "log_d"])
 
-            if self.config["family"] == "power":
-                beta = pm.Gamma("beta", mu=1.0, sigma=0.5)
-                gamma = pm.Gamma("gamma", mu=2.0, sigma=1.0)
-                u = scale_w  # sizes enter as w/s so that a, b, c, d keep their units
-                mean, var = rk4_moments(
-                    lambda w: a_t + b_t * u * (pt.maximum(w, 1e-6) / u) ** beta,
-                    lambda w: b_t * beta * (pt.maximum(w, 1e-6) / u) ** (beta - 1.0),
-                    lambda w: (
-                        b_t * beta * (beta - 1.0) / u * (pt.maximum(w, 1e-6) / u) ** (beta - 2.0)
-                    ),
-                    lambda w: c + d_t * u**2 * (pt.maximum(w, 1e-6) / u) ** gamma,
-                    lambda w: (
-                        d_t * gamma * (gamma - 1.0) * (pt.maximum(w, 1e-6) / u) ** (gamma - 2.0)
-                    ),
+            scales = PriorScales.from_transitions(scale_w, w0 / scale_w, w1 / scale_w, dt)
+            family = configure_family(self, scales)
+            for name, values in family.extra_coords().items():
+                model.add_coord(name, values)
+            extra = family.extra_priors(scales)
+            if family.exact_linear_moments:
+                mean, var = linear_moments(a_t, b_t, c, d_t, w0, interval_index, intervals)
+            else:
+                params = {"a": a_t / scale_w, "b": b_t, "c": c / scale_w**2, "d": d_t} | extra
+                xp = pytensor_namespace()
+                mean, var = family_moments(
+                    lambda x: family.drift(x, params, xp),
+                    lambda x: family.variance(x, params, xp),
                     w0,
                     dt,
+                    scale_w,
                     n_steps=self.config["n_substeps"],
                 )
-                var = pt.maximum(var, 1e-12)
-            else:
-                mean, var = linear_moments(a_t, b_t, c, d_t, w0, interval_index, intervals)
             threshold = self.detection_threshold(data)
             sd = pt.sqrt(var)
             pm.Normal("w_end", mu=mean, sigma=sd, observed=w1, dims=dims.TRANSITION)
@@ -379,18 +398,16 @@ class DriftDiffusion(SpineModel):
         return model
 
     def family_in_size_units(self, draw: dict[str, Any], scale: float):
-        """Return the fitted family's μ(x), σ²(x) in units of the median size.
+        """Return the fitted family's μ(x), σ²(x) in units of the median size (numpy).
 
-        See :func:`family_functions`.
+        See :meth:`spinefit.families.base.SDEFamily.functions`.
         """
-        return family_functions(self.config["family"], draw, scale)
+        return self.family.functions(draw, scale)
 
     # -- reading results -----------------------------------------------------------------
     def parameter_names(self, tree: xr.DataTree) -> dict[str, str]:
         """Return ``{public name: posterior variable}`` of the reported parameters."""
-        names = ["a", "b", "c", "d"]
-        if self.config["family"] == "power":
-            names += ["beta", "gamma"]
+        names = list(self.family.parameter_names)
         if self.latent:
             names += [n for n in LATENT_PARAMETERS if n not in TURNOVER_PARAMETERS]
         if self.config["pool_animals"]:
@@ -406,26 +423,30 @@ class DriftDiffusion(SpineModel):
             ``{"drift": DataArray(chain, draw, w), "diffusion": ...}`` in volume units per
             day and per √day.
         """
-        w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
-        a, b, c, d = (posterior[v] for v in "abcd")
-        if self.config["family"] == "power":
-            u = float(posterior.attrs.get("size_scale", 1.0))
-            wp = np.maximum(w, 1e-6) / u
-            drift = a + b * u * wp ** posterior["beta"]
-            variance = c + d * u**2 * wp ** posterior["gamma"]
-        else:
-            drift = a + b * w
-            variance = c + d * w**2
-        return {"drift": drift, "diffusion": np.sqrt(variance)}
+        scale = float(posterior.attrs.get("size_scale", 1.0))
+        curves = self.family.curves(posterior, grid, scale)
+        return {"drift": curves["drift"], "diffusion": np.sqrt(curves["variance"])}
 
     def default_grid(self, tree: xr.DataTree) -> np.ndarray:
         """Return 50 points spanning the observed sizes."""
         return observed_size_grid(tree)
 
     def postprocess(self, tree: xr.DataTree, data: xr.Dataset, model: pm.Model) -> xr.DataTree:
-        """Record the size scale used by the power family."""
-        trans = transitions(data)
-        tree["posterior"].attrs["size_scale"] = float(np.median(trans["w_start"].values))
+        """Record s and the parameters' units; compare families by LOO if asked.
+
+        With ``compare_families`` the other families are fitted with the same options and
+        settings (:mod:`spinefit.models.family_comparison`); the table is kept as a JSON
+        attr and the pointwise log-likelihood is dropped unless ``pointwise`` was asked.
+        """
+        record_family(tree, data, self)
+        others = self.config["compare_families"]
+        if others:
+            table = compare_families(tree, model, data, self, others)
+            posterior = tree["posterior"].to_dataset()
+            posterior.attrs[FAMILY_COMPARISON_ATTR] = json.dumps(table)
+            if not self.config["pointwise"] and SPINE_LOG_LIKELIHOOD in posterior:
+                posterior = posterior.drop_vars(SPINE_LOG_LIKELIHOOD)
+            tree["posterior"] = xr.DataTree(dataset=posterior)
         return tree
 
     def summarize(self, tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
@@ -436,32 +457,52 @@ class DriftDiffusion(SpineModel):
         data = tree[DATA_GROUP].to_dataset()
         trans = transitions(data)
         units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
-        return {
-            "parameters": parameter_stats(posterior, self.parameter_names(tree)),
-            "curves": {
-                "drift": curve_stats(curves["drift"], dims.SIZE_GRID) | {"units": f"{units}/day"},
-                "diffusion": curve_stats(curves["diffusion"], dims.SIZE_GRID)
-                | {"units": f"{units}/sqrt(day)"},
-            },
-            "turnover": parameter_stats(
-                posterior,
-                {
-                    "formation_per_day": "formation_per_day",
-                    "elimination_per_day": "elimination_per_day",
+        return (
+            {
+                "parameters": parameter_stats(posterior, self.parameter_names(tree)),
+                "curves": {
+                    "drift": curve_stats(curves["drift"], dims.SIZE_GRID)
+                    | {"units": f"{units}/day"},
+                    "diffusion": curve_stats(curves["diffusion"], dims.SIZE_GRID)
+                    | {"units": f"{units}/sqrt(day)"},
                 },
-            )
-            | {
-                "counts": {
-                    k: int(v) for k, v in turnover_intervals(data).sum().items() if k != "dt_days"
-                }
-            },
-            "data": {
-                "spines": int(data.sizes[dims.SPINE]),
-                "sessions": int(data.sizes[dims.SESSION]),
-                "transitions": int(trans.sizes[dims.TRANSITION]),
-                "volume_units": units,
-            },
-            "likelihood": self.config["likelihood"],
+                "turnover": parameter_stats(
+                    posterior,
+                    {
+                        "formation_per_day": "formation_per_day",
+                        "elimination_per_day": "elimination_per_day",
+                    },
+                )
+                | {
+                    "counts": {
+                        k: int(v)
+                        for k, v in turnover_intervals(data).sum().items()
+                        if k != "dt_days"
+                    }
+                },
+                "data": {
+                    "spines": int(data.sizes[dims.SPINE]),
+                    "sessions": int(data.sizes[dims.SESSION]),
+                    "transitions": int(trans.sizes[dims.TRANSITION]),
+                    "volume_units": units,
+                },
+                "likelihood": self.config["likelihood"],
+                "family": self.family.name,
+            }
+            | self.dynamics_summary(tree)
+            | _comparison_entry(posterior)
+        )
+
+    def dynamics_summary(self, tree: xr.DataTree) -> dict[str, Any]:
+        """Return ``fixed_points`` of μ(w) in the observed range and the stationary ``tail``."""
+        posterior = tree["posterior"].to_dataset()
+        observed = tree[DATA_GROUP][dims.VOLUME].to_numpy()
+        observed = observed[np.isfinite(observed) & (observed > 0)]
+        scale = float(posterior.attrs.get("size_scale", 1.0))
+        size_range = (float(observed.min()), float(observed.max()))
+        return {
+            "fixed_points": drift_fixed_points(self.family, posterior, size_range, scale),
+            "tail": tail_summary(self.family, posterior, size_range[1], scale),
         }
 
     def report_sections(self, tree: xr.DataTree) -> list:

@@ -32,6 +32,7 @@ that assumption.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -49,12 +50,16 @@ from spinefit.compare import (
     loo_record,
 )
 from spinefit.errors import ConfigError, DataError
+from spinefit.families import family_from_config
+from spinefit.families.base import PriorScales, condition_prior_table
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
 from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
-from spinefit.models.drift_diffusion import DriftDiffusion
+from spinefit.models.drift_diffusion import DriftDiffusion, configure_family, record_family
+from spinefit.models.family_comparison import pointwise_loo
+from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import known_errors, prepare_latent
 from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
-from spinefit.models.sde_moments import linear_moments
+from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
@@ -63,8 +68,16 @@ CONTRASTED = ("a", "b", "c", "d", "elimination_per_day", "formation_per_day")
 MIN_POOLED_CONDITIONS = 4
 """With fewer conditions a between-condition scale is not identified; use separate priors."""
 ANIMAL_PARAMS = ("a", "b", "log_d")
-LATENT_OPTIONS = ("likelihood", "detection_threshold", "measurement_cv", "noise", "grid_points")
-"""Likelihood options shared with the single-population model (and its pooled LOO fit)."""
+LATENT_OPTIONS = (
+    "likelihood",
+    "detection_threshold",
+    "measurement_cv",
+    "noise",
+    "grid_points",
+    "family",
+    "family_options",
+)
+"""Options shared with the single-population model (and its pooled LOO fit)."""
 
 
 def condition_labels(data: xr.Dataset, by: str) -> np.ndarray:
@@ -105,6 +118,9 @@ class ConditionalDriftDiffusion(SpineModel):
         "pool_conditions": "auto",
         "reference": None,
         "loo": True,
+        "family": "linear",
+        "family_options": {},
+        "n_substeps": 16,
         "likelihood": "latent",
         "detection_threshold": None,
         "measurement_cv": None,
@@ -114,6 +130,7 @@ class ConditionalDriftDiffusion(SpineModel):
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
+        config, self.family = family_from_config(config)
         super().__init__(config)
         for option in ("pool_animals", "pool_conditions"):
             if self.config[option] not in ("auto", True, False):
@@ -199,13 +216,19 @@ class ConditionalDriftDiffusion(SpineModel):
                 "needs at least 5",
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
-        x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
-        rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
+        scales = PriorScales.from_transitions(
+            s,
+            trans["w_start"].values / s,
+            trans["w_end"].values / s,
+            trans["dt_days"].values,
+            interval=t,
+        )
+        family = configure_family(self, scales)
         coords: dict[str, Any] = {
             dims.CONDITION: labels,
             dims.CONDITION_PARAM: list(CONDITION_PARAMS),
             dims.SPINE: data[dims.SPINE].values,
-        }
+        } | family.extra_coords()
         pool = self.pools_animals(data, conditions)
         if pool:
             animal_key = np.char.add(
@@ -220,12 +243,7 @@ class ConditionalDriftDiffusion(SpineModel):
             group_of_spine = condition_of_spine
             condition_of_group = np.arange(len(labels))
         with pm.Model(coords=coords) as model:
-            priors = {
-                "a": (0.0, 2.0 / t),
-                "b": (0.0, 2.0 / t),
-                "log_c": (np.log(rate_var), 2.0),
-                "log_d": (np.log(rate_var), 2.0),
-            }
+            priors = condition_prior_table(scales)
             if self.pools_conditions(len(labels)):
                 a_s, b, log_c, log_d = self._pooled_condition_params(priors, 1.0, t)
                 b = pm.Deterministic("b", b, dims=dims.CONDITION)
@@ -236,7 +254,8 @@ class ConditionalDriftDiffusion(SpineModel):
                 )
             pm.Deterministic("a", a_s * s, dims=dims.CONDITION)
             pm.Deterministic("c", pt.exp(log_c) * s**2, dims=dims.CONDITION)
-            d = pm.Deterministic("d", pt.exp(log_d), dims=dims.CONDITION)
+            pm.Deterministic("d", pt.exp(log_d), dims=dims.CONDITION)
+            extra = family.extra_priors(scales, dim=dims.CONDITION)
             k = condition_of_group
             group_a, group_b, group_log_d = a_s[k], b[k], log_d[k]
             if pool:
@@ -249,7 +268,7 @@ class ConditionalDriftDiffusion(SpineModel):
                 group_b = group_b + offsets[:, 1]
                 group_log_d = group_log_d + offsets[:, 2]
             group_c = pt.exp(log_c)[k]
-            del d
+            xp = pytensor_namespace()
             parts = []
             for g in range(len(condition_of_group)):
                 rows = np.flatnonzero(group_of_spine == g)
@@ -261,12 +280,18 @@ class ConditionalDriftDiffusion(SpineModel):
                     log_top=reference.log_top,
                     measurement_error=known_errors(self.config),
                 )
+                params = {
+                    "a": group_a[g],
+                    "b": group_b[g],
+                    "c": group_c[g],
+                    "d": pt.exp(group_log_d[g]),
+                } | {name: value[k[g]] for name, value in extra.items()}
                 parts.append(
                     LatentPart(
                         ld,
-                        _linear(group_a[g], group_b[g]),
-                        _variance(group_c[g], pt.exp(group_log_d[g])),
-                        turnover_index=int(condition_of_group[g]),
+                        _bind(family.drift, params, xp),
+                        _bind(family.variance, params, xp),
+                        turnover_index=int(k[g]),
                         spine_rows=rows,
                     )
                 )
@@ -323,6 +348,9 @@ class ConditionalDriftDiffusion(SpineModel):
             animal_index = animal_of_spine[spine_index]
 
         pool_conditions = self.pools_conditions(len(labels))
+        scales = PriorScales.from_transitions(scale_w, w0 / scale_w, w1 / scale_w, dt)
+        family = configure_family(self, scales)
+        coords |= family.extra_coords()
         with pm.Model(coords=coords) as model:
             priors = {
                 "a": (0.0, 2.0 * scale_w / scale_t),
@@ -341,6 +369,10 @@ class ConditionalDriftDiffusion(SpineModel):
                 )
             c = pm.Deterministic("c", pt.exp(log_c), dims=dims.CONDITION)
             d = pm.Deterministic("d", pt.exp(log_d), dims=dims.CONDITION)
+            extra = family.extra_priors(scales, dim=dims.CONDITION)
+            moments = partial(
+                self._moments_by_group, family=family, extra=extra, scale=scale_w, w0=w0, dt=dt
+            )
 
             if pool:
                 omega = pm.HalfNormal(
@@ -352,17 +384,19 @@ class ConditionalDriftDiffusion(SpineModel):
                 animal_offsets = u * omega
                 k = np.zeros(len(animals), dtype=np.int64)  # condition of every animal
                 k[animal_of_spine] = condition_of_spine
-                mean, var = self._moments_by_group(
+                mean, var = moments(
                     a[k] + animal_offsets[:, 0],
                     b[k] + animal_offsets[:, 1],
                     c[k],
                     d[k] * pt.exp(animal_offsets[:, 2]),
-                    w0,
-                    dt,
-                    animal_index,
+                    group_index=animal_index,
+                    condition_of_group=k,
                 )
             else:
-                mean, var = self._moments_by_group(a, b, c, d, w0, dt, condition_index)
+                groups = np.arange(len(labels))
+                mean, var = moments(
+                    a, b, c, d, group_index=condition_index, condition_of_group=groups
+                )
             pm.Normal("w_end", mu=mean, sigma=pt.sqrt(var), observed=w1, dims=dims.TRANSITION)
             self._turnover_terms(data, conditions, labels)
         return model
@@ -372,19 +406,39 @@ class ConditionalDriftDiffusion(SpineModel):
         intervals, interval_index = np.unique(np.round(dt, 9), return_inverse=True)
         return interval_index, intervals
 
-    def _moments_by_group(self, a, b, c, d, w0, dt, group_index):
-        """Exact moments, one matrix exponential per (group, interval), scalar params per group.
+    def _moments_by_group(
+        self, a, b, c, d, *, family, extra, scale, w0, dt, group_index, condition_of_group
+    ):
+        """Transition moments, one set of scalar parameters per group (condition or animal).
 
-        ``a, b, c, d`` are vectors over groups (conditions or animals); ``group_index`` maps
-        every transition to its group.
+        ``a, b, c, d`` (volume units) are vectors over groups; ``group_index`` maps every
+        transition to its group and ``condition_of_group`` every group to its condition,
+        which picks the family's own (per-condition, size-unit) parameters ``extra``. The
+        linear family uses one matrix exponential per (group, interval).
         """
         mean = pt.zeros(len(w0))
         var = pt.ones(len(w0))
-        for k in np.unique(group_index):
-            rows = np.flatnonzero(group_index == k)
-            m_k, v_k = linear_moments(a[k], b[k], c[k], d[k], w0[rows], *self._intervals(dt[rows]))
-            mean = pt.set_subtensor(mean[rows], m_k)
-            var = pt.set_subtensor(var[rows], v_k)
+        xp = pytensor_namespace()
+        for g in np.unique(group_index):
+            rows = np.flatnonzero(group_index == g)
+            if family.exact_linear_moments:
+                m_g, v_g = linear_moments(
+                    a[g], b[g], c[g], d[g], w0[rows], *self._intervals(dt[rows])
+                )
+            else:
+                params = {"a": a[g] / scale, "b": b[g], "c": c[g] / scale**2, "d": d[g]} | {
+                    name: value[condition_of_group[g]] for name, value in extra.items()
+                }
+                m_g, v_g = family_moments(
+                    _bind(family.drift, params, xp),
+                    _bind(family.variance, params, xp),
+                    w0[rows],
+                    dt[rows],
+                    scale,
+                    n_steps=self.config["n_substeps"],
+                )
+            mean = pt.set_subtensor(mean[rows], m_g)
+            var = pt.set_subtensor(var[rows], v_g)
         return mean, var
 
     @staticmethod
@@ -450,6 +504,7 @@ class ConditionalDriftDiffusion(SpineModel):
         The pointwise log-likelihood (draws × transitions) is used for LOO and then
         dropped, so the saved result stays small; the LOO numbers are kept as a JSON attr.
         """
+        record_family(tree, data, self)
         labels = [str(v) for v in tree["posterior"][dims.CONDITION].values]
         reference = self.config["reference"] or default_reference(labels)
         tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
@@ -470,10 +525,9 @@ class ConditionalDriftDiffusion(SpineModel):
         names += [n for n in ("tau_condition", "omega_animal") if n in tree["posterior"]]
         return {n: n for n in names}
 
-    @staticmethod
-    def curves(posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
+    def curves(self, posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
         """Return μ(w), σ(w) and the stationary density per draw and condition on ``grid``."""
-        return curve_draws(posterior, grid)
+        return curve_draws(posterior, grid, self.family)
 
     def default_grid(self, tree: xr.DataTree) -> np.ndarray:
         """Return 50 points spanning the observed sizes."""
@@ -531,12 +585,9 @@ class ConditionalDriftDiffusion(SpineModel):
         return compare_sections(tree, compare(tree))
 
 
-def _linear(a, b):
-    return lambda x: a + b * x
-
-
-def _variance(c, d):
-    return lambda x: c + d * x**2
+def _bind(function, params: dict[str, Any], xp):
+    """Return ``x -> function(x, params, xp)`` (one group's μ or σ² in size units)."""
+    return lambda x: function(x, params, xp)
 
 
 def pooled_vs_conditions_loo(
@@ -565,7 +616,8 @@ def pooled_vs_conditions_loo(
     if "spine_log_likelihood" in tree["posterior"]:
         return _latent_loo(tree, data, settings, latent_options or {})
     with_ll = pm.compute_log_likelihood(tree, model=model, var_names=["w_end"], **quiet)
-    pooled_model = DriftDiffusion({"likelihood": "moments"}).build(data)
+    family = {k: v for k, v in (latent_options or {}).items() if k.startswith("family")}
+    pooled_model = DriftDiffusion({"likelihood": "moments"} | family).build(data)
     pooled_tree = sample_model(pooled_model, settings)
     pooled_tree = pm.compute_log_likelihood(
         pooled_tree, model=pooled_model, var_names=["w_end"], **quiet
@@ -589,20 +641,9 @@ def _latent_loo(
     the same likelihood options, sampled with the same settings. The stored values are
     dropped afterwards so the saved result stays small.
     """
-    import arviz as az
-
     single = DriftDiffusion(options | {"pointwise": True})
     pooled_tree = sample_model(single.build(data), settings)
-
-    def loo_of(result: xr.DataTree):
-        name = "spine_log_likelihood"
-        log_lik = result["posterior"][name].to_dataset()
-        idata = xr.DataTree.from_dict(
-            {"posterior": result["posterior"].to_dataset(), "log_likelihood": log_lik}
-        )
-        return az.loo(idata, var_name=name, pointwise=True)
-
-    record = loo_record(loo_of(pooled_tree), loo_of(tree))
+    record = loo_record(pointwise_loo(pooled_tree), pointwise_loo(tree))
     tree["posterior"] = xr.DataTree(
         dataset=tree["posterior"].to_dataset().drop_vars("spine_log_likelihood")
     )

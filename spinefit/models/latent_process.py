@@ -27,7 +27,7 @@ of it that the size dynamics explain.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +68,9 @@ LATENT_PARAMETERS = (*DRAW_PARAMETERS, "elimination_per_day", "threshold_elimina
 """Posterior variables the latent likelihood adds (reported next to a, b, c, d)."""
 
 
-def draw_names(posterior: xr.Dataset) -> list[str]:
-    """Names of the scalar posterior variables a latent-process draw is rebuilt from."""
-    return ["a", "b", "c", "d", *DRAW_PARAMETERS] + [n for n in ("beta", "gamma") if n in posterior]
+def draw_names(family_parameters: Sequence[str]) -> list[str]:
+    """Names of the posterior variables a latent-process draw is rebuilt from."""
+    return [*family_parameters, *DRAW_PARAMETERS]
 
 
 SizeFunction = Callable[[Any], Any]
@@ -278,15 +278,22 @@ def numpy_dynamics(draw: dict[str, float], ld: LatentData, config: dict[str, Any
 
 
 def draw_dicts(posterior: xr.Dataset, names: list[str], n: int | None, random_seed: int = 0):
-    """Return up to ``n`` posterior draws (chosen at random, seeded) as dicts of floats."""
+    """Return up to ``n`` posterior draws (chosen at random, seeded) as dicts.
+
+    Scalar variables become floats, vector variables (e.g. spline coefficients) 1-D arrays.
+    """
     stacked = posterior[names].stack(_sample=dims.SAMPLE_DIMS)
     total = stacked.sizes["_sample"]
     if n is None or n >= total:
         chosen = np.arange(total)
     else:
         chosen = np.sort(np.random.default_rng(random_seed).choice(total, n, replace=False))
-    values = {name: stacked[name].to_numpy()[..., chosen] for name in names}
-    return [{name: float(values[name][i]) for name in names} for i in range(chosen.size)], chosen
+    values = {name: stacked[name].transpose("_sample", ...).to_numpy()[chosen] for name in names}
+    draws = [
+        {name: float(v[i]) if v.ndim == 1 else v[i] for name, v in values.items()}
+        for i in range(chosen.size)
+    ]
+    return draws, chosen
 
 
 def elimination_probability(dyn, scale: float, grid: np.ndarray, interval_days: float):

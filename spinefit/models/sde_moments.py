@@ -182,3 +182,50 @@ def rk4_moments(
         m = m + h / 6.0 * (k1m + 2 * k2m + 2 * k3m + k4m)
         v = v + h / 6.0 * (k1v + 2 * k2v + 2 * k3v + k4v)
     return m, v
+
+
+def family_moments(drift: Callable, variance: Callable, w_start, dt, scale: float, n_steps: int):
+    r"""Transition mean and variance of any SDE family (PyTensor), by :func:`rk4_moments`.
+
+    Parameters
+    ----------
+    drift, variance : callable
+        :math:`\mu_s(x)` and :math:`\sigma^2_s(x)` in units of ``scale`` (x = w/s),
+        elementwise in x (parameters may be vectors aligned with ``w_start``).
+    w_start : ndarray
+        Start sizes (volume units).
+    dt : ndarray
+        Interval of each transition (days).
+    scale : float
+        s.
+    n_steps : int
+        Runge–Kutta sub-steps per interval.
+
+    Returns
+    -------
+    mean, variance : tensor
+        In volume units; the variance is floored at 1e-12 s².
+    """
+
+    # The derivatives the moment equations need are taken by automatic differentiation of
+    # the family's functions at each sub-step's mean (an intermediate of the graph).
+    def derivative(function):
+        # A constant slope (the linear family) has a disconnected second derivative: zero.
+        return lambda m: pt.grad(function(m).sum(), m, disconnected_inputs="ignore")
+
+    slope = derivative(drift)
+    curvature = derivative(slope)
+    variance_curvature = derivative(derivative(variance))
+
+    mean, var = rk4_moments(
+        drift,
+        slope,
+        curvature,
+        variance,
+        variance_curvature,
+        # Not a constant: the derivatives are taken with respect to it.
+        pt.as_tensor_variable(np.asarray(w_start, dtype=float) / scale) * pt.constant(1.0),
+        dt,
+        n_steps=n_steps,
+    )
+    return mean * scale, pt.maximum(var, 1e-12) * scale**2

@@ -9,6 +9,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.compare import HUMAN_NAMES, curve_draws, intrinsic_fraction_draws, sentences
+from spinefit.families import family_of_result
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
 
@@ -37,7 +38,7 @@ def _short(label: str, width: int = 28) -> str:
 def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
     posterior = tree["posterior"].to_dataset()
     grid = np.asarray(result["curves"]["drift"][dims.SIZE_GRID])
-    draws = curve_draws(posterior, grid)
+    draws = curve_draws(posterior, grid, family_of_result(tree))
     fig, (ax_mu, ax_sigma, ax_p) = new_figure(3, height=3.8)
     for ax, key, ylabel in (
         (ax_mu, "drift", f"drift μ(w) ({units}/day)"),
@@ -53,6 +54,7 @@ def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
         ax.set_xlabel(f"spine size w ({units})")
         ax.set_ylabel(ylabel)
     ax_mu.axhline(0, color="0.6", lw=0.8)
+    ax_p.set_xscale("log")  # sizes spread over decades; the density's tails show on log w
     handles, names = ax_mu.get_legend_handles_labels()
     # One legend under the panels: inside three narrow panels it hid the curves.
     fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=8)

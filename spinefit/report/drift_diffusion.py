@@ -9,6 +9,7 @@ import xarray as xr
 from matplotlib.ticker import NullFormatter
 
 from spinefit import dims
+from spinefit.families.dynamics import TAIL_FACTOR
 from spinefit.io.transitions import transitions
 from spinefit.models.base import DATA_GROUP
 from spinefit.models.sde_moments import linear_moments_numpy
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 N_BINS = 8
 BAND_ALPHA = 0.25
+FIXED_POINT_ALPHA = 0.15
+"""Opacity of a fixed point's HDI band: lighter than the curve's, which it crosses."""
+FIXED_POINT_COLORS = {True: "C2", False: "C3"}
+"""Stable (True) and unstable fixed points."""
 
 
 def binned_empirical(trans: xr.Dataset, n_bins: int = N_BINS) -> dict[str, np.ndarray]:
@@ -69,6 +74,7 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     curves = model.curves(posterior, grid)
     empirical = binned_empirical(trans)
     dt_typical = float(np.median(trans["dt_days"].values))
+    dynamics = model.dynamics_summary(tree)
 
     fig, (ax_mu, ax_sigma) = new_figure(2, height=3.4)
     for ax, key, label in (
@@ -87,7 +93,7 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
         ax.plot(grid, stats["mean"], color="C0", label="posterior mean (instantaneous)")
         ax.set_xlabel(f"spine size w ({units})")
         ax.set_ylabel(label)
-    if model.config["family"] == "linear":
+    if model.family.exact_linear_moments:
         fin_drift, fin_diff = _finite_interval_curves(posterior, grid, dt_typical)
         ax_mu.plot(grid, fin_drift, "--", color="C1", label=f"model, over Δt={dt_typical:g} d")
         ax_sigma.plot(grid, fin_diff, "--", color="C1", label=f"model, over Δt={dt_typical:g} d")
@@ -109,6 +115,7 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
         label="data: SD Δw/√Δt per bin",
     )
     ax_mu.axhline(0, color="0.6", lw=0.8)
+    mark_fixed_points(ax_mu, dynamics["fixed_points"], units)
     ax_mu.legend(fontsize=7)
     ax_sigma.legend(fontsize=7)
     fig.tight_layout()
@@ -117,8 +124,12 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
         "Posterior drift and diffusion with 94% bands. Points: binned empirical estimates "
         "from transitions (quantile bins of the start size); over a finite interval these "
         "differ from the instantaneous curves, so the dashed line shows what the fitted "
-        "model predicts for the same interval.",
+        "model predicts for the same interval. On the drift panel, fixed points (μ = 0): "
+        "filled markers stable, open markers unstable, with their 94% HDI shaded and the "
+        "posterior probability that each exists in the legend.",
     )
+    curve_body += fixed_points_html(dynamics["fixed_points"], units)
+    curve_body += tail_html(dynamics["tail"], units)
     curve_body += table_html(
         ["bin centre", "transitions", "mean Δw/Δt", "SD Δw/√Δt"],
         [
@@ -170,6 +181,126 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     return sections + ppc_sections(tree, check)
 
 
+def _stability(stable: bool) -> str:
+    return "stable" if stable else "unstable"
+
+
+def mark_fixed_points(ax, points: list[dict], units: str) -> None:
+    """Mark fixed points of μ(w) on the drift axes: HDI band, marker at (w*, 0), legend.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The drift panel.
+    points : list of dict
+        ``dynamics_summary(tree)["fixed_points"]``.
+    units : str
+        Volume units.
+    """
+    for point in points:
+        color = FIXED_POINT_COLORS[bool(point["stable"])]
+        ax.axvspan(point["hdi_low"], point["hdi_high"], color=color, alpha=FIXED_POINT_ALPHA, lw=0)
+        ax.plot(
+            point["w"],
+            0.0,
+            "o",
+            ms=7,
+            mec=color,
+            mfc=color if point["stable"] else "white",
+            mew=1.5,
+            zorder=5,
+            label=(
+                f"{_stability(point['stable'])} w* = {point['w']:.3g} {units} "
+                f"(P = {_percent(point['probability'])})"
+            ),
+        )
+
+
+def fixed_points_html(points: list[dict], units: str) -> str:
+    """Return the table of fixed points of μ(w) (a sentence when there are none).
+
+    Parameters
+    ----------
+    points : list of dict
+        ``dynamics_summary(tree)["fixed_points"]``.
+    units : str
+        Volume units.
+    """
+    if not points:
+        return paragraph(
+            "Fixed points: μ(w) has no zero in the observed size range in any posterior draw."
+        )
+    return table_html(
+        [
+            f"fixed point w* ({units})",
+            f"{HDI_PROB:.0%} HDI low ({units})",
+            f"{HDI_PROB:.0%} HDI high ({units})",
+            "type",
+            "posterior probability it exists",
+        ],
+        [
+            [
+                float(point["w"]),
+                float(point["hdi_low"]),
+                float(point["hdi_high"]),
+                _stability(point["stable"]),
+                _percent(point["probability"]),
+            ]
+            for point in points
+        ],
+        caption=(
+            "Fixed points of the drift (μ(w*) = 0) in the observed size range. Stable: μ "
+            "changes from + to − (sizes are pulled towards w*); unstable: sizes are pushed "
+            "away. Location: median over the draws that have it."
+        ),
+    )
+
+
+def tail_html(tail: dict, units: str) -> str:
+    """Return the sentence on the stationary density's tail exponent and missing densities.
+
+    Parameters
+    ----------
+    tail : dict
+        ``dynamics_summary(tree)["tail"]``: ``alpha`` stats, ``at_size``,
+        ``share_without_stationary_density``.
+    units : str
+        Volume units.
+    """
+    alpha = tail["alpha"]
+    where = (
+        f"read at w = {tail['at_size']:.3g} {units} ({TAIL_FACTOR:g} × the largest observed size)"
+    )
+    if alpha and all(np.isfinite(alpha[k]) for k in ("mean", "hdi_low", "hdi_high")):
+        text = (
+            "Upper tail of the stationary size density: P(W > w) ~ w^(−α) with posterior "
+            f"mean α = {alpha['mean']:.3g} over the draws that have such a density "
+            f"({HDI_PROB:.0%} HDI {alpha['hdi_low']:.3g} to {alpha['hdi_high']:.3g}), {where}."
+        )
+    else:
+        text = f"The tail exponent α of the stationary size density could not be {where}."
+    share = float(tail["share_without_stationary_density"])
+    if share > 0:
+        text += (
+            f" In {_percent(share)} of the posterior draws α ≤ 0: those draws have no "
+            "stationary size density (their sizes grow without bound), so they cannot "
+            "describe a population whose size distribution stays put."
+        )
+    else:
+        text += " Every posterior draw has α > 0, so a stationary size density."
+    return paragraph(text)
+
+
+def _percent(share: float) -> str:
+    """Format a share so that a small but non-zero one does not read as 0%."""
+    share = float(share)
+    if 0 < share < 0.01:
+        return f"{share:.1%}" if share >= 0.001 else "< 0.1%"
+    if 0.99 < share < 1:
+        return f"{share:.1%}" if share <= 0.999 else "> 99.9%"
+    return f"{share:.0%}"
+
+
 def _hdi_pair(samples: xr.DataArray) -> list[float]:
     from spinefit.stats import stats_of
 
@@ -191,9 +322,8 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
     posterior = tree["posterior"].to_dataset()
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
     ld = prepare_latent(data, model.config["noise"], measurement_error=known_errors(model.config))
-    picked, _ = draw_dicts(
-        posterior, draw_names(posterior), 200, int(tree.attrs.get("random_seed", 0))
-    )
+    names = draw_names(model.family.parameter_names)
+    picked, _ = draw_dicts(posterior, names, 200, int(tree.attrs.get("random_seed", 0)))
     dt = ld.median_interval
     curves = np.stack(
         [

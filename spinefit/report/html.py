@@ -18,6 +18,7 @@ from spinefit.io.results import write_text_atomically
 from spinefit.models.base import DATA_GROUP
 from spinefit.report.diagnostics import diagnostics_section
 from spinefit.report.sections import ReportSection, paragraph, scope_svg_ids, table_html
+from spinefit.sampling import DRAWS_ATTR, RESTARTED_ATTR, sampling_notes
 from spinefit.stats import convergence_warnings
 from spinefit.summary import model_of
 
@@ -144,6 +145,37 @@ def provenance_section(tree: xr.DataTree, prefix: str) -> ReportSection:
     return ReportSection("Provenance", body, anchor=f"{prefix}provenance")
 
 
+def sampler_notes(tree: xr.DataTree) -> list[str]:
+    """Return what the sampler had to do for a fit, one plain sentence each.
+
+    Reads the root attrs ``sampling_notes`` (the sentences recorded while sampling),
+    ``restarted_chains`` and ``sampling_draws``. Empty when the fit needed no help (or
+    was saved before these were recorded).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fitted result.
+
+    Returns
+    -------
+    list of str
+        The recorded sentences; then the re-run chains and the draws kept per chain, when
+        chains were re-run or the draws differ from those requested.
+    """
+    notes = sampling_notes(tree)
+    restarted = json.loads(tree.attrs.get(RESTARTED_ATTR, "[]"))
+    if restarted:
+        notes.append(f"chains re-run from a new start: {', '.join(map(str, restarted))}")
+    kept = tree.attrs.get(DRAWS_ATTR)
+    requested = json.loads(tree.attrs.get("sampler_settings", "{}")).get("draws")
+    extended = kept is not None and requested is not None and int(kept) != int(requested)
+    if kept is not None and (notes or extended):
+        asked = f" ({requested} requested)" if requested is not None else ""
+        notes.append(f"draws per chain in the result: {int(kept)}{asked}")
+    return notes
+
+
 def result_sections(tree: xr.DataTree, prefix: str = "") -> list[ReportSection]:
     """All sections for one result, in reading order."""
     model = model_of(tree)
@@ -198,8 +230,17 @@ def render_report(trees: list[xr.DataTree], title: str | None = None) -> str:
         for t in trees
         for w in convergence_warnings(t)
     ]
+    notes = [
+        (f"{t.attrs.get('spinefit_model', '')}: " if len(trees) > 1 else "") + note
+        for t in trees
+        for note in sampler_notes(t)
+    ]
     return template.render(
-        title=title or default_title, subtitle=subtitle, sections=sections, warnings=warnings
+        title=title or default_title,
+        subtitle=subtitle,
+        sections=sections,
+        warnings=warnings,
+        sampler_notes=notes,
     )
 
 

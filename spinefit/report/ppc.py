@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import xarray as xr
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from spinefit import dims
 from spinefit.ppc import ppc_summary
@@ -11,6 +14,8 @@ from spinefit.report.sections import ReportSection, figure_html, new_figure, par
 
 N_BINS = 40
 BAND_ALPHA = 0.3
+LOG_AXIS_MARGIN = 1.5
+"""The size axes end at this many times the largest observed size (or the grid's top)."""
 
 
 def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
@@ -27,7 +32,9 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
     Returns
     -------
     list of ReportSection
-        One section, "Posterior predictive check", with three subsections.
+        One section, "Posterior predictive check", with three subsections: sizes
+        (semi-log figures and quantiles), turnover, and the distance and bimodality
+        statistics with their p-values.
     """
     summary = ppc_summary(check)
     units = check.attrs.get("volume_units", dims.DEFAULT_VOLUME_UNITS)
@@ -35,40 +42,48 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
     observed = check["observed_size"].to_numpy()
     threshold = float(check.attrs["detection_threshold"])
 
-    fig, (ax_lin, ax_log) = new_figure(2, height=3.2)
-    edges = np.linspace(threshold, observed.max(), N_BINS + 1)
-    ax_lin.hist(observed, bins=edges, density=True, color="0.6", label="observed")
-    _band(ax_lin, grid, check, "density")
-    ax_lin.set_xlim(0, observed.max() * 1.05)
-    ax_lin.set_xlabel(f"spine size w ({units})")
-    ax_lin.set_ylabel(f"density f(w) (1/{units})")
-
+    # Both panels on a log size axis (semi-log): sizes span decades and the upper tail,
+    # where models differ, is squeezed into a few pixels on a linear axis.
+    fig, (ax_density, ax_log_density) = new_figure(2, height=3.2)
     log_edges = np.geomspace(threshold, observed.max(), N_BINS + 1)
+    ax_density.hist(observed, bins=log_edges, density=True, color="0.6", label="observed")
+    _band(ax_density, grid, check, "density")
+    ax_density.set_ylabel(f"density f(w) (1/{units})")
+
     counts, _ = np.histogram(observed, bins=log_edges)
     # Density of ln w, which is what w·f(w) is, so both curves share one scale.
     log_density = counts / (observed.size * np.diff(np.log(log_edges)))
-    ax_log.stairs(log_density, log_edges, fill=True, color="0.6", label="observed")
-    _band(ax_log, grid, check, "log_size_density")
-    ax_log.set_xscale("log")
-    ax_log.set_yscale("log")
-    positive = log_density[log_density > 0]
-    if positive.size:
-        ax_log.set_ylim(0.3 * positive.min(), 3 * float(np.max(check["log_size_density_hdi_high"])))
-    ax_log.set_xlabel(f"spine size w ({units}, log axis)")
-    ax_log.set_ylabel("w·f(w) (density of ln w, log axis)")
-    ax_lin.legend(fontsize=7)
+    ax_log_density.stairs(log_density, log_edges, fill=True, color="0.6", label="observed")
+    _band(ax_log_density, grid, check, "log_size_density")
+    ax_log_density.set_ylabel("w·f(w), density of ln w (dimensionless)")
+    # The grid runs past the data into the tail; beyond 1.5× the largest size it is empty.
+    x_range = (float(grid[0]), min(float(grid[-1]), LOG_AXIS_MARGIN * float(observed.max())))
+    for ax in (ax_density, ax_log_density):
+        log_size_axis(ax, *x_range)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(f"spine size w ({units}, log axis)")
+    ax_density.legend(fontsize=7)
     fig.tight_layout()
     hdi = float(check.attrs.get("hdi_prob", 0.94))
+    settings = summary["settings"]
     distribution = figure_html(
         fig,
         f"Observed sizes of all present spine-sessions (grey) and the predicted stationary "
-        f"distribution (posterior mean and {hdi:.0%} HDI over {summary['settings']['draws']} "
-        "draws), with elimination at the detection threshold (the smallest observed size) and "
-        "new spines drawn from a log-normal fitted to newly appearing spines. Right: the same "
-        "as densities of ln w on log–log axes, where a heavy tail shows as a straight decline.",
+        f"distribution (posterior mean and {hdi:.0%} HDI over {settings['draws']} draws), "
+        "with elimination at the detection threshold and new spines drawn from the "
+        f"new-spine size law ({settings['new_size_source']}). Left: the density f(w); "
+        "right: w·f(w), the density of ln w, whose area on this log axis is probability, "
+        "so a heavy upper tail shows as a long right shoulder.",
     )
+    distribution += _draws_without_density_html(settings)
     distribution += table_html(
-        ["quantile", f"observed ({units})", "predicted mean", "hdi low", "hdi high"],
+        [
+            "quantile",
+            f"observed ({units})",
+            f"predicted mean ({units})",
+            f"hdi low ({units})",
+            f"hdi high ({units})",
+        ],
         [
             [f"{p:g}", obs, pred["mean"], pred["hdi_low"], pred["hdi_high"]]
             for p, obs, pred in zip(
@@ -128,7 +143,7 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
         unit = "" if entry["units"] == "1" else f" ({entry['units']})"
         stat_rows.append(
             [
-                f"{label}{unit}",
+                f"{label} distance{unit}",
                 entry["observed"],
                 entry["observed_hdi_low"],
                 entry["observed_hdi_high"],
@@ -136,16 +151,36 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
                 entry["p_value"],
             ]
         )
-    settings = summary["settings"]
-    statistics = paragraph(
+    bimodality = summary["stationary"].get("bimodality")
+    if bimodality is not None:
+        stat_rows.append(
+            [
+                "Sarle's bimodality coefficient of ln w (dimensionless)",
+                bimodality["observed"],
+                "–",  # one number: the observed sizes do not depend on the draw
+                "–",
+                bimodality["replicate"],
+                bimodality["p_value"],
+            ]
+        )
+    text = (
         "Distance between the observed size distribution and each draw's predicted one, "
         f"against the distance of a replicate sample of {settings['replicate_size']} sizes "
         "drawn from that prediction. p = fraction of draws whose replicate is at least as "
         "far as the data; small p means the data are not like the model's stationary "
         "distribution. Observed sizes include each spine several times (correlated), so p "
         "is on the strict side."
-    ) + table_html(
-        ["distance", "observed mean", "hdi low", "hdi high", "replicate mean", "p-value"],
+    )
+    if bimodality is not None:
+        text += (
+            " The bimodality coefficient of ln w is 1/3 for a normal and 5/9 for a uniform "
+            f"distribution; above {bimodality['threshold']:.3g} it suggests two size modes "
+            "(Pfister et al. 2013). Its p is the fraction of replicates at least as bimodal "
+            "as the data: small p means the observed log sizes are more bimodal than the "
+            "model predicts."
+        )
+    statistics = paragraph(text + " " + _draws_used_text(settings)) + table_html(
+        ["statistic", "observed mean", "hdi low", "hdi high", "replicate mean", "p-value"],
         stat_rows,
     )
     if "particles" in summary:
@@ -172,10 +207,45 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
             subsections=[
                 ReportSection("Predicted vs observed sizes", distribution),
                 ReportSection("Predicted vs observed turnover", turnover),
-                ReportSection("Distance statistics", statistics),
+                ReportSection("Distance and bimodality statistics", statistics),
             ],
         )
     ]
+
+
+def log_size_axis(ax, low: float, high: float) -> None:
+    """Put sizes from ``low`` to ``high`` on a log x axis with plain-number tick labels.
+
+    Spine sizes often span only one or two decades, where powers of ten alone leave one
+    or two labels; ticks at 1, 2 and 5 per decade are labelled then.
+    """
+    ax.set_xscale("log")
+    ax.set_xlim(low, high)
+    decades = np.log10(high / low)
+    ax.xaxis.set_major_locator(
+        LogLocator(base=10.0, subs=(1.0,) if decades > 2.5 else (1.0, 2.0, 5.0))
+    )
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap within a decade
+
+
+def _draws_used_text(settings: dict) -> str:
+    """Say how many draws the check used and how many it left out, and why."""
+    used, left_out = settings["draws"], settings.get("draws_without_stationary_density", 0)
+    if not left_out:
+        return f"All {used} draws checked have a stationary size density."
+    return (
+        f"{left_out} of the {used + left_out} draws checked have no stationary size density "
+        "(tail exponent α ≤ 0: their sizes grow without bound) and are left out of the "
+        f"predicted density, quantiles and p-values, which use the other {used}."
+    )
+
+
+def _draws_without_density_html(settings: dict) -> str:
+    """Return a highlighted paragraph when draws were left out (empty otherwise)."""
+    if not settings.get("draws_without_stationary_density", 0):
+        return ""
+    return f'<p class="warning">{html.escape(_draws_used_text(settings))}</p>'
 
 
 def _band(ax, grid: np.ndarray, check: xr.Dataset, name: str) -> None:
