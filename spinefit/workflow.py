@@ -14,6 +14,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError, ConvergenceError
+from spinefit.families import family_from_config
 from spinefit.io.results import save_result
 from spinefit.models import get_model_class
 from spinefit.models.base import SamplerSettings
@@ -157,6 +158,9 @@ def condition_model(model_name: str, config: dict[str, Any], by: str) -> tuple[s
     """
     if model_name in CONDITION_MODELS:
         target = get_model_class(CONDITION_MODELS[model_name])
+        if "family" in target.default_config and set(config) - set(target.default_config):
+            # The family's own options (-o n_basis=K) travel in family_options.
+            config, _ = family_from_config(config)
         unsupported = sorted(set(config) - set(target.default_config))
         if unsupported:
             raise ConfigError(

@@ -175,6 +175,10 @@ def test_conditional_fit_smoke():
     for name in ("a", "b", "c", "d", "elimination_per_day", "formation_per_day"):
         assert posterior[name].dims == (dims.CHAIN, dims.DRAW, dims.CONDITION)
     assert list(posterior[dims.CONDITION].values) == ["KO", "WT"]
+    # Units come from the family and the turnover rates, not from a table in the report.
+    units = tree["data"][dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
+    assert posterior["c"].attrs["units"] == f"{units}²/day"
+    assert posterior["elimination_per_day"].attrs["units"] == "1/day"
     summary = model.summarize(tree)
     assert "d[KO]" in summary["parameters"] and "formation_per_day[WT]" in summary["parameters"]
     assert set(summary["curves"]["diffusion"]) == {"KO", "WT", "units"}

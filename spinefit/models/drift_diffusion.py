@@ -115,7 +115,8 @@ def record_family(tree: xr.DataTree, data: xr.Dataset, model: SpineModel) -> xr.
     posterior = tree["posterior"]
     posterior.attrs["size_scale"] = float(model.size_scale)
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
-    for name, text in model.family.units(units).items():
+    rates = {name: "1/day" for name in (*TURNOVER_PARAMETERS, "loss_per_day")}
+    for name, text in (model.family.units(units) | rates).items():
         if name in posterior.data_vars:
             posterior[name].attrs["units"] = text
     return tree

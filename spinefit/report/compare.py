@@ -14,14 +14,6 @@ from spinefit.report.sections import ReportSection, figure_html, new_figure, par
 from spinefit.stats import HDI_PROB, curve_stats
 
 BAND_ALPHA = 0.22
-PARAMETER_UNITS = {
-    "a": "{u}/day",
-    "b": "1/day",
-    "c": "{u}²/day",
-    "d": "1/day",
-    "elimination_per_day": "1/day",
-    "formation_per_day": "1/day",
-}
 
 
 def _units(tree: xr.DataTree) -> str:
@@ -96,9 +88,10 @@ def _fraction_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> 
 
 
 def _parameter_units(tree: xr.DataTree, name: str, units: str) -> str:
-    """Return the units of a contrasted parameter (``mu[small]`` → units of ``mu``)."""
-    if name in PARAMETER_UNITS:
-        return PARAMETER_UNITS[name].format(u=units)
+    """Return the units of a contrasted parameter (``mu[small]`` → units of ``mu``).
+
+    Read from the posterior variable's ``units`` attr, which every model sets.
+    """
     var = name.split("[")[0]
     posterior = tree["posterior"]
     text = posterior[var].attrs.get("units", "") if var in posterior.data_vars else ""

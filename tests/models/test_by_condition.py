@@ -106,8 +106,10 @@ def test_condition_grouping_and_model_mapping():
         "mixture",
         {"n_components": 2},
     )
-    with pytest.raises(ConfigError, match="family"):
-        condition_model("drift-diffusion", {"family": "power"}, "condition")
+    name, config = condition_model("drift-diffusion", {"family": "spline", "n_basis": 6}, "c")
+    assert config["family_options"]["n_basis"] == 6  # every family fits by condition
+    with pytest.raises(ConfigError, match="compare_families"):
+        condition_model("drift-diffusion", {"compare_families": ["power"]}, "condition")
 
 
 # -- fits -------------------------------------------------------------------------------------
