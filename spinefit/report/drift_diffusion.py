@@ -12,6 +12,7 @@ from spinefit import dims
 from spinefit.families.dynamics import TAIL_FACTOR
 from spinefit.io.transitions import transitions
 from spinefit.models.base import DATA_GROUP
+from spinefit.models.family_comparison import read_comparison
 from spinefit.models.sde_moments import linear_moments_numpy
 from spinefit.ppc import stationary_check
 from spinefit.report.ppc import ppc_sections
@@ -177,8 +178,37 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
         sections.append(
             ReportSection("Detection, noise and elimination", latent_body(model, tree, grid))
         )
+    comparison = read_comparison(tree["posterior"])
+    if comparison:
+        sections.append(ReportSection("SDE family comparison", family_comparison_html(comparison)))
     check = stationary_check(tree, draws=200, random_seed=int(tree.attrs.get("random_seed", 0)))
     return sections + ppc_sections(tree, check)
+
+
+def family_comparison_html(table: dict) -> str:
+    """Return the PSIS-LOO table of the fitted SDE families (best first)."""
+    rows = sorted(table["families"].items(), key=lambda item: -item[1]["elpd_loo"])
+    text = paragraph(
+        f"The same data fitted with each family and compared by PSIS-LOO on {table['n']} "
+        "units (spines for the latent likelihood, transitions for the moments one). "
+        "elpd_diff is each family minus the best; a difference within about 2 of its SE "
+        "does not favour either family. Pareto k above 0.7 makes a LOO estimate unreliable."
+    )
+    return text + table_html(
+        ["family", "elpd_loo", "SE", "p_loo", "elpd_diff", "SE of diff", "max Pareto k"],
+        [
+            [
+                name + (" (best)" if name == table["best"] else ""),
+                row["elpd_loo"],
+                row["se"],
+                row["p_loo"],
+                row["elpd_diff"],
+                row["se_diff"],
+                row["max_pareto_k"],
+            ]
+            for name, row in rows
+        ],
+    )
 
 
 def _stability(stable: bool) -> str:

@@ -136,3 +136,26 @@ def test_prior_scales_are_unit_free():
         b.log_low,
         b.log_high,
     )
+
+
+def test_family_comparison_table_and_its_report():
+    from types import SimpleNamespace
+
+    from spinefit.models.family_comparison import comparison_table
+    from spinefit.report.drift_diffusion import family_comparison_html
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(-1.0, 0.3, 200)
+
+    def loo(elpd_i):
+        return SimpleNamespace(
+            elpd=elpd_i.sum(), se=1.0, p=4.0, elpd_i=elpd_i, pareto_k=np.full(200, 0.2)
+        )
+
+    table = comparison_table({"linear": loo(base - 0.05), "spline": loo(base)})
+    assert table["best"] == "spline" and table["n"] == 200
+    assert table["families"]["spline"]["elpd_diff"] == 0.0
+    assert table["families"]["linear"]["elpd_diff"] == pytest.approx(-10.0)
+    assert table["families"]["linear"]["se_diff"] == pytest.approx(0.0, abs=1e-9)
+    html = family_comparison_html(table)
+    assert "spline (best)" in html and html.index("spline (best)") < html.index("linear")
