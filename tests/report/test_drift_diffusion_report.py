@@ -92,7 +92,8 @@ def test_fixed_point_and_tail_of_a_linear_fit_are_reported(rng):
     assert row.group(5) == "100%"
     assert "fixed point w* (um3)" in body
     alpha = re.search(
-        r"P\(W > w\) ~ w\^\(−α\) with posterior mean α = ([\d.]+) \(94% HDI ([\d.]+) to ([\d.]+)\)",
+        r"P\(W > w\) ~ w\^\(−α\) with posterior mean α = ([\d.]+) over the draws that have "
+        r"such a density \(94% HDI ([\d.]+) to ([\d.]+)\)",
         body,
     )
     assert alpha is not None, body
