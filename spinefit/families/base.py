@@ -211,15 +211,13 @@ class SDEFamily:
             ``{"drift", "variance"}`` DataArrays with the posterior's dims plus ``w``.
         """
         w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
-        params = {}
+        p_size = self.to_size_units({p.name: posterior[p.name] for p in self.parameters}, scale)
         for p in self.parameters:
-            value = posterior[p.name]
             if p.vector_dim is not None:
-                # Vector parameters are indexed on their last axis by the family functions.
-                value = value.transpose(..., p.vector_dim)
-                value = [value.isel({p.vector_dim: k}) for k in range(value.sizes[p.vector_dim])]
-            params[p.name] = value
-        p_size = self.to_size_units(_scalar_view(params, self.parameters), scale)
+                # The family functions take a vector parameter's entries by position.
+                value = p_size[p.name]
+                n = value.sizes[p.vector_dim]
+                p_size[p.name] = [value.isel({p.vector_dim: k}) for k in range(n)]
         x = w / scale
         return {
             "drift": scale * self.drift(x, p_size, np),
@@ -229,17 +227,6 @@ class SDEFamily:
     def units(self, volume_units: str) -> dict[str, str]:
         """Return ``{parameter: units}``."""
         return {p.name: p.units(volume_units) for p in self.parameters}
-
-
-class _Split(list):
-    """A vector parameter given as a list of its entries (xarray curves)."""
-
-    def __truediv__(self, other):
-        return _Split(v / other for v in self)
-
-
-def _scalar_view(params: dict[str, Any], parameters) -> dict[str, Any]:
-    return {k: _Split(v) if isinstance(v, list) else v for k, v in params.items()}
 
 
 def entry(value, k: int):
