@@ -290,40 +290,37 @@ def compare(
     result: Annotated[Path, typer.Argument(help="Result of a by-condition fit (.nc).")],
     reference: Annotated[str | None, typer.Option(help="Condition to contrast against.")] = None,
     rope: Annotated[
-        float | None, typer.Option(help="ROPE half-width, in each parameter's units.")
+        list[str] | None,
+        typer.Option(
+            help="ROPE of one quantity, NAME=VALUE in its own units (e.g. d=0.005); repeat "
+            "for several."
+        ),
+    ] = None,
+    rope_ratio: Annotated[
+        float | None,
+        typer.Option(help="Relative ROPE R > 1 for every positive quantity: |log ratio| < log R."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     grid: Annotated[str | None, typer.Option(help="Comma-separated sizes for the curves.")] = None,
 ) -> None:
     """Contrast every condition with the reference (posterior differences, no refit).
 
-    Example: spinefit compare wt_ko.nc --reference WT --rope 0.005 --json
+    Example: spinefit compare wt_ko.nc --reference WT --rope d=0.005 --rope-ratio 1.1
     """
     from spinefit.compare import compare as compare_conditions
-    from spinefit.compare import sentences
+    from spinefit.compare import contrast_lines
+    from spinefit.comparison.rope import parse_rope
     from spinefit.io.results import load_result
 
+    ropes = parse_rope(rope or [], rope_ratio)
     body = compare_conditions(
-        load_result(result), reference=reference, rope=rope, grid=_parse_floats(grid, "--grid")
+        load_result(result), reference=reference, rope=ropes, grid=_parse_floats(grid, "--grid")
     )
     if json_output:
         sys.stdout.write(json.dumps(body) + "\n")
         return
-    for name, by_label in body["contrasts"].items():
-        for label, s in by_label.items():
-            rope_text = f"  P(ROPE)={s['prob_rope']:.3f}" if s["prob_rope"] is not None else ""
-            typer.echo(
-                f"{name:<22}{label} - {body['reference']}: {s['diff_mean']:.4g} "
-                f"[{s['hdi_low']:.4g}, {s['hdi_high']:.4g}]  P>0={s['prob_positive']:.3f}"
-                + rope_text
-            )
-    for line in sentences(body):
+    for line in contrast_lines(body):
         typer.echo(line)
-    if body.get("loo"):
-        loo = body["loo"]
-        typer.echo(
-            f"LOO elpd_diff (by condition - pooled) = {loo['elpd_diff']:.1f} ± {loo['se']:.1f}"
-        )
 
 
 @app.command()

@@ -187,10 +187,19 @@ def test_fit_labelled_files_compares_conditions(tmp_path):
     result = run("fit", ko, wt, "--label", "KO", "--label", "WT", *args)
     assert result.exit_code == 0, result.output
     assert wt.read_bytes() == before
-    compared = json.loads(run("compare", out, "--json").stdout)
+    compared = json.loads(
+        run("compare", out, "--json", "--rope", "a=0.01", "--rope-ratio", "1.2").stdout
+    )
     assert compared["reference"] == "WT"
     assert set(compared["contrasts"]["d"]) == {"KO"}
     assert set(compared["curves"]) == {"drift", "diffusion", "stationary"}
+    assert compared["contrasts"]["a"]["KO"]["rope"] == {"kind": "difference", "value": 0.01}
+    assert compared["contrasts"]["d"]["KO"]["rope"] == {"kind": "ratio", "value": 1.2}
+    text = run("compare", out).stdout
+    assert "Findings (primary contrasts, judged jointly):" in text
+    assert "contrasts were examined" in text
+    # One half-width for quantities in different units is refused in one line.
+    assert_one_line_error(run("compare", out, "--rope", "0.005"), 2, "NAME=VALUE")
 
 
 def test_fit_label_count_must_match_files(tmp_path):

@@ -56,6 +56,7 @@ from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import NOISE_MODELS, known_errors, prepare_latent
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
 from spinefit.models.sde_moments import family_moments, linear_moments
+from spinefit.models.turnover_counts import TURNOVER_COUNTS, add_turnover_counts
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
@@ -151,6 +152,7 @@ class DriftDiffusion(SpineModel):
         "grid_points": 48,
         "pointwise": False,
         "compare_families": [],
+        "turnover_counts": "poisson",
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -159,6 +161,7 @@ class DriftDiffusion(SpineModel):
         for key, allowed in (
             ("likelihood", LIKELIHOODS),
             ("noise", NOISE_MODELS),
+            ("turnover_counts", TURNOVER_COUNTS),
         ):
             if self.config[key] not in allowed:
                 raise ConfigError(
@@ -232,6 +235,12 @@ class DriftDiffusion(SpineModel):
             )
         else:
             priors += "; turnover rates λ_e, λ_f ~ Gamma(1, 1) per day"
+        if self.config["turnover_counts"] == "overdispersed":
+            priors += (
+                "; overdispersed turnover counts: negative-binomial formations, φ ~ "
+                "HalfNormal(1)"
+                + ("" if self.latent else "; beta-binomial eliminations, ρ ~ HalfNormal(0.5)")
+            )
             likelihood = (
                 r"\text{moments: } w_1 \sim N(m(\Delta t; w_0), V(\Delta t; w_0))"
                 r"\text{ for spines present at both sessions}"
@@ -371,20 +380,10 @@ class DriftDiffusion(SpineModel):
             return float(np.nanmin(volume))
         return float(value)
 
-    @staticmethod
-    def _turnover_terms(data: xr.Dataset) -> None:
-        table = turnover_intervals(data)
-        at_risk = table["present_start"].values
-        interval = table["dt_days"].values
+    def _turnover_terms(self, data: xr.Dataset) -> None:
         lam_e = pm.Gamma("elimination_per_day", alpha=1.0, beta=1.0)
         lam_f = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0)
-        pm.Binomial(
-            "eliminations",
-            n=at_risk,
-            p=1.0 - pt.exp(-lam_e * interval),
-            observed=table["eliminated"].values,
-        )
-        pm.Poisson("formations", mu=lam_f * at_risk * interval, observed=table["formed"].values)
+        add_turnover_counts(turnover_intervals(data), lam_e, lam_f, self.config["turnover_counts"])
 
     @classmethod
     def from_result(cls, tree: xr.DataTree) -> DriftDiffusion:

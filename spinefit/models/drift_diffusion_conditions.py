@@ -6,7 +6,8 @@ For condition :math:`k` (e.g. WT, KO) and a spine of animal :math:`j` in that co
 
     dw = (a_{kj} + b_{kj} w)\,dt + \sqrt{c_k + d_{kj} w^2}\,dB,
 
-    (a, b, \log d)_{kj} = (a, b, \log d)_k + \omega \odot u_j,\qquad u \sim \mathcal N(0, 1),
+    (a, b, \log c, \log d, \log\lambda)_{kj} = (a, b, \log c, \log d, \log\lambda)_k
+    + \omega \odot u_j,\qquad u \sim \mathcal N(0, 1),
 
 the linear Kesten family of :class:`~spinefit.models.drift_diffusion.DriftDiffusion`
 (Statman et al. 2014; Hazan & Ziv 2020). Condition parameters get the single-condition
@@ -16,8 +17,15 @@ conditions on (or ``pool_conditions=True``) they are partially pooled around a p
 mean, :math:`a_k = \bar a + \tau_a z^a_k` (zero-sum :math:`z`, non-centred; likewise
 :math:`b`, :math:`\log c`, :math:`\log d`). When ``animal_id`` is present, animals are
 nested within condition: the partial pooling is where it is identified, across animals.
-Turnover rates (elimination, formation, per present spine per day) are estimated per
-condition with the Binomial/Poisson likelihood of ``DriftDiffusion``.
+Turnover (λ: the formation rate and the loss hazard of the latent likelihood, or the
+elimination and formation rates of the moments likelihood) is estimated per condition,
+with animal offsets too, so that every contrasted parameter is compared against
+animal-to-animal variation. ``turnover_counts="overdispersed"`` makes the count
+likelihoods negative binomial (and beta-binomial), see
+:mod:`spinefit.models.turnover_counts`.
+
+The LOO baseline ("pooled") is this same model fitted with every spine in one condition:
+same priors, same animal structure, so ``elpd_diff`` measures the condition effects only.
 
 Unit of replication. Spines of one animal share its physiology, so treating spines as
 independent replicates overstates the evidence for a condition difference
@@ -44,6 +52,7 @@ from spinefit import dims
 from spinefit.compare import (
     CONTRAST_VARS_ATTR,
     LOO_ATTR,
+    PRIMARY_ATTR,
     REFERENCE_ATTR,
     curve_draws,
     default_reference,
@@ -53,13 +62,22 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.families import family_from_config
 from spinefit.families.base import PriorScales, condition_prior_table
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
-from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, sample_model
+from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
+from spinefit.models.condition_quantities import (
+    DEFAULT_PRIMARY,
+    DERIVED,
+    OMITTED_ATTR,
+    REFERENCE_SIZE_ATTR,
+    derived_draws,
+    reference_size,
+)
 from spinefit.models.drift_diffusion import DriftDiffusion, configure_family, record_family
 from spinefit.models.family_comparison import pointwise_loo
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import known_errors, prepare_latent
 from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 from spinefit.models.sde_moments import family_moments, linear_moments
+from spinefit.models.turnover_counts import add_turnover_counts
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
@@ -67,7 +85,16 @@ CONTRASTED = ("a", "b", "c", "d", "elimination_per_day", "formation_per_day")
 """Posterior variables :mod:`spinefit.compare` contrasts between conditions."""
 MIN_POOLED_CONDITIONS = 4
 """With fewer conditions a between-condition scale is not identified; use separate priors."""
-ANIMAL_PARAMS = ("a", "b", "log_d")
+LATENT_ANIMAL_PARAMS = ("a", "b", "log_c", "log_d", "log_formation", "log_loss")
+"""Animal offsets with the latent likelihood: drift, both noise terms and both turnover hazards."""
+MOMENTS_ANIMAL_PARAMS = ("a", "b", "log_c", "log_d", "log_elimination", "log_formation")
+"""Animal offsets with the moments likelihood (turnover rates of the count likelihood)."""
+POOLED_LABEL = "pooled"
+"""Condition label of every spine in the matched pooled model of the LOO comparison."""
+POOLED_DESCRIPTION = (
+    "the same model with one condition: every spine labelled '{label}', the same priors, "
+    "the same animal offsets ({animals}) and one set of turnover parameters"
+)
 LATENT_OPTIONS = (
     "likelihood",
     "detection_threshold",
@@ -76,6 +103,7 @@ LATENT_OPTIONS = (
     "grid_points",
     "family",
     "family_options",
+    "turnover_counts",
 )
 """Options shared with the single-population model (and its pooled LOO fit)."""
 
@@ -107,7 +135,12 @@ class ConditionalDriftDiffusion(SpineModel):
         conditions on; or True/False),
         ``reference`` (label contrasts are taken against; default a WT/control-like label,
         else the first sorted label, see :func:`spinefit.compare.default_reference`),
-        ``loo`` (also fit the pooled no-difference model and store the LOO comparison).
+        ``loo`` (also fit the matched pooled model and store the LOO comparison),
+        ``turnover_counts`` (``"poisson"`` or ``"overdispersed"``), ``replicate`` (the
+        per-spine column whose groups get offsets: ``animal_id`` by default, or e.g.
+        ``dendrite_id`` when animals are not recorded),
+        ``primary_contrasts`` (the quantities findings come from; default
+        :data:`~spinefit.models.condition_quantities.DEFAULT_PRIMARY`).
     """
 
     name = "drift-diffusion-conditions"
@@ -127,6 +160,9 @@ class ConditionalDriftDiffusion(SpineModel):
         "noise": "multiplicative",
         "measurement_error": "none",
         "grid_points": 48,
+        "turnover_counts": "poisson",
+        "primary_contrasts": list(DEFAULT_PRIMARY),
+        "replicate": dims.ANIMAL_ID,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -138,6 +174,13 @@ class ConditionalDriftDiffusion(SpineModel):
         # The single-population model validates and normalises the likelihood options.
         self.single = DriftDiffusion({k: self.config[k] for k in LATENT_OPTIONS})
         self.config.update({k: self.single.config[k] for k in LATENT_OPTIONS})
+        self.config["primary_contrasts"] = _name_list(self.config["primary_contrasts"])
+        unknown = set(self.config["primary_contrasts"]) - set(CONTRASTED) - set(DERIVED)
+        if unknown:
+            raise ConfigError(
+                f"unknown primary contrast(s) {', '.join(sorted(unknown))}; choose from "
+                f"{', '.join((*CONTRASTED, *DERIVED))}"
+            )
 
     @classmethod
     def from_result(cls, tree: xr.DataTree) -> ConditionalDriftDiffusion:
@@ -167,8 +210,9 @@ class ConditionalDriftDiffusion(SpineModel):
                 "b ~ Normal(0, 2/T), log c ~ Normal(log v, 2), log d ~ Normal(log(v/s²), 2); "
                 "from 4 conditions: population means with these priors plus zero-sum "
                 "offsets ~ Normal(0, τ), τ ~ HalfNormal(s/T, 1/T, 1, 1); "
-                "animal offsets of a, b, log d within condition ~ Normal(0, ω), "
-                "ω ~ HalfNormal(0.5·scale); turnover rates ~ Gamma(1, 1) per day per condition"
+                "animal offsets of a, b, log c, log d and the log turnover hazards within "
+                "condition ~ Normal(0, ω), ω ~ HalfNormal(0.5·scale); turnover rates ~ "
+                "Gamma(1, 1) per day per condition"
             ),
         }
 
@@ -177,12 +221,18 @@ class ConditionalDriftDiffusion(SpineModel):
         setting = self.config["pool_animals"]
         if setting is False:
             return False
-        has_animals = dims.ANIMAL_ID in data.coords
+        column = self.config["replicate"]
+        has_animals = column in data.coords and data[column].dims == (dims.SPINE,)
+        if column != dims.ANIMAL_ID and not has_animals:
+            raise ConfigError(
+                f"replicate: no per-spine '{column}' column in the input (e.g. animal_id, "
+                "dendrite_id)"
+            )
         if setting is True and not has_animals:
-            raise ConfigError("pool_animals needs an 'animal_id' column in the input")
+            raise ConfigError(f"pool_animals needs an '{column}' column in the input")
         if not has_animals:
             return False
-        animals = data[dims.ANIMAL_ID].values.astype(str)
+        animals = data[column].values.astype(str)
         enough = all(len(np.unique(animals[conditions == k])) >= 2 for k in np.unique(conditions))
         return enough or setting is True
 
@@ -229,19 +279,9 @@ class ConditionalDriftDiffusion(SpineModel):
             dims.CONDITION_PARAM: list(CONDITION_PARAMS),
             dims.SPINE: data[dims.SPINE].values,
         } | family.extra_coords()
-        pool = self.pools_animals(data, conditions)
-        if pool:
-            animal_key = np.char.add(
-                np.char.add(conditions, "/"), data[dims.ANIMAL_ID].values.astype(str)
-            )
-            animals, group_of_spine = np.unique(animal_key, return_inverse=True)
-            coords[dims.ANIMAL] = animals
-            coords[dims.ANIMAL_PARAM] = list(ANIMAL_PARAMS)
-            condition_of_group = np.zeros(len(animals), dtype=np.int64)
-            condition_of_group[group_of_spine] = condition_of_spine
-        else:
-            group_of_spine = condition_of_spine
-            condition_of_group = np.arange(len(labels))
+        pool, group_of_spine, condition_of_group = self._groups(
+            data, conditions, condition_of_spine, coords, LATENT_ANIMAL_PARAMS
+        )
         with pm.Model(coords=coords) as model:
             priors = condition_prior_table(scales)
             if self.pools_conditions(len(labels)):
@@ -257,17 +297,14 @@ class ConditionalDriftDiffusion(SpineModel):
             pm.Deterministic("d", pt.exp(log_d), dims=dims.CONDITION)
             extra = family.extra_priors(scales, dim=dims.CONDITION)
             k = condition_of_group
-            group_a, group_b, group_log_d = a_s[k], b[k], log_d[k]
+            group_a, group_b, group_log_c, group_log_d = a_s[k], b[k], log_c[k], log_d[k]
+            offsets = None
             if pool:
-                omega = pm.HalfNormal(
-                    "omega_animal", 0.5 * np.array([1.0 / t, 1.0 / t, 1.0]), dims=dims.ANIMAL_PARAM
-                )
-                u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, dims.ANIMAL_PARAM))
-                offsets = u * omega
+                offsets = _animal_offsets([1.0 / t, 1.0 / t, 1.0, 1.0, 1.0, 1.0])
                 group_a = group_a + offsets[:, 0]
                 group_b = group_b + offsets[:, 1]
-                group_log_d = group_log_d + offsets[:, 2]
-            group_c = pt.exp(log_c)[k]
+                group_log_c = group_log_c + offsets[:, 2]
+                group_log_d = group_log_d + offsets[:, 3]
             xp = pytensor_namespace()
             parts = []
             for g in range(len(condition_of_group)):
@@ -283,7 +320,7 @@ class ConditionalDriftDiffusion(SpineModel):
                 params = {
                     "a": group_a[g],
                     "b": group_b[g],
-                    "c": group_c[g],
+                    "c": pt.exp(group_log_c[g]),
                     "d": pt.exp(group_log_d[g]),
                 } | {name: value[k[g]] for name, value in extra.items()}
                 parts.append(
@@ -293,6 +330,8 @@ class ConditionalDriftDiffusion(SpineModel):
                         _bind(family.variance, params, xp),
                         turnover_index=int(k[g]),
                         spine_rows=rows,
+                        formation_log_offset=0.0 if offsets is None else offsets[g, 4],
+                        loss_log_offset=0.0 if offsets is None else offsets[g, 5],
                     )
                 )
             add_grouped_latent_likelihood(
@@ -336,16 +375,9 @@ class ConditionalDriftDiffusion(SpineModel):
             dims.CONDITION: labels,
             dims.CONDITION_PARAM: list(CONDITION_PARAMS),
         }
-        pool = self.pools_animals(data, conditions)
-        if pool:
-            # Animal ids are only unique within a condition in many labs ("m1" in WT and KO).
-            animal_key = np.char.add(
-                np.char.add(conditions, "/"), data[dims.ANIMAL_ID].values.astype(str)
-            )
-            animals, animal_of_spine = np.unique(animal_key, return_inverse=True)
-            coords[dims.ANIMAL] = animals
-            coords[dims.ANIMAL_PARAM] = list(ANIMAL_PARAMS)
-            animal_index = animal_of_spine[spine_index]
+        pool, group_of_spine, condition_of_group = self._groups(
+            data, conditions, condition_of_spine, coords, MOMENTS_ANIMAL_PARAMS
+        )
 
         pool_conditions = self.pools_conditions(len(labels))
         scales = PriorScales.from_transitions(scale_w, w0 / scale_w, w1 / scale_w, dt)
@@ -374,32 +406,49 @@ class ConditionalDriftDiffusion(SpineModel):
                 self._moments_by_group, family=family, extra=extra, scale=scale_w, w0=w0, dt=dt
             )
 
+            k = condition_of_group
+            offsets = None
             if pool:
-                omega = pm.HalfNormal(
-                    "omega_animal",
-                    0.5 * np.array([scale_w / scale_t, 1.0 / scale_t, 1.0]),
-                    dims=dims.ANIMAL_PARAM,
-                )
-                u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, dims.ANIMAL_PARAM))
-                animal_offsets = u * omega
-                k = np.zeros(len(animals), dtype=np.int64)  # condition of every animal
-                k[animal_of_spine] = condition_of_spine
+                offsets = _animal_offsets([scale_w / scale_t, 1.0 / scale_t, 1.0, 1.0, 1.0, 1.0])
                 mean, var = moments(
-                    a[k] + animal_offsets[:, 0],
-                    b[k] + animal_offsets[:, 1],
-                    c[k],
-                    d[k] * pt.exp(animal_offsets[:, 2]),
-                    group_index=animal_index,
+                    a[k] + offsets[:, 0],
+                    b[k] + offsets[:, 1],
+                    c[k] * pt.exp(offsets[:, 2]),
+                    d[k] * pt.exp(offsets[:, 3]),
+                    group_index=group_of_spine[spine_index],
                     condition_of_group=k,
                 )
             else:
-                groups = np.arange(len(labels))
-                mean, var = moments(
-                    a, b, c, d, group_index=condition_index, condition_of_group=groups
-                )
+                mean, var = moments(a, b, c, d, group_index=condition_index, condition_of_group=k)
             pm.Normal("w_end", mu=mean, sigma=pt.sqrt(var), observed=w1, dims=dims.TRANSITION)
-            self._turnover_terms(data, conditions, labels)
+            self._turnover_terms(data, group_of_spine, condition_of_group, offsets)
         return model
+
+    def _groups(
+        self,
+        data: xr.Dataset,
+        conditions: np.ndarray,
+        condition_of_spine: np.ndarray,
+        coords: dict[str, Any],
+        animal_params: tuple[str, ...],
+    ) -> tuple[bool, np.ndarray, np.ndarray]:
+        """Return whether animals are pooled, the group of every spine and of every group.
+
+        Groups are animals nested in condition when animals are pooled (their ids are
+        only unique within a condition in many labs: "m1" in WT and KO), else conditions.
+        Adds the ``animal`` and ``animal_param`` coords to ``coords`` when pooling.
+        """
+        if not self.pools_animals(data, conditions):
+            return False, condition_of_spine, np.arange(condition_of_spine.max() + 1)
+        animal_key = np.char.add(
+            np.char.add(conditions, "/"), data[self.config["replicate"]].values.astype(str)
+        )
+        animals, group_of_spine = np.unique(animal_key, return_inverse=True)
+        coords[dims.ANIMAL] = animals
+        coords[dims.ANIMAL_PARAM] = list(animal_params)
+        condition_of_group = np.zeros(len(animals), dtype=np.int64)
+        condition_of_group[group_of_spine] = condition_of_spine
+        return True, group_of_spine, condition_of_group
 
     @staticmethod
     def _intervals(dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -464,37 +513,40 @@ class ConditionalDriftDiffusion(SpineModel):
         return bool(setting)
 
     @staticmethod
-    def turnover_by_condition(
-        data: xr.Dataset, conditions: np.ndarray, labels: np.ndarray
-    ) -> xr.Dataset:
-        """Return per-interval turnover counts of every condition, stacked on ``interval``.
+    def turnover_by_group(data: xr.Dataset, group_of_spine: np.ndarray) -> xr.Dataset:
+        """Return per-interval turnover counts of every group, stacked on ``interval``.
 
-        Each condition is counted on its own spines; sessions it did not image are skipped
-        through the ``imaged`` mask that :meth:`prepare` adds.
+        Each group (condition or animal) is counted on its own spines; sessions its
+        condition did not image are skipped through the ``imaged`` mask that
+        :meth:`prepare` adds. ``group_index`` gives every row's group.
         """
         tables = []
-        for k, label in enumerate(labels):
-            table = turnover_intervals(data.isel({dims.SPINE: conditions == label}))
+        for g in range(int(group_of_spine.max()) + 1):
+            table = turnover_intervals(data.isel({dims.SPINE: group_of_spine == g}))
             tables.append(
-                table.assign(condition_index=("interval", np.full(table.sizes["interval"], k)))
+                table.assign(group_index=("interval", np.full(table.sizes["interval"], g)))
             )
         stacked = xr.concat(tables, dim="interval")
         return stacked.assign_coords(interval=np.arange(stacked.sizes["interval"]))
 
-    def _turnover_terms(self, data: xr.Dataset, conditions: np.ndarray, labels: np.ndarray) -> None:
-        table = self.turnover_by_condition(data, conditions, labels)
-        k = table["condition_index"].values
-        at_risk = table["present_start"].values
-        interval = table["dt_days"].values
+    def _turnover_terms(
+        self,
+        data: xr.Dataset,
+        group_of_spine: np.ndarray,
+        condition_of_group: np.ndarray,
+        offsets: Any = None,
+    ) -> None:
+        """Add the turnover count likelihood, per condition and (with offsets) per animal."""
+        table = self.turnover_by_group(data, group_of_spine)
+        g = table["group_index"].values
+        k = condition_of_group[g]
         lam_e = pm.Gamma("elimination_per_day", alpha=1.0, beta=1.0, dims=dims.CONDITION)
         lam_f = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0, dims=dims.CONDITION)
-        pm.Binomial(
-            "eliminations",
-            n=at_risk,
-            p=1.0 - pt.exp(-lam_e[k] * interval),
-            observed=table["eliminated"].values,
-        )
-        pm.Poisson("formations", mu=lam_f[k] * at_risk * interval, observed=table["formed"].values)
+        rate_e, rate_f = lam_e[k], lam_f[k]
+        if offsets is not None:
+            rate_e = rate_e * pt.exp(offsets[g, 4])
+            rate_f = rate_f * pt.exp(offsets[g, 5])
+        add_turnover_counts(table, rate_e, rate_f, self.config["turnover_counts"])
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -505,14 +557,23 @@ class ConditionalDriftDiffusion(SpineModel):
         dropped, so the saved result stays small; the LOO numbers are kept as a JSON attr.
         """
         record_family(tree, data, self)
-        labels = [str(v) for v in tree["posterior"][dims.CONDITION].values]
+        posterior = tree["posterior"].to_dataset()
+        derived, omitted = derived_draws(posterior, data, self)
+        posterior = posterior.assign(derived)
+        labels = [str(v) for v in posterior[dims.CONDITION].values]
         reference = self.config["reference"] or default_reference(labels)
-        tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
-        tree["posterior"].attrs["condition_by"] = self.config["by"]
-        tree["posterior"].attrs[CONTRAST_VARS_ATTR] = json.dumps(list(CONTRASTED))
+        primary = [n for n in self.config["primary_contrasts"] if n in posterior]
+        posterior.attrs |= {
+            REFERENCE_ATTR: str(reference),
+            "condition_by": self.config["by"],
+            CONTRAST_VARS_ATTR: json.dumps([*CONTRASTED, *derived]),
+            PRIMARY_ATTR: json.dumps(primary),
+            REFERENCE_SIZE_ATTR: reference_size(data),
+            OMITTED_ATTR: json.dumps(omitted),
+        }
+        tree["posterior"] = xr.DataTree(dataset=posterior)
         if self.config["loo"]:
-            options = {k: self.config[k] for k in LATENT_OPTIONS}
-            loo = pooled_vs_conditions_loo(tree, data, model, self.settings, options)
+            loo = pooled_vs_conditions_loo(tree, data, model, self)
             tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
         return tree
 
@@ -523,6 +584,7 @@ class ConditionalDriftDiffusion(SpineModel):
         extra = ("loss_per_day", "threshold_elimination_share", "detection_threshold")
         names += [n for n in (*extra, "measurement_cv") if n in tree["posterior"]]
         names += [n for n in ("tau_condition", "omega_animal") if n in tree["posterior"]]
+        names += [n for n in DERIVED if n in tree["posterior"]]
         return {n: n for n in names}
 
     def curves(self, posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
@@ -585,66 +647,106 @@ class ConditionalDriftDiffusion(SpineModel):
         return compare_sections(tree, compare(tree))
 
 
+def _name_list(value: Any) -> list[str]:
+    """Return a list of names from a list or a comma-separated string (``-o a=d,b``)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def _animal_offsets(scales: list[float]):
+    """Return non-centred animal offsets (animal × animal_param) with SDs ω ~ HalfNormal."""
+    omega = pm.HalfNormal("omega_animal", 0.5 * np.asarray(scales), dims=dims.ANIMAL_PARAM)
+    u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, dims.ANIMAL_PARAM))
+    return u * omega
+
+
 def _bind(function, params: dict[str, Any], xp):
     """Return ``x -> function(x, params, xp)`` (one group's μ or σ² in size units)."""
     return lambda x: function(x, params, xp)
+
+
+def pooled_data(data: xr.Dataset, by: str, replicate: str = dims.ANIMAL_ID) -> xr.Dataset:
+    """Return ``data`` with every spine in one condition and its animals kept apart.
+
+    Animal ids become ``condition/animal``, so animals that share an id across conditions
+    stay distinct animals, exactly as in the by-condition model.
+    """
+    conditions = condition_labels(data, by)
+    coords: dict[str, Any] = {by: (dims.SPINE, np.full(conditions.size, POOLED_LABEL))}
+    if replicate in data.coords:
+        animals = data[replicate].values.astype(str)
+        coords[replicate] = (dims.SPINE, np.char.add(np.char.add(conditions, "/"), animals))
+    return data.assign_coords(coords)
+
+
+def pooled_model(model: ConditionalDriftDiffusion, data: xr.Dataset) -> ConditionalDriftDiffusion:
+    """Return the matched no-difference model of ``model`` for ``data``.
+
+    Same class, likelihood, family, priors and animal structure (animal pooling resolved
+    as in ``model``); only the condition labels are merged. It stores the pointwise
+    log-likelihood that LOO needs.
+    """
+    conditions = condition_labels(data, model.config["by"])
+    config = model.config | {
+        "loo": True,
+        "reference": None,
+        "pool_conditions": False,
+        "pool_animals": model.pools_animals(data, conditions),
+    }
+    return ConditionalDriftDiffusion(config)
 
 
 def pooled_vs_conditions_loo(
     tree: xr.DataTree,
     data: xr.Dataset,
     model: pm.Model,
-    settings: SamplerSettings,
-    latent_options: dict[str, Any] | None = None,
-) -> dict[str, float]:
-    """Compare the by-condition model with the pooled (no-difference) model by PSIS-LOO.
+    condition_model: ConditionalDriftDiffusion,
+) -> dict[str, Any]:
+    """Compare the by-condition model with its matched pooled model by PSIS-LOO.
 
-    Both models share the transition likelihood ``w_end`` (same transitions, same order),
-    so their pointwise log-likelihoods are comparable; turnover terms are not part of the
-    comparison. The pooled model is :class:`DriftDiffusion` sampled with the same settings.
+    The pooled model (:func:`pooled_model`) differs from the by-condition one only in
+    having one condition, so ``elpd_diff`` measures condition effects, not animal
+    structure or prior families. Units: transitions (``w_end``) for the moments
+    likelihood, spines (sizes and fates after the first session; formation counts are
+    not per spine) for the latent one. The pooled model is sampled with the settings of
+    the by-condition fit.
 
     Returns
     -------
     dict
         ``pooled``, ``by_condition`` (elpd_loo of each), their ``se_pooled``,
         ``se_by_condition``, ``elpd_diff`` (by_condition − pooled; positive favours
-        condition-specific parameters), ``se`` (SE of that difference) and the max Pareto k.
+        condition-specific parameters), ``se`` (SE of that difference), the max Pareto k,
+        ``pooled_model`` (what "pooled" means) and ``loo_unit``.
     """
     import arviz as az
 
-    quiet = {"progressbar": False}
+    baseline = pooled_model(condition_model, data)
+    merged = pooled_data(data, condition_model.config["by"], condition_model.config["replicate"])
+    baseline_model = baseline.build(merged)
+    pooled_tree = sample_model(baseline_model, condition_model.settings)
+    animals = (
+        ", ".join(LATENT_ANIMAL_PARAMS if condition_model.latent else MOMENTS_ANIMAL_PARAMS)
+        if baseline.config["pool_animals"]
+        else "none"
+    )
+    described = {
+        "pooled_model": POOLED_DESCRIPTION.format(label=POOLED_LABEL, animals=animals),
+    }
     if "spine_log_likelihood" in tree["posterior"]:
-        return _latent_loo(tree, data, settings, latent_options or {})
+        record = loo_record(pointwise_loo(pooled_tree), pointwise_loo(tree))
+        tree["posterior"] = xr.DataTree(
+            dataset=tree["posterior"].to_dataset().drop_vars("spine_log_likelihood")
+        )
+        return record | described | {"loo_unit": "spine"}
+    quiet = {"progressbar": False}
     with_ll = pm.compute_log_likelihood(tree, model=model, var_names=["w_end"], **quiet)
-    family = {k: v for k, v in (latent_options or {}).items() if k.startswith("family")}
-    pooled_model = DriftDiffusion({"likelihood": "moments"} | family).build(data)
-    pooled_tree = sample_model(pooled_model, settings)
     pooled_tree = pm.compute_log_likelihood(
-        pooled_tree, model=pooled_model, var_names=["w_end"], **quiet
+        pooled_tree, model=baseline_model, var_names=["w_end"], **quiet
     )
     loo_cond = az.loo(with_ll, var_name="w_end", pointwise=True)
     loo_pooled = az.loo(pooled_tree, var_name="w_end", pointwise=True)
-    result = loo_record(loo_pooled, loo_cond)
     if "log_likelihood" in tree.children:
         del tree["log_likelihood"]
-    return result
-
-
-def _latent_loo(
-    tree: xr.DataTree, data: xr.Dataset, settings: SamplerSettings, options: dict[str, Any]
-) -> dict[str, float]:
-    """PSIS-LOO per spine: the condition model against the pooled latent model.
-
-    Both models store every spine's log-likelihood (sizes and fates after its first
-    session; formation counts are not per spine and are left out) as
-    ``spine_log_likelihood``; the pooled model is the single-population latent model with
-    the same likelihood options, sampled with the same settings. The stored values are
-    dropped afterwards so the saved result stays small.
-    """
-    single = DriftDiffusion(options | {"pointwise": True})
-    pooled_tree = sample_model(single.build(data), settings)
-    record = loo_record(pointwise_loo(pooled_tree), pointwise_loo(tree))
-    tree["posterior"] = xr.DataTree(
-        dataset=tree["posterior"].to_dataset().drop_vars("spine_log_likelihood")
-    )
-    return record
+    return loo_record(loo_pooled, loo_cond) | described | {"loo_unit": "transition"}

@@ -440,16 +440,33 @@ def _pit(op: GridOperator, candidate, log_y, noise_sd, noise: str) -> np.ndarray
     return np.clip((weights * cdf).sum(axis=1), 0.0, 1.0)
 
 
-def formation_log_likelihood(block: LatentBlock, log_survival_birth, birth_rate, xp=NUMPY):
-    r"""Poisson log-likelihood of the spines formed in each interval of a block.
+def formation_log_likelihood(
+    block: LatentBlock, log_survival_birth, birth_rate, xp=NUMPY, dispersion=None
+):
+    r"""Log-likelihood of the spines formed in each interval of a block.
 
     Births above threshold occur at ``birth_rate`` per present spine per day; a spine born
     within an interval is seen at its end only if it survives, so the expected count is
-    :math:`\\lambda_b n \\Delta t\\, S_b(\\Delta t)`.
+    :math:`m = \lambda_b n \Delta t\, S_b(\Delta t)`. The counts are Poisson with mean
+    :math:`m`, or, given ``dispersion`` :math:`\alpha`, negative binomial with mean
+    :math:`m` and variance :math:`m + m^2/\alpha` (overdispersed counts).
     """
     dt = block.intervals[block.interval_index]
     log_survival = xp.stack(log_survival_birth) if log_survival_birth else xp.zeros(0)
     exposure = np.maximum(block.present_start * dt, 1e-12)
     log_mean = xp.log(birth_rate) + np.log(exposure) + log_survival
     counts = block.formed
-    return xp.sum(counts * log_mean - xp.exp(log_mean)) - float(np.sum(gammaln(counts + 1)))
+    constant = float(np.sum(gammaln(counts + 1)))
+    if dispersion is None:
+        return xp.sum(counts * log_mean - xp.exp(log_mean)) - constant
+    alpha = dispersion
+    log_total = xp.log(alpha + xp.exp(log_mean))
+    return (
+        xp.sum(
+            xp.gammaln(counts + alpha)
+            - xp.gammaln(alpha)
+            + alpha * (xp.log(alpha) - log_total)
+            + counts * (log_mean - log_total)
+        )
+        - constant
+    )

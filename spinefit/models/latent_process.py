@@ -19,6 +19,8 @@ for the likelihood itself):
   :math:`\lambda_b n \Delta t S_b(\Delta t)` (only survivors are seen);
 * ``loss_per_day``: a size-independent hazard for spines lost for other reasons,
   HalfNormal(0.1).
+* with ``turnover_counts="overdispersed"``, ``formation_overdispersion`` φ ~ HalfNormal(1):
+  formation counts are negative binomial with variance :math:`m + \varphi m^2`.
 
 Derived: ``elimination_per_day``, the steady-state flux of live spines through
 :math:`\theta` plus the loss, per present spine; ``threshold_elimination_share``, the part
@@ -53,6 +55,8 @@ NOISE_PRIOR_SD = 0.2
 """HalfNormal scale of τ."""
 LOSS_PRIOR_SD = 0.1
 """HalfNormal scale of the size-independent loss hazard (per day)."""
+OVERDISPERSION_PRIOR_SD = 1.0
+"""HalfNormal scale of φ, the negative-binomial overdispersion of formation counts."""
 
 DRAW_PARAMETERS = (
     "detection_threshold",
@@ -90,6 +94,9 @@ class LatentPart:
         Which turnover group (birth law, formation rate, loss) the part belongs to.
     spine_rows : ndarray, optional
         Positions of the part's spines in the whole data (for pointwise likelihoods).
+    formation_log_offset, loss_log_offset : scalar or tensor
+        The part's own deviation (log scale) from its turnover group's formation rate and
+        loss hazard, e.g. an animal's offset within its condition (0: none).
     """
 
     ld: LatentData
@@ -97,6 +104,8 @@ class LatentPart:
     variance: SizeFunction
     turnover_index: int = 0
     spine_rows: np.ndarray | None = None
+    formation_log_offset: Any = 0.0
+    loss_log_offset: Any = 0.0
 
 
 def add_latent_likelihood(
@@ -117,7 +126,8 @@ def add_latent_likelihood(
         median size s (x = w/s).
     config : dict
         ``detection_threshold`` (None or volume units), ``measurement_cv`` (None or a
-        number), ``noise``, ``grid_points``.
+        number), ``noise``, ``grid_points`` and optionally ``turnover_counts``
+        (``"poisson"`` or ``"overdispersed"``).
     """
     part = LatentPart(ld, drift, variance, spine_rows=np.arange(ld.n_spines))
     add_grouped_latent_likelihood([part], ld, config, pointwise=pointwise)
@@ -179,6 +189,10 @@ def add_grouped_latent_likelihood(
     pm.Deterministic("birth_median", pt.exp(birth_log_mean) * s, **shape)
     birth_rate = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0, **shape)
     loss = pm.HalfNormal("loss_per_day", LOSS_PRIOR_SD, **shape)
+    dispersion = None
+    if config.get("turnover_counts", "poisson") == "overdispersed":
+        phi = pm.HalfNormal("formation_overdispersion", OVERDISPERSION_PRIOR_SD)
+        dispersion = 1.0 / pt.maximum(phi, 1e-6)
 
     def per_group(value, k):
         return value[k] if turnover_dim else value
@@ -192,13 +206,14 @@ def add_grouped_latent_likelihood(
     threshold_flux = [[] for _ in range(n_groups)]
     for part in parts:
         k = part.turnover_index
+        part_loss = per_group(loss, k) * xp.exp(part.loss_log_offset)
         op = grid_operator(
             part.drift,
             part.variance,
             log_threshold,
             reference.log_top,
             config["grid_points"],
-            per_group(loss, k),
+            part_loss,
             xp,
         )
         birth = lognormal_nodes(op, per_group(birth_log_mean, k), per_group(birth_log_sd, k))
@@ -211,13 +226,17 @@ def add_grouped_latent_likelihood(
                 rows = part.spine_rows[block.rows]
                 per_spine = pt.set_subtensor(per_spine[rows], log_lik + block.log_jacobian_rows)
             total = total + formation_log_likelihood(
-                block, log_survival, per_group(birth_rate, k), xp
+                block,
+                log_survival,
+                per_group(birth_rate, k) * xp.exp(part.formation_log_offset),
+                xp,
+                dispersion,
             )
         # Steady-state flux of this part's live spines, weighted by its number of spines.
         live = dyn.initial * op.delta
         weight = float(part.ld.n_spines)
         flux[k].append(weight * (live @ op.killing_rate))
-        threshold_flux[k].append(weight * live[0] * (op.killing_rate[0] - per_group(loss, k)))
+        threshold_flux[k].append(weight * live[0] * (op.killing_rate[0] - part_loss))
     pm.Potential("latent_log_likelihood", total)
     if pointwise:
         pm.Deterministic("spine_log_likelihood", per_spine, dims=dims.SPINE)

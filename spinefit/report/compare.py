@@ -8,7 +8,14 @@ import numpy as np
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import HUMAN_NAMES, curve_draws, intrinsic_fraction_draws, sentences
+from spinefit.compare import (
+    HUMAN_NAMES,
+    curve_draws,
+    examined_sentence,
+    intrinsic_fraction_draws,
+    secondary_sentences,
+    sentences,
+)
 from spinefit.families import family_of_result
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
@@ -138,24 +145,59 @@ def _forest_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
         "numbers in the labels are in the parameter's units). Red: HDI excludes 0.",
     )
     body += table_html(
-        ["parameter", "condition", "difference", "hdi 3%", "hdi 97%", "P(diff > 0)", "P(in ROPE)"],
+        [
+            "quantity",
+            "role",
+            "condition",
+            "difference",
+            "hdi 3%",
+            "hdi 97%",
+            "P(diff > 0)",
+            "ratio [94% HDI]",
+            "ROPE applied",
+            "P(in ROPE)",
+            "finding",
+        ],
         [
             [
                 HUMAN_NAMES.get(n, n),
+                s.get("role", "primary"),
                 f"{lab} − {result['reference']}",
                 s["diff_mean"],
                 s["hdi_low"],
                 s["hdi_high"],
                 s["prob_positive"],
+                _ratio_text(s),
+                _rope_text(s.get("rope")),
                 "–" if s["prob_rope"] is None else s["prob_rope"],
+                "yes" if s.get("finding") else "–",
             ]
             for n, lab, s in rows
         ],
+        caption=(
+            "Primary quantities are judged jointly (simultaneous 94% region); secondary ones "
+            "are shown for reading, not corrected for multiplicity. Positive quantities are "
+            "also contrasted as a ratio to the reference."
+        ),
     )
     return ReportSection("Contrasts between conditions", body)
 
 
-def _loo_section(loo: dict[str, float] | None) -> ReportSection:
+def _ratio_text(s: dict[str, Any]) -> str:
+    if not s.get("positive"):
+        return "–"
+    return f"{s['ratio_median']:.3g} [{s['ratio_hdi_low']:.3g}, {s['ratio_hdi_high']:.3g}]"
+
+
+def _rope_text(rope: dict[str, Any] | None) -> str:
+    if not rope:
+        return "none"
+    if rope["kind"] == "ratio":
+        return f"|log ratio| < log {rope['value']:g}"
+    return f"|difference| < {rope['value']:g}"
+
+
+def _loo_section(loo: dict[str, Any] | None) -> ReportSection:
     if not loo:
         return ReportSection(
             "Pooled vs by-condition model (LOO)",
@@ -168,7 +210,10 @@ def _loo_section(loo: dict[str, float] | None) -> ReportSection:
             ["pooled (no condition effects)", loo["pooled"], loo.get("se_pooled", float("nan"))],
             ["by condition", loo["by_condition"], loo.get("se_by_condition", float("nan"))],
         ],
-        caption="PSIS-LOO of the transition likelihood (higher is better)",
+        caption=(
+            f"PSIS-LOO per {loo.get('loo_unit', 'transition')} (higher is better). Pooled: "
+            + loo.get("pooled_model", "the model without condition effects")
+        ),
     ) + paragraph(
         f"elpd difference (by condition − pooled) = {loo['elpd_diff']:.1f} ± {loo['se']:.1f} "
         f"(SE); the {better} model predicts held-out transitions better"
@@ -202,9 +247,24 @@ def compare_sections(tree: xr.DataTree, result: dict[str, Any]) -> list[ReportSe
     sections.append(
         ReportSection(
             "Findings",
-            "".join(paragraph(s) for s in found)
-            or paragraph("No 94% HDI of a difference between conditions excludes 0."),
+            (
+                "".join(paragraph(s) for s in found)
+                or paragraph("No primary contrast differs between conditions (joint 94% region).")
+            )
+            + paragraph(examined_sentence(result)),
         )
     )
+    secondary = secondary_sentences(result)
+    if secondary:
+        sections.append(
+            ReportSection(
+                "Secondary differences (exploratory)",
+                paragraph(
+                    "Not corrected for multiplicity across quantities; curve ranges use "
+                    "simultaneous 94% bands along the size axis."
+                )
+                + "".join(paragraph(s) for s in secondary),
+            )
+        )
     sections.append(_loo_section(result.get("loo")))
     return sections

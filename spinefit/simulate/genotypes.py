@@ -24,7 +24,10 @@ from spinefit.simulate.synthetic import DEFAULT_TRUTH, simulate_time_series, wri
 __all__ = ["DEFAULT_ANIMAL_SD", "simulate_wt_ko", "write_wt_ko"]
 
 DEFAULT_ANIMAL_SD: dict[str, float] = {"a": 0.01, "b": 0.01, "log_d": 0.1}
-"""SD of animal offsets around the genotype's a (size/day), b (1/day) and log d."""
+"""SD of animal offsets around the genotype's a (size/day), b (1/day) and log d.
+
+``log_c`` and ``log_formation`` (animal variation of the additive noise and of the formation
+rate) are 0 unless given."""
 
 GENOTYPES = ("WT", "KO")
 
@@ -39,6 +42,9 @@ def simulate_wt_ko(
     ko_formation_factor: float = 1.5,
     animal_sd: Mapping[str, float] | None = None,
     base_truth: Mapping[str, float] | None = None,
+    segments_per_animal: int = 1,
+    segment_formation_sd: float = 0.0,
+    measurement_cv: float = 0.0,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """Simulate WT and KO animals imaged on the same schedule.
 
@@ -55,7 +61,17 @@ def simulate_wt_ko(
     ko_d_factor, ko_formation_factor : float
         KO's ``d`` and ``formation_rate`` relative to WT (1 and 1: no difference).
     animal_sd : mapping, optional
-        SD of animal offsets on ``a``, ``b``, ``log_d`` (default :data:`DEFAULT_ANIMAL_SD`).
+        SD of animal offsets on ``a``, ``b``, ``log_d`` and optionally ``log_c`` and
+        ``log_formation`` (default :data:`DEFAULT_ANIMAL_SD`).
+    segments_per_animal : int
+        Dendritic segments per animal, each with its own formation rate (log-normal with SD
+        ``segment_formation_sd`` around the animal's): turnover counts pooled over an
+        animal are then overdispersed relative to Poisson.
+    segment_formation_sd : float
+        SD of the segments' log formation rates.
+    measurement_cv : float
+        Multiplicative measurement noise of every observed size (see
+        :func:`~spinefit.simulate.synthetic.simulate_time_series`).
     base_truth : mapping, optional
         WT parameters overriding :data:`~spinefit.simulate.synthetic.DEFAULT_TRUTH`.
 
@@ -92,16 +108,34 @@ def simulate_wt_ko(
                 "b": params["b"] + sd["b"] * rng.standard_normal(),
                 "d": params["d"] * math.exp(sd["log_d"] * rng.standard_normal()),
             }
-            dataset, full = simulate_time_series(
-                animal_params,
-                n_spines=n_sites_per_animal,
-                times_days=times_days,
-                random_seed=random_seed * 1000 + g * 100 + i + 1,
-                labels={dims.CONDITION_LABEL: genotype, dims.ANIMAL_ID: animal},
-                spine_id_prefix=f"{animal}-s",
-            )
-            parts.append(dataset)
-            animals[animal] = {"condition": genotype, **{k: full[k] for k in "abcd"}}
+            # Drawn only when asked for, so the default datasets stay as they were.
+            for key, name in (("log_c", "c"), ("log_formation", "formation_rate")):
+                if sd.get(key, 0.0):
+                    animal_params[name] *= math.exp(sd[key] * rng.standard_normal())
+            seed = random_seed * 1000 + g * 100 + i + 1
+            segment_rng = np.random.default_rng([seed, 7])
+            sizes = np.diff(np.linspace(0, n_sites_per_animal, segments_per_animal + 1).round())
+            for j, n_sites in enumerate(sizes.astype(int)):
+                segment_params = dict(animal_params)
+                if segments_per_animal > 1:
+                    segment_params["formation_rate"] *= math.exp(
+                        segment_formation_sd * segment_rng.standard_normal()
+                    )
+                dataset, full = simulate_time_series(
+                    segment_params,
+                    n_spines=n_sites,
+                    times_days=times_days,
+                    random_seed=seed if segments_per_animal == 1 else seed * 100 + j,
+                    labels={dims.CONDITION_LABEL: genotype, dims.ANIMAL_ID: animal},
+                    spine_id_prefix=f"{animal}-s" if segments_per_animal == 1 else f"{animal}-{j}s",
+                    measurement_cv=measurement_cv,
+                )
+                parts.append(dataset)
+            animals[animal] = {
+                "condition": genotype,
+                **{k: full[k] for k in "abcd"},
+                "formation_rate": animal_params["formation_rate"],
+            }
         _, at_mean = simulate_time_series(params, n_spines=2, times_days=(0, 1), random_seed=0)
         derived[genotype] = {
             "elimination_rate": at_mean.get("elimination_rate", float("nan")),
@@ -138,6 +172,9 @@ def simulate_wt_ko(
         "random_seed": random_seed,
         "ko_d_factor": ko_d_factor,
         "ko_formation_factor": ko_formation_factor,
+        "segments_per_animal": segments_per_animal,
+        "segment_formation_sd": segment_formation_sd,
+        "measurement_cv": measurement_cv,
     }
     return dataset, truth
 
