@@ -301,8 +301,15 @@ def intrinsic_fraction_draws(
     """Return σ²_silenced(w)/σ²_control(w) per draw and condition, or None if not a silenced fit.
 
     Applies to variance-split fits with ``design="silenced"`` fitted by condition, whose
-    ``c`` and ``d`` carry both a ``condition`` and a ``treatment`` dim.
+    ``c`` and ``d`` carry both a ``condition`` and a ``treatment`` dim. σ² is the fitted
+    family's variance function: each condition's family (with its data-dependent settings,
+    e.g. spline knots) and size unit s are read from its own result under
+    ``condition_fits``, else from the result's config
+    (:func:`spinefit.families.family_of_result`) and the posterior's ``size_scale``.
     """
+    from spinefit.models.by_condition import CONDITION_GROUP, LABEL_ATTR
+    from spinefit.models.variance_split_silenced import intrinsic_fraction
+
     if not all(
         v in posterior and {dims.CONDITION, dims.TREATMENT} <= set(posterior[v].dims) for v in "cd"
     ):
@@ -314,14 +321,27 @@ def intrinsic_fraction_draws(
     labels = [str(v) for v in posterior[dims.TREATMENT].values]
     if control not in labels or silenced not in labels:
         return None
-    w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
-    c, d = posterior["c"], posterior["d"]
-
-    def variance(label: str) -> xr.DataArray:
-        pick = {dims.TREATMENT: label}
-        return c.sel(pick, drop=True) + d.sel(pick, drop=True) * w**2
-
-    return variance(silenced) / variance(control)
+    fits = {}
+    if CONDITION_GROUP in tree.children:
+        fits = {str(f.attrs.get(LABEL_ATTR)): f for f in tree[CONDITION_GROUP].children.values()}
+    curves = []
+    for condition in posterior[dims.CONDITION].values:
+        fit = fits.get(str(condition))
+        source = fit if fit is not None and "posterior" in fit.children else None
+        family = family_of_result(source if source is not None else tree)
+        attrs = (source["posterior"] if source is not None else posterior).attrs
+        curves.append(
+            intrinsic_fraction(
+                posterior.sel({dims.CONDITION: condition}),
+                grid,
+                [control, silenced],
+                family,
+                float(attrs.get("size_scale", 1.0)),
+            )
+        )
+    fraction = xr.concat(curves, dim=posterior[dims.CONDITION])
+    sample = [d for d in dims.SAMPLE_DIMS if d in fraction.dims]
+    return fraction.transpose(*sample, dims.CONDITION, ...).rename(None)
 
 
 def compare(

@@ -328,3 +328,13 @@ def test_melander_pyramidal_vs_pv(shared_data):
     # The pyramidal parameters agree with the single-population fit (issue 2 numbers).
     b_pyr = tree["posterior"]["b"].sel(condition="pyr").values
     assert -0.025 < b_pyr.mean() < -0.010
+
+
+def test_skipped_loo_is_stated_not_a_crash(rng):
+    from spinefit.report.compare import compare_sections
+
+    tree = fake_tree(rng, {})
+    result = compare(tree, grid=[0.5, 1.0])
+    result["loo"] = {"skipped": "some likelihood units span several conditions"}
+    loo = compare_sections(tree, result)[-1]
+    assert "LOO was not computed for this fit: some likelihood units" in loo.body_html

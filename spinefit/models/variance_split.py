@@ -96,12 +96,14 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
+from spinefit.families import family_from_config
 from spinefit.io.transitions import transitions
 from spinefit.models import variance_split_silenced as silenced
 from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, one_blas_thread
 from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
+    from spinefit.families.base import SDEFamily
     from spinefit.report.sections import ReportSection
 
 DESIGNS = ("shared", "silenced")
@@ -375,7 +377,9 @@ class VarianceSplit(SpineModel):
         ``design`` ("shared" or "silenced"); ``group_by`` (grouping label; default
         ``connection`` for snapshots, ``dendrite_id`` for time series); ``baselines``
         ("auto", "on", "off": presynaptic/postsynaptic cell effects in snapshot fits
-        grouped by connection); ``control_label``, ``silenced_label``.
+        grouped by connection); ``control_label``, ``silenced_label``; ``family`` (SDE
+        family of the silenced design, default ``"linear"``; its own settings, e.g.
+        ``n_basis``, are options too and are kept in ``family_options``).
     """
 
     name = "variance-split"
@@ -387,9 +391,12 @@ class VarianceSplit(SpineModel):
         "control_label": "control",
         "silenced_label": "silenced",
         "likelihood": "latent",
+        "family": "linear",
+        "family_options": {},
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
+        config, _ = family_from_config(config)
         super().__init__(config)
         if self.config["design"] not in DESIGNS:
             raise ConfigError(
@@ -405,8 +412,21 @@ class VarianceSplit(SpineModel):
                 f"baselines must be one of {', '.join(BASELINE_OPTIONS)}, "
                 f"got '{self.config['baselines']}'"
             )
+        if self.config["design"] == "silenced":
+            silenced.check_family(self.config, self.family)
+        elif self.family.name != "linear":
+            raise ConfigError("family applies to the silenced design only (design='silenced')")
 
     # -- specification -------------------------------------------------------------------
+    @property
+    def family(self) -> SDEFamily:
+        """The SDE family of the silenced design, with the settings in the config.
+
+        Read from the config each time, so that the data-dependent settings a build fills
+        in (e.g. the spline knots) are those of the fitted family.
+        """
+        return silenced.silenced_family(self.config)
+
     def kind(self, data: xr.Dataset) -> str:
         """Return the data kind (snapshot or time series)."""
         return data.attrs.get(dims.ATTR_DATA_KIND, dims.KIND_TIME_SERIES)
@@ -435,15 +455,7 @@ class VarianceSplit(SpineModel):
     def describe(self) -> dict[str, str]:
         """Return the equation and priors for the report."""
         if self.config["design"] == "silenced":
-            return {
-                "title": "Variance split: silenced vs control",
-                "equation": r"dw = (a_k + b_k w)\,dt + \sqrt{c_k + d_k w^2}\,dB,\quad "
-                r"f_{\mathrm{intr}}(w) = "
-                r"\sigma^2_{\mathrm{silenced}}(w)/\sigma^2_{\mathrm{control}}(w)",
-                "priors": "per treatment k: a ~ Normal(0, 2s/T); b ~ Normal(0, 2/T); "
-                "c ~ HalfNormal(2v); d ~ HalfNormal(2v/s²) (s median size, T median interval, "
-                "v variance of Δw/√Δt)",
-            }
+            return silenced.describe_silenced(self.family)
         return {
             "title": "Variance split: variance shared within a connection (or group)",
             "equation": r"\ln w_i = \mu + u^{\mathrm{pre}} + u^{\mathrm{post}} + u_{c(i)} + e_i"

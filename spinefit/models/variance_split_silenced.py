@@ -1,30 +1,43 @@
 r"""Design 2 of the variance split: noise amplitude with activity silenced vs control.
 
-Each treatment gets its own linear drift–diffusion model (Statman et al. 2014; Hazan & Ziv
-2020)
+Each treatment gets its own drift–diffusion model of one SDE family
+(:mod:`spinefit.families`; the linear Kesten family by default, Statman et al. 2014;
+Hazan & Ziv 2020)
 
 .. math::
 
-    dw = (a_k + b_k w)\,dt + \sqrt{c_k + d_k w^2}\,dB,\qquad k \in
+    dw = \mu_k(w)\,dt + \sqrt{\sigma^2_k(w)}\,dB,\qquad k \in
     \{\mathrm{control}, \mathrm{silenced}\},
 
-fitted in one PyMC model with the exact transition moments of
-:func:`spinefit.models.sde_moments.linear_moments`. Fluctuations that remain when activity
-is blocked bound the activity-independent (intrinsic) part from the other side than the
-shared-connection design (Yasumatsu et al. 2008, J Neurosci 28:13592):
+with :math:`\mu_k(w) = a_k + b_k w` and :math:`\sigma^2_k(w) = c_k + d_k w^2` for the
+linear family. Every parameter, the Kesten core :math:`a, b, c, d` and the family's own
+(e.g. spline coefficients), carries the ``treatment`` dim; the spline knots (or any other
+data-dependent family setting) are shared by both treatments. Both are fitted in one PyMC
+model, by default with the killed, noisy latent size process
+(:mod:`spinefit.models.latent_process`); ``likelihood="moments"`` uses the exact
+transition moments of :func:`spinefit.models.sde_moments.linear_moments` and so needs the
+linear family. Fluctuations that remain when activity is blocked bound the
+activity-independent (intrinsic) part from the other side than the shared-connection
+design (Yasumatsu et al. 2008, J Neurosci 28:13592):
 
 .. math::
 
     f_{\mathrm{intr}}(w) = \frac{\sigma^2_{\mathrm{silenced}}(w)}{\sigma^2_{\mathrm{control}}(w)},
     \qquad \bar f_{\mathrm{intr}} = \frac1N \sum_i f_{\mathrm{intr}}(w_i),
 
-the average running over every observed size of both treatments. The module holds the
-functions :class:`spinefit.models.variance_split.VarianceSplit` dispatches to when
+with each :math:`\sigma^2_k` the family's variance function
+(:meth:`spinefit.families.base.SDEFamily.curves`, volume units), the average running over
+every observed size of both treatments. The result records the family (``family``,
+``family_options`` in the saved config) and the size unit s (``size_scale`` on the
+posterior), so :func:`spinefit.families.family_of_result` and
+:func:`spinefit.compare.intrinsic_fraction_draws` rebuild the same curves. The module holds
+the functions :class:`spinefit.models.variance_split.VarianceSplit` dispatches to when
 ``design="silenced"``.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -33,6 +46,8 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
+from spinefit.families import family_from_config
+from spinefit.families.base import PriorScales, SDEFamily
 from spinefit.io.transitions import transitions
 from spinefit.models.base import DATA_GROUP
 from spinefit.models.sde_moments import linear_moments
@@ -41,13 +56,63 @@ from spinefit.stats import curve_stats, parameter_stats
 N_GRID = 50
 LATENT_KEYS = ("detection_threshold", "measurement_cv", "noise", "grid_points")
 """Latent-likelihood options the silenced design passes on (see DriftDiffusion)."""
+FAMILY_KEYS = ("family", "family_options")
+"""Config keys that name the SDE family and hold its settings."""
 INTRINSIC_FRACTION = "intrinsic_fraction"
 INTRINSIC_FRACTION_MEAN = "intrinsic_fraction_mean"
+LINEAR_PRIOR_TEXT = (
+    "per treatment k: a ~ Normal(0, 2s/T); b ~ Normal(0, 2/T); "
+    "c ~ HalfNormal(2v); d ~ HalfNormal(2v/s²) (s median size, T median interval, "
+    "v variance of Δw/√Δt)"
+)
 
 
 def treatment_labels(config: dict[str, Any]) -> list[str]:
     """Return ``[control_label, silenced_label]``."""
     return [str(config["control_label"]), str(config["silenced_label"])]
+
+
+def silenced_family(config: dict[str, Any]) -> SDEFamily:
+    """Return the SDE family of a silenced-design config (linear if none is named).
+
+    Parameters
+    ----------
+    config : dict
+        Model config; only ``family`` and ``family_options`` are read.
+
+    Returns
+    -------
+    SDEFamily
+    """
+    return family_from_config({k: config[k] for k in FAMILY_KEYS if k in config})[1]
+
+
+def check_family(config: dict[str, Any], family: SDEFamily) -> None:
+    """Raise ConfigError if the likelihood cannot use ``family``.
+
+    The moments likelihood uses the linear family's exact transition moments only.
+    """
+    if config.get("likelihood", "latent") == "moments" and not family.exact_linear_moments:
+        raise ConfigError(
+            f"family '{family.name}' needs the latent likelihood in the silenced design "
+            "(likelihood='latent'); likelihood='moments' supports the linear family only"
+        )
+
+
+def describe_silenced(family: SDEFamily) -> dict[str, str]:
+    """Return the title, equation and priors of the silenced design for the report."""
+    fraction = (
+        r"f_{\mathrm{intr}}(w) = \sigma^2_{\mathrm{silenced}}(w)/\sigma^2_{\mathrm{control}}(w)"
+    )
+    if family.exact_linear_moments:
+        equation = r"dw = (a_k + b_k w)\,dt + \sqrt{c_k + d_k w^2}\,dB,\quad " + fraction
+        priors = LINEAR_PRIOR_TEXT
+    else:
+        equation = family.equation + r"\ \text{per treatment } k,\quad " + fraction
+        priors = f"{LINEAR_PRIOR_TEXT}; family '{family.name}' per treatment: " + (
+            family.prior_text or "no parameters of its own"
+        )
+    return {"title": "Variance split: silenced vs control", "equation": equation, "priors": priors}
 
 
 def treatment_transitions(data: xr.Dataset, config: dict[str, Any]) -> xr.Dataset:
@@ -86,13 +151,41 @@ def build_silenced(data: xr.Dataset, config: dict[str, Any]) -> pm.Model:
     latent size process with shared detection threshold θ and measurement noise τ
     (:mod:`spinefit.models.latent_process`): the noise floor is then attributed to the
     measurement, not to the silenced dynamics, which would otherwise pull the intrinsic
-    fraction toward 1. ``likelihood="moments"`` keeps the moment-matched transitions.
+    fraction toward 1. ``likelihood="moments"`` keeps the moment-matched transitions (linear
+    family only).
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        Time series with a ``treatment`` coord.
+    config : dict
+        The model config. Its ``family_options`` are filled in with the family's
+        data-dependent settings (e.g. the spline knots), so that the saved result rebuilds
+        the same family.
+
+    Returns
+    -------
+    pymc.Model
+
+    Raises
+    ------
+    ConfigError
+        If the labels coincide, or a non-linear family is asked with the moments likelihood.
     """
     labels = treatment_labels(config)
     if labels[0] == labels[1]:
         raise ConfigError("control_label and silenced_label must differ")
+    family = silenced_family(config)
+    check_family(config, family)
     if config.get("likelihood", "latent") == "latent":
-        return _build_silenced_latent(data, config, labels)
+        return _build_silenced_latent(data, config, labels, family)
+    return _build_silenced_moments(data, config, labels)
+
+
+def _build_silenced_moments(
+    data: xr.Dataset, config: dict[str, Any], labels: list[str]
+) -> pm.Model:
+    """Moment-matched linear model: exact transition mean and variance per treatment."""
     trans = treatment_transitions(data, config)
     w0 = trans["w_start"].values
     w1 = trans["w_end"].values
@@ -126,8 +219,17 @@ def build_silenced(data: xr.Dataset, config: dict[str, Any]) -> pm.Model:
     return model
 
 
-def _build_silenced_latent(data: xr.Dataset, config: dict[str, Any], labels: list[str]):
+def size_scale(data: xr.Dataset, config: dict[str, Any]) -> float:
+    """Return s, the median of every present size of control and silenced spines."""
+    return float(np.median(observed_sizes(data, config)))
+
+
+def _build_silenced_latent(
+    data: xr.Dataset, config: dict[str, Any], labels: list[str], family: SDEFamily
+) -> pm.Model:
+    """Latent-process model: one killed, noisy process per treatment, shared θ and τ."""
     from spinefit.models.drift_diffusion import DriftDiffusion
+    from spinefit.models.killed_grid import pytensor_namespace
     from spinefit.models.latent_likelihood import prepare_latent
     from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 
@@ -135,33 +237,37 @@ def _build_silenced_latent(data: xr.Dataset, config: dict[str, Any], labels: lis
     options = DriftDiffusion(
         {k: config[k] for k in LATENT_KEYS if k in config} | {"likelihood": "latent"}
     ).config
+    s = size_scale(data, config)
     treatment = data[dims.TREATMENT].values.astype(str)
     keep = np.flatnonzero(np.isin(treatment, labels))
     data = data.isel({dims.SPINE: keep})
     treatment = treatment[keep]
-    reference = prepare_latent(data, options["noise"])
-    s = reference.scale
-    t = reference.median_interval
-    x0, x1 = trans["w_start"].values / s, trans["w_end"].values / s
-    rate_var = float(np.var((x1 - x0) / np.sqrt(trans["dt_days"].values))) or 1.0
-    with pm.Model(coords={dims.TREATMENT: labels}) as model:
-        a_s = pm.Normal("a_scaled", 0.0, 2.0 / t, dims=dims.TREATMENT)
-        b = pm.Normal("b", 0.0, 2.0 / t, dims=dims.TREATMENT)
-        c_s = pm.HalfNormal("c_scaled", 2.0 * rate_var, dims=dims.TREATMENT)
-        d = pm.HalfNormal("d", 2.0 * rate_var, dims=dims.TREATMENT)
-        pm.Deterministic("a", a_s * s, dims=dims.TREATMENT)
-        pm.Deterministic("c", c_s * s**2, dims=dims.TREATMENT)
+    reference = prepare_latent(data, options["noise"], scale=s)
+    scales = PriorScales.from_transitions(
+        s,
+        trans["w_start"].values / s,
+        trans["w_end"].values / s,
+        trans["dt_days"].values,
+        interval=reference.median_interval,
+    )
+    family = family.configure(scales)
+    config["family_options"] = dict(family.settings)
+    xp = pytensor_namespace()
+    with pm.Model(coords={dims.TREATMENT: labels} | family.extra_coords()) as model:
+        core = treatment_core_priors(scales)
+        extra = family.extra_priors(scales, dim=dims.TREATMENT)
         parts = []
         for k, label in enumerate(labels):
             rows = np.flatnonzero(treatment == label)
             ld = prepare_latent(
                 data.isel({dims.SPINE: rows}), options["noise"], scale=s, log_top=reference.log_top
             )
+            params = {name: value[k] for name, value in (core | extra).items()}
             parts.append(
                 LatentPart(
                     ld,
-                    lambda x, k=k: a_s[k] + b[k] * x,
-                    lambda x, k=k: c_s[k] + d[k] * x**2,
+                    _bind(family.drift, params, xp),
+                    _bind(family.variance, params, xp),
                     turnover_index=k,
                 )
             )
@@ -169,14 +275,89 @@ def _build_silenced_latent(data: xr.Dataset, config: dict[str, Any], labels: lis
     return model
 
 
-def intrinsic_fraction(posterior: xr.Dataset, w: np.ndarray, labels: list[str]) -> xr.DataArray:
-    """Return σ²_silenced(w)/σ²_control(w) for every draw, dims (chain, draw, w)."""
-    grid = xr.DataArray(np.asarray(w, float), dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: w})
-    control, silenced = (
-        {v: posterior[v].sel({dims.TREATMENT: lab}) for v in "cd"} for lab in labels
-    )
-    ratio = (silenced["c"] + silenced["d"] * grid**2) / (control["c"] + control["d"] * grid**2)
-    return ratio.drop_vars(dims.TREATMENT, errors="ignore").rename(INTRINSIC_FRACTION)
+def treatment_core_priors(scales: PriorScales) -> dict[str, Any]:
+    """Create the Kesten core a, b, c, d per treatment inside a PyMC model (size units).
+
+    The priors of :func:`spinefit.families.base.core_priors`, one value per treatment:
+    a and c are sampled in size units (``a_scaled``, ``c_scaled``) and stored in volume
+    units as deterministics ``a`` and ``c``.
+
+    Returns
+    -------
+    dict
+        ``{"a", "b", "c", "d"}`` in size units, each along ``treatment``.
+    """
+    t, v, s = scales.interval, scales.rate_var, scales.size
+    a_scaled = pm.Normal("a_scaled", 0.0, 2.0 / t, dims=dims.TREATMENT)
+    b = pm.Normal("b", 0.0, 2.0 / t, dims=dims.TREATMENT)
+    c_scaled = pm.HalfNormal("c_scaled", 2.0 * v, dims=dims.TREATMENT)
+    d = pm.HalfNormal("d", 2.0 * v, dims=dims.TREATMENT)
+    pm.Deterministic("a", a_scaled * s, dims=dims.TREATMENT)
+    pm.Deterministic("c", c_scaled * s**2, dims=dims.TREATMENT)
+    return {"a": a_scaled, "b": b, "c": c_scaled, "d": d}
+
+
+def _bind(function, params: dict[str, Any], xp):
+    """Return ``x -> function(x, params, xp)`` (one treatment's μ or σ² in size units)."""
+    return lambda x: function(x, params, xp)
+
+
+def treatment_variance(
+    posterior: xr.Dataset, w: np.ndarray, label: str, family: SDEFamily, scale: float
+) -> xr.DataArray:
+    """Return σ²(w) of one treatment for every draw (volume units), dims (..., w).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior with the family's parameters along ``treatment`` (volume units).
+    w : numpy.ndarray
+        Sizes (volume units).
+    label : str
+        The treatment.
+    family : SDEFamily
+        The fitted family.
+    scale : float
+        s, the size unit of the fit.
+    """
+    names = [n for n in family.parameter_names if n in posterior.data_vars]
+    part = posterior[names].sel({dims.TREATMENT: label}, drop=True)
+    return family.curves(part, np.asarray(w, dtype=float), scale)["variance"]
+
+
+def intrinsic_fraction(
+    posterior: xr.Dataset,
+    w: np.ndarray,
+    labels: list[str],
+    family: SDEFamily | None = None,
+    scale: float | None = None,
+) -> xr.DataArray:
+    r"""Return σ²_silenced(w)/σ²_control(w) for every draw, dims (chain, draw, ..., w).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior with the family's parameters along ``treatment``.
+    w : numpy.ndarray
+        Sizes (volume units).
+    labels : list of str
+        ``[control_label, silenced_label]``.
+    family : SDEFamily, optional
+        The fitted family (default: linear, :math:`\sigma^2 = c + d w^2`).
+    scale : float, optional
+        s of the fit (default: the posterior's ``size_scale`` attr, else 1; the linear
+        family does not depend on it).
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``intrinsic_fraction``.
+    """
+    family = family or silenced_family({})
+    if scale is None:
+        scale = float(posterior.attrs.get("size_scale", 1.0))
+    control, silenced = (treatment_variance(posterior, w, lab, family, scale) for lab in labels)
+    return (silenced / control).rename(INTRINSIC_FRACTION)
 
 
 def observed_sizes(data: xr.Dataset, config: dict[str, Any]) -> np.ndarray:
@@ -188,35 +369,27 @@ def observed_sizes(data: xr.Dataset, config: dict[str, Any]) -> np.ndarray:
 
 
 def postprocess_silenced(tree: xr.DataTree, data: xr.Dataset, config: dict[str, Any]):
-    """Add ``intrinsic_fraction_mean`` (average over the observed sizes) to the posterior."""
+    """Add ``intrinsic_fraction_mean`` (average over the observed sizes) to the posterior.
+
+    Also records s (``size_scale``) and the units of every family parameter on the
+    posterior, as the drift–diffusion models do
+    (:func:`spinefit.models.drift_diffusion.record_family`).
+    """
+    from spinefit.models.drift_diffusion import record_family
+
     posterior = tree["posterior"].to_dataset()
-    labels = treatment_labels(config)
-    sizes = observed_sizes(data, config)
-    control, silenced = (
-        {v: posterior[v].sel({dims.TREATMENT: lab}).values for v in "cd"} for lab in labels
+    family = silenced_family(config)
+    scale = size_scale(data, config)
+    fraction = intrinsic_fraction(
+        posterior, observed_sizes(data, config), treatment_labels(config), family, scale
     )
-    w2 = sizes**2
-    ratio = (silenced["c"][..., None] + silenced["d"][..., None] * w2) / (
-        control["c"][..., None] + control["d"][..., None] * w2
-    )
-    posterior[INTRINSIC_FRACTION_MEAN] = (
-        dims.SAMPLE_DIMS,
-        ratio.mean(-1),
-        {
-            "units": "1",
-            "long_name": "σ²_silenced/σ²_control averaged over the observed sizes",
-        },
-    )
-    units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
-    for name, unit in {
-        "a": f"{units}/day",
-        "b": "1/day",
-        "c": f"({units})^2/day",
-        "d": "1/day",
-    }.items():
-        posterior[name].attrs["units"] = unit
+    posterior[INTRINSIC_FRACTION_MEAN] = fraction.mean(dims.SIZE_GRID).transpose(*dims.SAMPLE_DIMS)
+    posterior[INTRINSIC_FRACTION_MEAN].attrs = {
+        "units": "1",
+        "long_name": "σ²_silenced/σ²_control averaged over the observed sizes",
+    }
     tree["posterior"] = xr.DataTree(dataset=posterior)
-    return tree
+    return record_family(tree, data, SimpleNamespace(size_scale=scale, family=family))
 
 
 def default_grid(tree: xr.DataTree, config: dict[str, Any]) -> np.ndarray:
@@ -229,28 +402,32 @@ def default_grid(tree: xr.DataTree, config: dict[str, Any]) -> np.ndarray:
 def summarize_silenced(
     tree: xr.DataTree, config: dict[str, Any], grid: list[float] | None = None
 ) -> dict[str, Any]:
-    """Return parameters per treatment, ``intrinsic_fraction_mean`` and the fraction curve."""
+    """Return parameters per treatment, ``intrinsic_fraction_mean`` and the fraction curve.
+
+    The curve is the fitted family's σ²_silenced(w)/σ²_control(w) on ``grid`` (default:
+    :func:`default_grid`), with s read from the posterior's ``size_scale``.
+    """
     posterior = tree["posterior"].to_dataset()
     data = tree[DATA_GROUP].to_dataset()
     labels = treatment_labels(config)
+    family = silenced_family(config)
     w = np.asarray(grid, dtype=float) if grid else default_grid(tree, config)
-    curve = intrinsic_fraction(posterior, w, labels)
+    curve = intrinsic_fraction(posterior, w, labels, family)
     trans = treatment_transitions(data, config)
     counts = np.bincount(trans["treatment_index"].values, minlength=2)
+    # Scalar family parameters (e.g. the power exponents) are reported per treatment too.
+    scalar_extras = [
+        p.name
+        for p in family.extra_parameters
+        if p.vector_dim is None and p.name in posterior.data_vars
+    ]
+    names = ["a", "b", "c", "d", *scalar_extras, INTRINSIC_FRACTION_MEAN]
     return {
-        "parameters": parameter_stats(
-            posterior,
-            {
-                "a": "a",
-                "b": "b",
-                "c": "c",
-                "d": "d",
-                INTRINSIC_FRACTION_MEAN: INTRINSIC_FRACTION_MEAN,
-            },
-        ),
+        "parameters": parameter_stats(posterior, {n: n for n in names}),
         "curves": {INTRINSIC_FRACTION: curve_stats(curve, dims.SIZE_GRID) | {"units": "1"}},
         "data": {
             "design": "silenced",
+            "family": family.name,
             "control_label": labels[0],
             "silenced_label": labels[1],
             "transitions": {labels[0]: int(counts[0]), labels[1]: int(counts[1])},

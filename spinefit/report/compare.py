@@ -203,6 +203,12 @@ def _loo_section(loo: dict[str, Any] | None) -> ReportSection:
             "Pooled vs by-condition model (LOO)",
             paragraph("LOO was not computed for this fit (model option loo=false)."),
         )
+    if "elpd_diff" not in loo:
+        reason = loo.get("skipped", "no comparison was stored")
+        return ReportSection(
+            "Pooled vs by-condition model (LOO)",
+            paragraph(f"LOO was not computed for this fit: {reason}."),
+        )
     better = "condition-specific" if loo["elpd_diff"] > 0 else "pooled (no-difference)"
     body = table_html(
         ["model", "elpd_loo", "se"],
