@@ -61,12 +61,13 @@ def sniff_kind(path: Path) -> str:
     """Guess whether ``path`` holds a time series or an ssEM snapshot table."""
     if path.suffix.lower() == ".npy":
         return dims.KIND_TIME_SERIES
-    from spinefit.io.tables import read_table
+    from spinefit.io.ssem import PRE_CANDIDATES
+    from spinefit.io.tables import table_columns
 
-    columns = set(read_table(path).columns)
+    columns = set(table_columns(path))  # the header only, not the rows
     if "spine_id" in columns:
         return dims.KIND_TIME_SERIES
-    if columns & {"pre_root_id", "pre_id", "pre"}:
+    if columns & set(PRE_CANDIDATES):
         return dims.KIND_SNAPSHOT
     return dims.KIND_TIME_SERIES
 

@@ -64,7 +64,8 @@ MICRONS_SPINE_VOLUME = "spine_vol_um3"
 MICRONS_CLEFT = "cleft_vx"
 MICRONS_POSITIONS = ("ctr_pt_x_nm", "ctr_pt_y_nm", "ctr_pt_z_nm")
 
-_PRE_CANDIDATES = (MICRONS_PRE, "pre_id", "pre", "presynaptic_id", "pre_cell_id")
+PRE_CANDIDATES = (MICRONS_PRE, "pre_id", "pre", "presynaptic_id", "pre_cell_id")
+"""Presynaptic-id column names recognised (in this order); also how an input is sniffed."""
 _POST_CANDIDATES = (MICRONS_POST, "post_id", "post", "postsynaptic_id", "post_cell_id")
 _ID_CANDIDATES = (MICRONS_ID, "synapse_id", "syn_id")
 
@@ -136,7 +137,7 @@ def read_ssem(
     frame = read_table(path)
     columns = list(frame.columns)
 
-    pre_col = pre_col or _first_present(columns, _PRE_CANDIDATES, MICRONS_PRE, source)
+    pre_col = pre_col or _first_present(columns, PRE_CANDIDATES, MICRONS_PRE, source)
     post_col = post_col or _first_present(columns, _POST_CANDIDATES, MICRONS_POST, source)
     if id_col is None:
         id_col = next((c for c in _ID_CANDIDATES if c in columns), None)
