@@ -174,6 +174,9 @@ def test_conditional_fit_smoke():
     )
     loo = compare(tree)["loo"]
     assert set(loo) >= {"pooled", "by_condition", "elpd_diff", "se", "max_pareto_k"}
+    # The record says what "pooled" means: the same model with one condition.
+    assert loo["pooled_model"].startswith("the same model with one condition")
+    assert loo["loo_unit"] == "spine"
     assert abs(loo["elpd_diff"] - (loo["by_condition"] - loo["pooled"])) < 1e-6
     assert "log_likelihood" not in tree.children  # dropped after use
     posterior = tree["posterior"]
