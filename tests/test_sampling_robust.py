@@ -251,12 +251,14 @@ def long_interval_data(spacing_days: float, seed: int) -> xr.Dataset:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("likelihood", ["moments", "latent"])
 @pytest.mark.parametrize("spacing_days", [8.0, 16.0])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_long_interval_fits_converge_and_cover_b(spacing_days, seed):
+def test_long_interval_fits_converge_and_cover_b(spacing_days, seed, likelihood):
+    """Issue 12's cases, with both likelihoods (the latent one is the default)."""
     from spinefit.models.drift_diffusion import DriftDiffusion
 
-    tree = DriftDiffusion({"likelihood": "moments"}).fit(
+    tree = DriftDiffusion({"likelihood": likelihood}).fit(
         long_interval_data(spacing_days, seed), SamplerSettings(random_seed=1, progressbar=False)
     )
     assert convergence_problems(sampler_diagnostics(tree)) == []
