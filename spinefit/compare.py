@@ -580,7 +580,9 @@ def secondary_sentences(result: dict[str, Any]) -> list[str]:
             for direction in ("larger", "smaller"):
                 ranges = s.get("ranges", {}).get(direction, [])
                 if ranges:
-                    spans = " and ".join("–".join(_fmt(lo, hi)) for lo, hi in ranges)
+                    # Each end on its own two significant digits: a range 0.05–13 must
+                    # not print as 0–13.
+                    spans = " and ".join(f"{lo:.2g}–{hi:.2g}" for lo, hi in ranges)
                     out.append(
                         f"{human} is {direction} in {label} than {reference} for sizes "
                         f"{spans} (simultaneous {percent}% band of the difference)"

@@ -137,6 +137,15 @@ def test_simultaneous_band_covers_whole_curves():
     assert inside_pointwise < 0.85, inside_pointwise
 
 
+def test_curve_ranges_keep_two_significant_digits_at_each_end():
+    from spinefit.compare import secondary_sentences
+
+    curve = {"w": [0.05, 13.0], "KO": {"ranges": {"larger": [], "smaller": [(0.05, 13.0)]}}}
+    result = {"reference": "WT", "contrasts": {}, "curves": {"diffusion": curve}}
+    (text,) = secondary_sentences(result)
+    assert "for sizes 0.05–13 " in text
+
+
 def test_contiguous_ranges_are_reported_separately():
     grid = np.arange(10.0)
     mask = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 1], dtype=bool)
