@@ -235,15 +235,15 @@ class DriftDiffusion(SpineModel):
             )
         else:
             priors += "; turnover rates λ_e, λ_f ~ Gamma(1, 1) per day"
+            likelihood = (
+                r"\text{moments: } w_1 \sim N(m(\Delta t; w_0), V(\Delta t; w_0))"
+                r"\text{ for spines present at both sessions}"
+            )
         if self.config["turnover_counts"] == "overdispersed":
             priors += (
                 "; overdispersed turnover counts: negative-binomial formations, φ ~ "
                 "HalfNormal(1)"
                 + ("" if self.latent else "; beta-binomial eliminations, ρ ~ HalfNormal(0.5)")
-            )
-            likelihood = (
-                r"\text{moments: } w_1 \sim N(m(\Delta t; w_0), V(\Delta t; w_0))"
-                r"\text{ for spines present at both sessions}"
             )
         return {
             "title": "Drift–diffusion (Langevin) model",

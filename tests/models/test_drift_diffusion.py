@@ -220,3 +220,23 @@ def test_melander_pyramidal_fit(shared_data):
     assert diag["divergences"] == 0
     assert summary["parameters"]["d"]["hdi_low"] > 0
     assert summary["parameters"]["b"]["hdi_high"] < 0, summary["parameters"]["b"]
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "counts", "expected", "dispersion"),
+    [
+        ("moments", "poisson", "moments", None),
+        ("moments", "overdispersed", "moments", "beta-binomial eliminations"),
+        ("latent", "poisson", "latent", None),
+        ("latent", "overdispersed", "latent", "negative-binomial formations"),
+    ],
+)
+def test_describe_names_the_likelihood_and_the_count_model(
+    likelihood, counts, expected, dispersion
+):
+    text = DriftDiffusion({"likelihood": likelihood, "turnover_counts": counts}).describe()
+    assert text["likelihood"].startswith(rf"\text{{{expected}: ")
+    if dispersion:
+        assert dispersion in text["priors"]
+    else:
+        assert "overdispersed" not in text["priors"]
