@@ -198,8 +198,24 @@ class SDEFamily:
         -------
         drift, variance : callable
         """
-        p = self.to_size_units(params, scale)
-        return (lambda x: self.drift(x, p, xp)), (lambda x: self.variance(x, p, xp))
+        return self.size_functions(self.to_size_units(params, scale), xp)
+
+    def size_functions(self, params: dict[str, Any], xp=np):
+        r"""Return :math:`\mu_s(x)` and :math:`\sigma^2_s(x)` bound to size-unit parameters.
+
+        Parameters
+        ----------
+        params : dict
+            One population's parameters in units of s (numbers or PyTensor variables).
+        xp : namespace
+            Array namespace of the values.
+
+        Returns
+        -------
+        drift, variance : callable
+            ``x -> drift(x, params, xp)`` and ``x -> variance(x, params, xp)``.
+        """
+        return (lambda x: self.drift(x, params, xp)), (lambda x: self.variance(x, params, xp))
 
     # -- posterior curves ----------------------------------------------------------------
     def curves(self, posterior: xr.Dataset, grid: np.ndarray, scale: float) -> dict:
@@ -236,12 +252,20 @@ def entry(value, k: int):
     return value[..., k]
 
 
-def core_priors(scales: PriorScales) -> dict[str, Any]:
+def core_priors(scales: PriorScales, dim: str | None = None) -> dict[str, Any]:
     """Create the Kesten core of one population inside a PyMC model (size-unit values).
 
     a and c are sampled in size units (``a_scaled``, ``c_scaled``) so that the posterior
     geometry, and hence every draw, is the same whatever the volume units; ``a`` and ``c``
     in volume units are deterministic.
+
+    Parameters
+    ----------
+    scales : PriorScales
+        Prior scales of the data.
+    dim : str, optional
+        Model dim of independent populations (e.g. ``treatment``): one value of each
+        parameter per label, with the same priors.
 
     Returns
     -------
@@ -251,12 +275,12 @@ def core_priors(scales: PriorScales) -> dict[str, Any]:
     import pymc as pm
 
     t, v, scale = scales.interval, scales.rate_var, scales.size
-    a_scaled = pm.Normal("a_scaled", 0.0, 2.0 / t)
-    b = pm.Normal("b", 0.0, 2.0 / t)
-    c_scaled = pm.HalfNormal("c_scaled", 2.0 * v)
-    d = pm.HalfNormal("d", 2.0 * v)
-    pm.Deterministic("a", a_scaled * scale)
-    pm.Deterministic("c", c_scaled * scale**2)
+    a_scaled = pm.Normal("a_scaled", 0.0, 2.0 / t, dims=dim)
+    b = pm.Normal("b", 0.0, 2.0 / t, dims=dim)
+    c_scaled = pm.HalfNormal("c_scaled", 2.0 * v, dims=dim)
+    d = pm.HalfNormal("d", 2.0 * v, dims=dim)
+    pm.Deterministic("a", a_scaled * scale, dims=dim)
+    pm.Deterministic("c", c_scaled * scale**2, dims=dim)
     return {"a": a_scaled, "b": b, "c": c_scaled, "d": d}
 
 

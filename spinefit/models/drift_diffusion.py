@@ -282,8 +282,7 @@ class DriftDiffusion(SpineModel):
             xp = pytensor_namespace()
             add_latent_likelihood(
                 ld,
-                lambda x: family.drift(x, params, xp),
-                lambda x: family.variance(x, params, xp),
+                *family.size_functions(params, xp),
                 self.config,
                 self.config["pointwise"] or bool(self.config["compare_families"]),
             )
@@ -344,8 +343,7 @@ class DriftDiffusion(SpineModel):
                 params = {"a": a_t / scale_w, "b": b_t, "c": c / scale_w**2, "d": d_t} | extra
                 xp = pytensor_namespace()
                 mean, var = family_moments(
-                    lambda x: family.drift(x, params, xp),
-                    lambda x: family.variance(x, params, xp),
+                    *family.size_functions(params, xp),
                     w0,
                     dt,
                     scale_w,

@@ -326,8 +326,7 @@ class ConditionalDriftDiffusion(SpineModel):
                 parts.append(
                     LatentPart(
                         ld,
-                        _bind(family.drift, params, xp),
-                        _bind(family.variance, params, xp),
+                        *family.size_functions(params, xp),
                         turnover_index=int(k[g]),
                         spine_rows=rows,
                         formation_log_offset=0.0 if offsets is None else offsets[g, 4],
@@ -479,8 +478,7 @@ class ConditionalDriftDiffusion(SpineModel):
                     name: value[condition_of_group[g]] for name, value in extra.items()
                 }
                 m_g, v_g = family_moments(
-                    _bind(family.drift, params, xp),
-                    _bind(family.variance, params, xp),
+                    *family.size_functions(params, xp),
                     w0[rows],
                     dt[rows],
                     scale,
@@ -659,11 +657,6 @@ def _animal_offsets(scales: list[float]):
     omega = pm.HalfNormal("omega_animal", 0.5 * np.asarray(scales), dims=dims.ANIMAL_PARAM)
     u = pm.Normal("animal_z", 0.0, 1.0, dims=(dims.ANIMAL, dims.ANIMAL_PARAM))
     return u * omega
-
-
-def _bind(function, params: dict[str, Any], xp):
-    """Return ``x -> function(x, params, xp)`` (one group's μ or σ² in size units)."""
-    return lambda x: function(x, params, xp)
 
 
 def pooled_data(data: xr.Dataset, by: str, replicate: str = dims.ANIMAL_ID) -> xr.Dataset:

@@ -47,7 +47,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.families import family_from_config
-from spinefit.families.base import PriorScales, SDEFamily
+from spinefit.families.base import PriorScales, SDEFamily, core_priors
 from spinefit.io.transitions import transitions
 from spinefit.models.base import DATA_GROUP
 from spinefit.models.sde_moments import linear_moments
@@ -254,7 +254,7 @@ def _build_silenced_latent(
     config["family_options"] = dict(family.settings)
     xp = pytensor_namespace()
     with pm.Model(coords={dims.TREATMENT: labels} | family.extra_coords()) as model:
-        core = treatment_core_priors(scales)
+        core = core_priors(scales, dim=dims.TREATMENT)
         extra = family.extra_priors(scales, dim=dims.TREATMENT)
         parts = []
         for k, label in enumerate(labels):
@@ -266,40 +266,12 @@ def _build_silenced_latent(
             parts.append(
                 LatentPart(
                     ld,
-                    _bind(family.drift, params, xp),
-                    _bind(family.variance, params, xp),
+                    *family.size_functions(params, xp),
                     turnover_index=k,
                 )
             )
         add_grouped_latent_likelihood(parts, reference, options, turnover_dim=dims.TREATMENT)
     return model
-
-
-def treatment_core_priors(scales: PriorScales) -> dict[str, Any]:
-    """Create the Kesten core a, b, c, d per treatment inside a PyMC model (size units).
-
-    The priors of :func:`spinefit.families.base.core_priors`, one value per treatment:
-    a and c are sampled in size units (``a_scaled``, ``c_scaled``) and stored in volume
-    units as deterministics ``a`` and ``c``.
-
-    Returns
-    -------
-    dict
-        ``{"a", "b", "c", "d"}`` in size units, each along ``treatment``.
-    """
-    t, v, s = scales.interval, scales.rate_var, scales.size
-    a_scaled = pm.Normal("a_scaled", 0.0, 2.0 / t, dims=dims.TREATMENT)
-    b = pm.Normal("b", 0.0, 2.0 / t, dims=dims.TREATMENT)
-    c_scaled = pm.HalfNormal("c_scaled", 2.0 * v, dims=dims.TREATMENT)
-    d = pm.HalfNormal("d", 2.0 * v, dims=dims.TREATMENT)
-    pm.Deterministic("a", a_scaled * s, dims=dims.TREATMENT)
-    pm.Deterministic("c", c_scaled * s**2, dims=dims.TREATMENT)
-    return {"a": a_scaled, "b": b, "c": c_scaled, "d": d}
-
-
-def _bind(function, params: dict[str, Any], xp):
-    """Return ``x -> function(x, params, xp)`` (one treatment's μ or σ² in size units)."""
-    return lambda x: function(x, params, xp)
 
 
 def treatment_variance(
