@@ -24,12 +24,7 @@ import numpy as np
 
 from spinefit import dims
 from spinefit.models.base import SamplerSettings
-from spinefit.simulate.general import (
-    bistable_truth,
-    linear_drift,
-    quadratic_variance,
-    simulate_sde_time_series,
-)
+from spinefit.simulate.general import bistable_truth, linear_truth, simulate_sde_time_series
 from spinefit.simulate.synthetic import DEFAULT_TRUTH
 
 CASES = ("bistable", "linear")
@@ -40,13 +35,7 @@ def case_truth(case: str) -> dict[str, Any]:
     if case == "bistable":
         return bistable_truth() | {"fixed_points": [(0.4, True), (0.9, False), (1.6, True)]}
     t = DEFAULT_TRUTH
-    return {
-        "drift": linear_drift(t["a"], t["b"]),
-        "variance": quadratic_variance(t["c"], t["d"]),
-        "threshold": t["threshold"],
-        "formation_rate": t["formation_rate"],
-        "new_size_mu": t["new_size_mu"],
-        "new_size_sigma": t["new_size_sigma"],
+    return linear_truth() | {
         "description": "linear: the demo's Kesten truth",
         "fixed_points": [(-t["a"] / t["b"], True)],
     }

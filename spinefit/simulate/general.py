@@ -46,12 +46,13 @@ from spinefit.simulate.particles import (
     _time_series_dataset,
 )
 from spinefit.simulate.stationary import stationary_density, stationary_elimination_rate
-from spinefit.simulate.synthetic import DEFAULT_TIMES_DAYS, _add_measurement_noise
+from spinefit.simulate.synthetic import DEFAULT_TIMES_DAYS, DEFAULT_TRUTH, _add_measurement_noise
 
 __all__ = [
     "bistable_truth",
     "cubic_drift",
     "linear_drift",
+    "linear_truth",
     "quadratic_variance",
     "simulate_sde_time_series",
 ]
@@ -183,6 +184,24 @@ def bistable_truth() -> dict[str, Any]:
             "bistable: drift -(w - 0.4)(w - 0.9)(w - 1.6) per day, stable at 0.4 and 1.6, "
             "unstable at 0.9; variance 0.02 + 0.015 w^2; threshold 0.1"
         ),
+    }
+
+
+def linear_truth() -> dict[str, Any]:
+    """Return the keyword arguments of the bundled demo's linear (Kesten) process.
+
+    The parameters of :data:`~spinefit.simulate.synthetic.DEFAULT_TRUTH` for
+    :func:`simulate_sde_time_series`: ``drift``, ``variance``, ``threshold``,
+    ``formation_rate``, ``new_size_mu`` and ``new_size_sigma``.
+    """
+    t = DEFAULT_TRUTH
+    return {
+        "drift": linear_drift(t["a"], t["b"]),
+        "variance": quadratic_variance(t["c"], t["d"]),
+        "threshold": t["threshold"],
+        "formation_rate": t["formation_rate"],
+        "new_size_mu": t["new_size_mu"],
+        "new_size_sigma": t["new_size_sigma"],
     }
 
 

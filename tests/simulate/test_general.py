@@ -26,19 +26,13 @@ from spinefit.simulate.general import (
     bistable_truth,
     cubic_drift,
     linear_drift,
+    linear_truth,
     quadratic_variance,
     simulate_sde_time_series,
 )
 from spinefit.simulate.synthetic import write_example
 
-LINEAR = {
-    "drift": linear_drift(DEFAULT_TRUTH["a"], DEFAULT_TRUTH["b"]),
-    "variance": quadratic_variance(DEFAULT_TRUTH["c"], DEFAULT_TRUTH["d"]),
-    "threshold": DEFAULT_TRUTH["threshold"],
-    "formation_rate": DEFAULT_TRUTH["formation_rate"],
-    "new_size_mu": DEFAULT_TRUTH["new_size_mu"],
-    "new_size_sigma": DEFAULT_TRUTH["new_size_sigma"],
-}
+LINEAR = linear_truth()
 
 # 8000 sites, 40 observed days: ~9700 eliminations (Poisson sd 1.0%) and ~20,000 sizes per
 # session. Tolerances are 4 sd; the Brownian-bridge correction leaves an O(dt) bias well
