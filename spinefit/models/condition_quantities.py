@@ -103,12 +103,7 @@ def _elimination_probability(
     if not model.latent:
         return 1.0 - np.exp(-ELIMINATION_HORIZON_DAYS * posterior["elimination_per_day"])
     from spinefit.models.latent_likelihood import known_errors, prepare_latent
-    from spinefit.models.latent_process import (
-        draw_dicts,
-        draw_names,
-        elimination_probability,
-        numpy_dynamics,
-    )
+    from spinefit.models.latent_process import draw_dicts, draw_names, elimination_probabilities
 
     ld = prepare_latent(data, model.config["noise"], measurement_error=known_errors(model.config))
     names = draw_names(model.family.parameter_names)
@@ -117,16 +112,15 @@ def _elimination_probability(
     values = np.empty((*shape, len(labels)))
     for k, label in enumerate(labels):
         draws, _ = draw_dicts(posterior.sel({dims.CONDITION: label}), names, None)
-        probs = [
-            elimination_probability(
-                numpy_dynamics(draw, ld, model.config, model.family.functions),
-                ld.scale,
-                np.array([size]),
-                ELIMINATION_HORIZON_DAYS,
-            )[0]
-            for draw in draws
-        ]
-        values[..., k] = np.reshape(probs, shape)
+        probs = elimination_probabilities(
+            draws,
+            ld,
+            model.config,
+            model.family.functions,
+            np.array([size]),
+            ELIMINATION_HORIZON_DAYS,
+        )
+        values[..., k] = probs[:, 0].reshape(shape)
     return xr.DataArray(
         values,
         dims=(dims.CHAIN, dims.DRAW, dims.CONDITION),

@@ -315,6 +315,29 @@ def draw_dicts(posterior: xr.Dataset, names: list[str], n: int | None, random_se
     return draws, chosen
 
 
+def elimination_probabilities(
+    draws: list[dict[str, Any]],
+    ld: LatentData,
+    config: dict[str, Any],
+    family,
+    grid: np.ndarray,
+    interval_days: float,
+) -> np.ndarray:
+    """Return P(eliminated within ``interval_days`` | true size) per draw (rows) and size.
+
+    ``draws``, ``ld``, ``config`` and ``family`` are those of :func:`numpy_dynamics`;
+    ``grid`` holds true sizes in volume units.
+    """
+    return np.stack(
+        [
+            elimination_probability(
+                numpy_dynamics(draw, ld, config, family), ld.scale, grid, interval_days
+            )
+            for draw in draws
+        ]
+    )
+
+
 def elimination_probability(dyn, scale: float, grid: np.ndarray, interval_days: float):
     """Return P(eliminated within ``interval_days`` | true size w) on a size grid (volume units)."""
     killed = dyn.op.killed_within(interval_days)

@@ -351,12 +351,7 @@ def _hdi_pair(samples: xr.DataArray) -> list[float]:
 def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> str:
     """Threshold, noise, loss and the size-dependent elimination probability (latent fits)."""
     from spinefit.models.latent_likelihood import known_errors, prepare_latent
-    from spinefit.models.latent_process import (
-        draw_dicts,
-        draw_names,
-        elimination_probability,
-        numpy_dynamics,
-    )
+    from spinefit.models.latent_process import draw_dicts, draw_names, elimination_probabilities
 
     data = tree[DATA_GROUP].to_dataset()
     posterior = tree["posterior"].to_dataset()
@@ -365,16 +360,8 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
     names = draw_names(model.family.parameter_names)
     picked, _ = draw_dicts(posterior, names, 200, int(tree.attrs.get("random_seed", 0)))
     dt = ld.median_interval
-    curves = np.stack(
-        [
-            elimination_probability(
-                numpy_dynamics(draw, ld, model.config, model.family_in_size_units),
-                ld.scale,
-                grid,
-                dt,
-            )
-            for draw in picked
-        ]
+    curves = elimination_probabilities(
+        picked, ld, model.config, model.family_in_size_units, grid, dt
     )
     low, high = np.quantile(curves, [0.03, 0.97], axis=0)
     fig, (ax,) = new_figure(1, height=3.0)
