@@ -27,7 +27,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.comparison.bands import contiguous_ranges, simultaneous_band
-from spinefit.comparison.rope import Rope, as_rope
+from spinefit.comparison.rope import Rope, as_rope, rope_text
 from spinefit.errors import ConfigError
 from spinefit.families import SDEFamily, family_of_result, get_family
 from spinefit.stats import HDI_PROB, _hdi, observed_size_grid
@@ -519,12 +519,7 @@ def _row_text(name: str, label: str, reference: str, s: dict[str, Any], percent:
         numbers = f"difference {mean}, {percent}% HDI {low}–{high}, "
     numbers += f"P>0 = {prob:.3f}" if direction == "larger" else f"P<0 = {1 - prob:.3f}"
     if s.get("prob_rope") is not None:
-        rope = s["rope"]
-        if rope["kind"] == "ratio":
-            kind = f"ratio within 1/{rope['value']:g}–{rope['value']:g}"
-        else:
-            kind = f"|difference| < {rope['value']:g}"
-        numbers += f", P({kind}) = {s['prob_rope']:.3f}"
+        numbers += f", P({rope_text(s['rope'])}) = {s['prob_rope']:.3f}"
     return f"{human} is {direction} in {label} than {reference} ({numbers})"
 
 
@@ -618,7 +613,7 @@ def contrast_lines(result: dict[str, Any]) -> list[str]:
                     f"[{s['ratio_hdi_low']:.4g}, {s['ratio_hdi_high']:.4g}]"
                 )
             if s.get("rope"):
-                text += f"  P(ROPE {s['rope']['kind']} {s['rope']['value']:g})={s['prob_rope']:.3f}"
+                text += f"  P({rope_text(s['rope'])})={s['prob_rope']:.3f}"
             role = s.get("role", "primary")
             lines.append(text + f"  [{role}{', finding' if s.get('finding') else ''}]")
     found = sentences(result)

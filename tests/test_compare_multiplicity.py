@@ -95,6 +95,9 @@ def test_rope_per_quantity_and_ratio_and_which_applied(rng):
     assert b["rope"] is None and b["prob_rope"] is None  # not positive, no absolute ROPE
     assert d["prob_rope"] > 0.9  # 10% errors against a ±50% ratio ROPE
     assert result["rope"] == {"absolute": {"a": 0.02}, "ratio": 1.5}
+    lines = contrast_lines(result)
+    assert any(line.startswith("d ") and "P(|log ratio| < log 1.5)=" in line for line in lines)
+    assert any(line.startswith("a ") and "P(|difference| < 0.02)=" in line for line in lines)
     json.dumps(result)
 
 

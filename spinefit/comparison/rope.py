@@ -45,6 +45,19 @@ class Rope:
         return {"absolute": dict(self.absolute), "ratio": self.ratio}
 
 
+def rope_text(applied: Mapping[str, Any] | None) -> str:
+    """Return the ROPE that applied to a contrast row in words (``"none"`` without one).
+
+    ``applied`` is :meth:`Rope.for_quantity`'s result: ``|difference| < 0.005`` or
+    ``|log ratio| < log 1.1``.
+    """
+    if not applied:
+        return "none"
+    if applied["kind"] == "ratio":
+        return f"|log ratio| < log {applied['value']:g}"
+    return f"|difference| < {applied['value']:g}"
+
+
 def parse_rope(items: Iterable[str] = (), ratio: float | None = None) -> Rope:
     """Return a :class:`Rope` from ``NAME=VALUE`` strings and a ratio.
 

@@ -16,6 +16,7 @@ from spinefit.compare import (
     secondary_sentences,
     sentences,
 )
+from spinefit.comparison.rope import rope_text
 from spinefit.families import family_of_result
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
@@ -168,7 +169,7 @@ def _forest_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
                 s["hdi_high"],
                 s["prob_positive"],
                 _ratio_text(s),
-                _rope_text(s.get("rope")),
+                rope_text(s.get("rope")),
                 "–" if s["prob_rope"] is None else s["prob_rope"],
                 "yes" if s.get("finding") else "–",
             ]
@@ -187,14 +188,6 @@ def _ratio_text(s: dict[str, Any]) -> str:
     if not s.get("positive"):
         return "–"
     return f"{s['ratio_median']:.3g} [{s['ratio_hdi_low']:.3g}, {s['ratio_hdi_high']:.3g}]"
-
-
-def _rope_text(rope: dict[str, Any] | None) -> str:
-    if not rope:
-        return "none"
-    if rope["kind"] == "ratio":
-        return f"|log ratio| < log {rope['value']:g}"
-    return f"|difference| < {rope['value']:g}"
 
 
 def _loo_section(loo: dict[str, Any] | None) -> ReportSection:
