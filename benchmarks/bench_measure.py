@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spinefit.measure import measure_to_files
+from spinefit.measure.files import measure_to_files
 from spinefit.simulate.stacks import render_stacks, write_stacks
 
 SHAPE = (30, 512, 512)

@@ -17,8 +17,8 @@ import numpy as np
 import xarray as xr
 
 from spinefit import dims
-from spinefit.models.base import DATA_GROUP
-from spinefit.ppc import stationary_check
+from spinefit.check.ppc import stationary_check
+from spinefit.results.names import DATA_GROUP
 from spinefit.simulate import linear_family_curves, stationary_density
 
 N_DRAWS = 1000

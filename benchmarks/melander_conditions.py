@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from spinefit.compare import compare, contrast_lines
+from spinefit.compare import compare, compare_lines
 from spinefit.io.combine import combine_labelled
 from spinefit.io.two_photon import read_two_photon
 from spinefit.models.base import SamplerSettings
@@ -60,7 +60,7 @@ def main() -> None:
     )
     seconds = time.perf_counter() - start
     result = compare(tree)
-    print("\n".join(contrast_lines(result)))
+    print("\n".join(compare_lines(result)))
     diagnostics = sampler_diagnostics(tree, ["a", "b", "c", "d"])
     print(json.dumps(diagnostics), f"{seconds:.0f} s")
     if args.out is not None:

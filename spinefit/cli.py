@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from spinefit.errors import ConfigError, SpinefitError
+from spinefit.models import model_names
 
 app = typer.Typer(
     name="spinefit",
@@ -99,7 +100,9 @@ def fit(
             help="Input table(s) (.csv/.tsv/.parquet) or .npy; several files need --label each."
         ),
     ],
-    model: Annotated[str, typer.Option(help="Model to fit.")] = "drift-diffusion",
+    model: Annotated[str, typer.Option(help="Model to fit (the models are listed above).")] = (
+        "drift-diffusion"
+    ),
     by: Annotated[
         str | None,
         typer.Option(
@@ -176,6 +179,8 @@ def fit(
     A 'condition' column with two or more labels, --by COL, or several files labelled with
     --label fit the model by condition; compare the conditions with 'spinefit compare'.
 
+    Models (--model): {models}.
+
     Examples: spinefit fit spines.csv --model drift-diffusion --out fit.nc --seed 1;
     spinefit fit wt.csv ko.csv --label WT --label KO --out wt_ko.nc
     """
@@ -238,6 +243,10 @@ def fit(
         err_console.print(f"spinefit: warning: {warning}", markup=False, highlight=False)
 
 
+# The registry is the one list of models; --help shows it.
+fit.__doc__ = (fit.__doc__ or "").replace("{models}", ", ".join(model_names()))
+
+
 @app.command()
 @handle_errors
 def summary(
@@ -249,7 +258,7 @@ def summary(
 
     Example: spinefit summary fit.nc --json --grid 0.5,1,2
     """
-    from spinefit.io.results import load_result
+    from spinefit.results import load_result
     from spinefit.summary import summarize, summary_lines
 
     body = summarize(load_result(result), _parse_floats(grid, "--grid"))
@@ -261,27 +270,53 @@ def summary(
 
 @app.command()
 @handle_errors
-def simulate(
+def check(
     result: Annotated[Path, typer.Argument(help="Drift-diffusion result from `spinefit fit`.")],
     draws: Annotated[int, typer.Option(help="Posterior draws for the predictive check.")] = 200,
-    out: Annotated[Path | None, typer.Option(help="Write the check as netCDF here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the check alone as netCDF here.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     particles: Annotated[
         int | None, typer.Option(help="Also cross-check 4 draws with this many simulated sites.")
     ] = None,
 ) -> None:
-    """Compare a fit's predicted stationary sizes and turnover with the data.
+    """Posterior predictive check: predicted stationary sizes and turnover vs the data.
 
-    Example: spinefit simulate fit.nc --draws 500 --out ppc.nc --json
+    The check is stored in the result file (group 'ppc'), where `spinefit report` reads it.
+
+    Example: spinefit check fit.nc --draws 500 --json
     """
-    from spinefit.simulate_cmd import run_simulate, simulate_lines
+    from spinefit.check.run import check_lines, run_check
 
-    body = run_simulate(result, draws=draws, out=out, random_seed=seed, n_particles=particles)
+    body = run_check(result, draws=draws, out=out, random_seed=seed, n_particles=particles)
     if json_output:
         sys.stdout.write(json.dumps(body) + "\n")
     else:
-        sys.stdout.write("\n".join(simulate_lines(body)) + "\n")
+        sys.stdout.write("\n".join(check_lines(body)) + "\n")
+
+
+@app.command(help="Alias of `spinefit check` (kept for one release).")
+@handle_errors
+def simulate(
+    result: Annotated[Path, typer.Argument(help="Drift-diffusion result from `spinefit fit`.")],
+    draws: Annotated[int, typer.Option(help="Posterior draws for the predictive check.")] = 200,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the check alone as netCDF here.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    particles: Annotated[
+        int | None, typer.Option(help="Also cross-check 4 draws with this many simulated sites.")
+    ] = None,
+) -> None:
+    check.__wrapped__(result, draws, out, json_output, seed, particles)
+    err_console.print(
+        "spinefit: note: 'simulate' is now 'spinefit check'; the alias goes in the next release",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -308,9 +343,9 @@ def compare(
     Example: spinefit compare wt_ko.nc --reference WT --rope d=0.005 --rope-ratio 1.1
     """
     from spinefit.compare import compare as compare_conditions
-    from spinefit.compare import contrast_lines
+    from spinefit.compare import compare_lines
     from spinefit.comparison.rope import parse_rope
-    from spinefit.io.results import load_result
+    from spinefit.results import load_result
 
     ropes = parse_rope(rope or [], rope_ratio)
     body = compare_conditions(
@@ -319,7 +354,7 @@ def compare(
     if json_output:
         sys.stdout.write(json.dumps(body) + "\n")
         return
-    for line in contrast_lines(body):
+    for line in compare_lines(body):
         typer.echo(line)
 
 
@@ -335,8 +370,8 @@ def report(
 
     Example: spinefit report fit.nc --out reports/fit.html
     """
-    from spinefit.io.results import load_result
     from spinefit.report.html import write_report
+    from spinefit.results import load_result
 
     trees = [load_result(path) for path in results]
     write_report(trees, out, title=title)
@@ -404,7 +439,8 @@ def measure(
     Example: spinefit measure stacks/ --rois rois.csv --out volumes.csv &&
     spinefit fit volumes.csv --out fit.nc
     """
-    from spinefit.measure import Aperture, measure_to_files
+    from spinefit.measure import Aperture
+    from spinefit.measure.files import measure_to_files
 
     shift = _parse_floats(max_shift, "--max-shift")
     report_path = None if no_report else (report or out.with_suffix(".qc.html"))

@@ -29,14 +29,22 @@ from spinefit import dims
 from spinefit.comparison.bands import contiguous_ranges, simultaneous_band
 from spinefit.comparison.rope import Rope, as_rope, rope_text
 from spinefit.errors import ConfigError
-from spinefit.families import SDEFamily, family_of_result, get_family
+from spinefit.models import model_of
+from spinefit.results import condition_labels, default_reference
+from spinefit.results.names import (
+    CONTRAST_VARS_ATTR,
+    LOO_ATTR,
+    POSTERIOR_GROUP,
+    PRIMARY_ATTR,
+    REFERENCE_ATTR,
+)
 from spinefit.stats import HDI_PROB, _hdi, observed_size_grid
 
 __all__ = [
     "HUMAN_NAMES",
     "compare",
-    "curve_draws",
-    "default_reference",
+    "compare_lines",
+    "compare_with_draws",
     "secondary_sentences",
     "sentences",
 ]
@@ -68,84 +76,10 @@ HUMAN_NAMES: dict[str, str] = {
 }
 """Plain-language names of parameters and curves, used in sentences and reports."""
 
-LOO_ATTR = "loo"
-CONTRAST_VARS_ATTR = "contrast_vars"
-"""Posterior attr (JSON list): the variables to contrast; without it, every variable."""
-PRIMARY_ATTR = "primary_contrasts"
-"""Posterior attr (JSON list): the primary quantities; without it, every contrasted scalar."""
-REFERENCE_ATTR = "reference_condition"
-STATIONARY_POINTS = 400
-"""Points of the fine grid on which stationary densities are normalised."""
-REFERENCE_PREFERENCE = ("wt", "wild-type", "wildtype", "control", "ctrl", "baseline", "pyr")
-"""Labels chosen as the default reference (case-insensitive, in this order) when present."""
-
-
-def condition_labels(tree: xr.DataTree) -> list[str]:
-    """Return the condition labels of a result, or raise ConfigError if it has none."""
-    if "posterior" not in tree.children:
-        raise ConfigError("the result has no posterior group; is it a spinefit result?")
-    posterior = tree["posterior"]
-    if dims.CONDITION not in posterior.dims:
-        model = tree.attrs.get("spinefit_model", "this model")
-        raise ConfigError(
-            f"the result has no '{dims.CONDITION}' dim ({model} was fitted to one condition); "
-            "fit by condition (a 'condition' column, --by COL, or several files with --label)"
-        )
-    return [str(v) for v in posterior[dims.CONDITION].values]
-
-
-def loo_record(loo_pooled: Any, loo_by_condition: Any) -> dict[str, float]:
-    """Return the stored LOO comparison of a pooled and a by-condition fit.
-
-    Parameters
-    ----------
-    loo_pooled, loo_by_condition : arviz ELPDData
-        Pointwise PSIS-LOO of the two fits on the same units in the same order.
-
-    Returns
-    -------
-    dict
-        ``pooled``, ``by_condition`` (elpd_loo), ``se_pooled``, ``se_by_condition``,
-        ``elpd_diff`` (by condition − pooled; positive favours condition-specific
-        parameters), ``se`` (SE of that difference, from the pointwise differences) and
-        ``max_pareto_k`` of both.
-    """
-    diff = np.asarray(loo_by_condition.elpd_i) - np.asarray(loo_pooled.elpd_i)
-    return {
-        "pooled": float(loo_pooled.elpd),
-        "by_condition": float(loo_by_condition.elpd),
-        "se_pooled": float(loo_pooled.se),
-        "se_by_condition": float(loo_by_condition.se),
-        "elpd_diff": float(diff.sum()),
-        "se": float(np.sqrt(diff.size * np.var(diff))),
-        "max_pareto_k": float(max(np.max(loo_pooled.pareto_k), np.max(loo_by_condition.pareto_k))),
-    }
-
-
-def default_reference(labels: list[str]) -> str:
-    """Return the default reference: a WT/control-like label if present, else the first sorted.
-
-    Parameters
-    ----------
-    labels : list of str
-        Condition labels.
-
-    Returns
-    -------
-    str
-        The first label matching :data:`REFERENCE_PREFERENCE` (case-insensitive), else
-        ``sorted(labels)[0]``.
-    """
-    lowered = {str(label).lower(): str(label) for label in labels}
-    for candidate in REFERENCE_PREFERENCE:
-        if candidate in lowered:
-            return lowered[candidate]
-    return sorted(str(label) for label in labels)[0]
-
 
 def _reference(tree: xr.DataTree, labels: list[str], reference: str | None) -> str:
     if reference is None:
-        reference = tree["posterior"].attrs.get(REFERENCE_ATTR) or default_reference(labels)
+        reference = tree[POSTERIOR_GROUP].attrs.get(REFERENCE_ATTR) or default_reference(labels)
     reference = str(reference)
     if reference not in labels:
         raise ConfigError(f"unknown reference condition '{reference}'; labels: {', '.join(labels)}")
@@ -245,105 +179,6 @@ def _condition_items(name: str, var: xr.DataArray) -> list[tuple[str, xr.DataArr
     ]
 
 
-def curve_draws(
-    posterior: xr.Dataset, grid: np.ndarray, family: SDEFamily | None = None
-) -> dict[str, xr.DataArray]:
-    """Return μ(w), σ(w) and the stationary density per draw and condition.
-
-    The stationary density is that of the fitted SDE with reflecting walls at both ends of
-    ``grid`` (no turnover), normalised over the grid, so conditions are compared on the
-    same size range.
-
-    Parameters
-    ----------
-    posterior : xarray.Dataset
-        Posterior with the family's parameters (``a``, ``b``, ``c``, ``d``, ...) and, for
-        families that are not scale-free, the ``size_scale`` attr.
-    grid : numpy.ndarray
-        Strictly increasing sizes.
-    family : SDEFamily, optional
-        The fitted family (default: linear); see :func:`spinefit.families.family_of_result`.
-
-    Returns
-    -------
-    dict
-        ``{"drift", "diffusion", "stationary"}`` DataArrays with the posterior's dims plus
-        ``w``.
-    """
-    from spinefit.simulate.stationary import stationary_density
-
-    family = family or get_family("linear")
-    scale = float(posterior.attrs.get("size_scale", 1.0))
-    curves = family.curves(posterior, grid, scale)
-    # The density is computed on a fine grid over the same range and read off at ``grid``,
-    # so a coarse user grid does not coarsen the normalising integral.
-    fine = np.linspace(grid.min(), grid.max(), STATIONARY_POINTS)
-    on_fine = family.curves(posterior, fine, scale)
-    density = xr.apply_ufunc(
-        lambda mu, sigma: stationary_density(mu, sigma, fine),
-        on_fine["drift"],
-        np.sqrt(on_fine["variance"]),
-        input_core_dims=[[dims.SIZE_GRID], [dims.SIZE_GRID]],
-        output_core_dims=[["w_fine"]],
-    )
-    w = xr.DataArray(grid, dims=dims.SIZE_GRID, coords={dims.SIZE_GRID: grid})
-    stationary = density.assign_coords(w_fine=fine).interp(w_fine=w).drop_vars("w_fine")
-    return {
-        "drift": curves["drift"],
-        "diffusion": np.sqrt(curves["variance"]),
-        "stationary": stationary,
-    }
-
-
-def intrinsic_fraction_draws(
-    tree: xr.DataTree, posterior: xr.Dataset, grid: np.ndarray
-) -> xr.DataArray | None:
-    """Return σ²_silenced(w)/σ²_control(w) per draw and condition, or None if not a silenced fit.
-
-    Applies to variance-split fits with ``design="silenced"`` fitted by condition, whose
-    ``c`` and ``d`` carry both a ``condition`` and a ``treatment`` dim. σ² is the fitted
-    family's variance function: each condition's family (with its data-dependent settings,
-    e.g. spline knots) and size unit s are read from its own result under
-    ``condition_fits``, else from the result's config
-    (:func:`spinefit.families.family_of_result`) and the posterior's ``size_scale``.
-    """
-    from spinefit.models.by_condition import CONDITION_GROUP, LABEL_ATTR
-    from spinefit.models.variance_split_silenced import intrinsic_fraction
-
-    if not all(
-        v in posterior and {dims.CONDITION, dims.TREATMENT} <= set(posterior[v].dims) for v in "cd"
-    ):
-        return None
-    config = json.loads(tree.attrs.get("spinefit_config", "{}"))
-    config = config.get("model_config", config)
-    control = str(config.get("control_label", "control"))
-    silenced = str(config.get("silenced_label", "silenced"))
-    labels = [str(v) for v in posterior[dims.TREATMENT].values]
-    if control not in labels or silenced not in labels:
-        return None
-    fits = {}
-    if CONDITION_GROUP in tree.children:
-        fits = {str(f.attrs.get(LABEL_ATTR)): f for f in tree[CONDITION_GROUP].children.values()}
-    curves = []
-    for condition in posterior[dims.CONDITION].values:
-        fit = fits.get(str(condition))
-        source = fit if fit is not None and "posterior" in fit.children else None
-        family = family_of_result(source if source is not None else tree)
-        attrs = (source["posterior"] if source is not None else posterior).attrs
-        curves.append(
-            intrinsic_fraction(
-                posterior.sel({dims.CONDITION: condition}),
-                grid,
-                [control, silenced],
-                family,
-                float(attrs.get("size_scale", 1.0)),
-            )
-        )
-    fraction = xr.concat(curves, dim=posterior[dims.CONDITION])
-    sample = [d for d in dims.SAMPLE_DIMS if d in fraction.dims]
-    return fraction.transpose(*sample, dims.CONDITION, ...).rename(None)
-
-
 def compare(
     tree: xr.DataTree,
     *,
@@ -351,6 +186,20 @@ def compare(
     rope: Rope | dict[str, float] | None = None,
     grid: list[float] | np.ndarray | None = None,
 ) -> dict[str, Any]:
+    """Contrast every condition with the reference, for each quantity and curve.
+
+    The JSON-ready part of :func:`compare_with_draws` (same parameters and result).
+    """
+    return compare_with_draws(tree, reference=reference, rope=rope, grid=grid)[0]
+
+
+def compare_with_draws(
+    tree: xr.DataTree,
+    *,
+    reference: str | None = None,
+    rope: Rope | dict[str, float] | None = None,
+    grid: list[float] | np.ndarray | None = None,
+) -> tuple[dict[str, Any], dict[str, xr.DataArray]]:
     """Contrast every condition with the reference, for each quantity and curve.
 
     Parameters
@@ -369,13 +218,16 @@ def compare(
 
     Returns
     -------
-    dict
+    result : dict
         ``reference``, ``conditions``, ``hdi_prob``, ``rope``, ``primary`` (names),
         ``contrasts`` (``{name: {label: stats}}``, see :func:`contrast_stats`, plus
         ``role``, ``joint_low``/``joint_high`` and ``finding`` for primary rows),
         ``curves`` (``{key: {"w": [...], label: stats}}`` with simultaneous bands in
         ``hdi_low``/``hdi_high``, pointwise ones in ``pointwise_low``/``pointwise_high``,
         and ``ranges``), ``examined`` (how many contrasts of each kind) and ``loo``.
+    curve_draws : dict
+        The model's curves per draw and condition the curve contrasts were computed from
+        (:meth:`~spinefit.models.base.SpineModel.contrast_curves`), for the report.
 
     Raises
     ------
@@ -385,7 +237,7 @@ def compare(
     labels = condition_labels(tree)
     reference = _reference(tree, labels, reference)
     rope = as_rope(rope)
-    posterior = tree["posterior"].to_dataset()
+    posterior = tree[POSTERIOR_GROUP].to_dataset()
     others = [label for label in labels if label != reference]
 
     contrasts: dict[str, dict[str, Any]] = {}
@@ -410,15 +262,10 @@ def compare(
     _mark_primary(contrasts, judged, primary)
 
     curves: dict[str, Any] = {}
+    curve_sets: dict[str, xr.DataArray] = {}
     grid_values = np.asarray(grid, dtype=float) if grid is not None else observed_size_grid(tree)
-    if grid_values is not None and all(v in contrasts for v in "abcd"):
-        curve_sets = curve_draws(posterior, grid_values, family_of_result(tree))
-    else:
-        curve_sets = {}
     if grid_values is not None:
-        fraction = intrinsic_fraction_draws(tree, posterior, grid_values)
-        if fraction is not None:
-            curve_sets["intrinsic_fraction"] = fraction
+        curve_sets = model_of(tree).contrast_curves(tree, grid_values)
     for key, draws in curve_sets.items():
         curves[key] = {dims.SIZE_GRID: [float(v) for v in grid_values]} | {
             label: curve_contrast(
@@ -429,7 +276,7 @@ def compare(
             for label in others
         }
 
-    loo_text = tree["posterior"].attrs.get(LOO_ATTR)
+    loo_text = tree[POSTERIOR_GROUP].attrs.get(LOO_ATTR)
     n_rows = len(others)
     return {
         "reference": reference,
@@ -445,7 +292,7 @@ def compare(
             "curves": len(curves) * n_rows,
         },
         "loo": json.loads(loo_text) if loo_text else None,
-    }
+    }, curve_sets
 
 
 def _mark_primary(
@@ -597,7 +444,7 @@ def examined_sentence(result: dict[str, Any]) -> str:
     )
 
 
-def contrast_lines(result: dict[str, Any]) -> list[str]:
+def compare_lines(result: dict[str, Any]) -> list[str]:
     """Return the text the ``compare`` command prints: one line per contrast, then words."""
     reference = result["reference"]
     lines = []

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from spinefit.check.run import run_check
 from spinefit.errors import DataError
-from spinefit.io.results import load_result
 from spinefit.models.base import SamplerSettings
 from spinefit.report.html import write_report
+from spinefit.results import load_result
 from spinefit.workflow import fit_file
 
 DEMO_TIMESERIES = "demo_timeseries.csv"
@@ -40,7 +41,8 @@ def run_demo(
 ) -> list[Path]:
     """Fit the bundled example data and write one report with both results.
 
-    1. The drift–diffusion model on ``demo_timeseries.csv`` (one population).
+    1. The drift–diffusion model on ``demo_timeseries.csv`` (one population), with its
+       posterior predictive check (``spinefit check``) stored in the result.
     2. The WT vs Fmr1-KO-like comparison on ``wt_ko_timeseries.csv``: its ``condition``
        column makes the fit condition-specific (animals nested in genotype), and the report
        shows the contrasts KO − WT.
@@ -75,6 +77,8 @@ def run_demo(
         settings=settings,
         command_line="spinefit demo",
     )
+    # The posterior predictive check is stored in the result, where the report reads it.
+    run_check(single, draws=200, random_seed=random_seed)
     # The latent likelihood costs minutes per fit: the WT/KO comparison (1038 spines in 8
     # animals) is sampled with half the draws and without the pooled-model LOO fit, which
     # would double its time; `spinefit fit data/wt_ko_timeseries.csv` gives both. Its

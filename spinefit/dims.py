@@ -80,3 +80,11 @@ ATTR_INGESTION_REPORT = "ingestion_report"
 ATTR_DATA_KIND = "data_kind"
 KIND_TIME_SERIES = "time_series"
 KIND_SNAPSHOT = "snapshot"
+
+
+def unit_dim(data) -> str:
+    """Return the dim of a Dataset's units of observation: ``synapse`` or ``spine``.
+
+    Conditions are split, and per-unit labels read, along this dim.
+    """
+    return SYNAPSE if SYNAPSE in data.dims else SPINE

@@ -7,14 +7,8 @@ from typing import Any
 
 import xarray as xr
 
-from spinefit.models import get_model_class
-from spinefit.models.base import SpineModel
+from spinefit.models import model_of
 from spinefit.stats import convergence_problems, sampler_diagnostics
-
-
-def model_of(tree: xr.DataTree) -> SpineModel:
-    """Rebuild the model object (with its config) that produced ``tree``."""
-    return get_model_class(tree.attrs["spinefit_model"]).from_result(tree)
 
 
 def summarize(tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
@@ -23,7 +17,7 @@ def summarize(tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, A
     Parameters
     ----------
     tree : xarray.DataTree
-        A fitted result (from ``fit`` or :func:`spinefit.io.results.load_result`).
+        A fitted result (from ``fit`` or :func:`spinefit.results.load_result`).
     grid : list of float, optional
         Sizes at which to evaluate curves (default: 50 points over the observed sizes).
 

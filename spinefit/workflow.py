@@ -15,9 +15,9 @@ import xarray as xr
 from spinefit import dims
 from spinefit.errors import ConfigError, ConvergenceError
 from spinefit.families import family_from_config
-from spinefit.io.results import save_result
 from spinefit.models import get_model_class
 from spinefit.models.base import SamplerSettings
+from spinefit.results import save_result
 from spinefit.stats import CONVERGENCE_WARNINGS_ATTR, convergence_problems, sampler_diagnostics
 
 
@@ -112,8 +112,8 @@ def load_input(path: str | Path, kind: str, options: InputOptions | None = None)
 
 NO_GROUPING = "none"
 """``--by`` value that fits one model to all data even when it has a condition column."""
-CONDITION_MODELS = {"drift-diffusion": "drift-diffusion-conditions"}
-"""Models with a hierarchical condition version; others are fitted per condition."""
+PER_CONDITION_MODEL = "by-condition"
+"""Registry name of the wrapper that fits a model once per condition."""
 
 
 def _labels_kept(kind: str) -> tuple[str, ...]:
@@ -135,10 +135,8 @@ def condition_grouping(data: xr.Dataset, by: str | None) -> str | None:
         return None
     if by is not None:
         return by
-    from spinefit.models.by_condition import unit_dim
-
     label = dims.CONDITION_LABEL
-    if label in data.coords and data[label].dims == (unit_dim(data),):
+    if label in data.coords and data[label].dims == (dims.unit_dim(data),):
         values = {str(v) for v in data[label].values} - {""}
         if len(values) >= 2:
             return label
@@ -148,8 +146,9 @@ def condition_grouping(data: xr.Dataset, by: str | None) -> str | None:
 def condition_model(model_name: str, config: dict[str, Any], by: str) -> tuple[str, dict[str, Any]]:
     """Return the model name and config that fit ``model_name`` by condition ``by``.
 
-    Models with a hierarchical condition version (drift–diffusion) use it, with animals
-    nested in condition; the others are fitted once per condition
+    Models with a hierarchical condition version (their class's ``condition_version``,
+    e.g. drift–diffusion) use it, with animals nested in condition; models that already fit
+    conditions get the label; the others are fitted once per condition
     (:class:`~spinefit.models.by_condition.ByCondition`).
 
     Raises
@@ -157,8 +156,9 @@ def condition_model(model_name: str, config: dict[str, Any], by: str) -> tuple[s
     ConfigError
         If an option of the model has no equivalent in its condition version.
     """
-    if model_name in CONDITION_MODELS:
-        target = get_model_class(CONDITION_MODELS[model_name])
+    base = get_model_class(model_name)
+    if base.condition_version is not None:
+        target = get_model_class(base.condition_version)
         if "family" in target.default_config and set(config) - set(target.default_config):
             # The family's own options (-o n_basis=K) travel in family_options.
             config, _ = family_from_config(config)
@@ -168,10 +168,10 @@ def condition_model(model_name: str, config: dict[str, Any], by: str) -> tuple[s
                 f"option(s) {', '.join(unsupported)} of {model_name} are not available when "
                 f"fitting by condition; use --by {NO_GROUPING} to fit all data together"
             )
-        return CONDITION_MODELS[model_name], dict(config) | {"by": by}
-    if model_name in (*CONDITION_MODELS.values(), "by-condition"):
+        return target.name, dict(config) | {"by": by}
+    if base.fits_conditions:
         return model_name, dict(config) | ({"by": by} if "by" not in config else {})
-    return "by-condition", {"model": model_name, "model_config": dict(config), "by": by}
+    return PER_CONDITION_MODEL, {"model": model_name, "model_config": dict(config), "by": by}
 
 
 def load_inputs(

@@ -20,6 +20,27 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+class SamplingInFastTest(AssertionError):
+    """Raised when a test marked ``fast`` starts MCMC."""
+
+
+@pytest.fixture(autouse=True)
+def _no_mcmc_in_fast_tests(request, monkeypatch):
+    """Make MCMC fail in tests marked ``fast``, so the marker cannot lie."""
+    if request.node.get_closest_marker("fast") is None:
+        yield
+        return
+    import nutpie
+    import pymc
+
+    def refuse(*args, **kwargs):
+        raise SamplingInFastTest(f"{request.node.nodeid} is marked fast but runs MCMC")
+
+    monkeypatch.setattr(pymc, "sample", refuse)
+    monkeypatch.setattr(nutpie, "sample", refuse)
+    yield
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """Return a seeded generator so every test is reproducible."""
@@ -43,9 +64,9 @@ def small_timeseries():
 @pytest.fixture(scope="session")
 def small_fit_path(tmp_path_factory, small_timeseries):
     """Return the path of a small, quickly fitted drift-diffusion result (shared by tests)."""
-    from spinefit.io.results import save_result
     from spinefit.models.base import SamplerSettings
     from spinefit.models.drift_diffusion import DriftDiffusion
+    from spinefit.results import save_result
 
     data, _ = small_timeseries
     tree = DriftDiffusion().fit(

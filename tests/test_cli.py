@@ -1,6 +1,8 @@
 """Command line: exit codes, one-line errors, JSON output, atomic writes."""
 
+import html
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spinefit.cli import app
-from spinefit.io.results import load_result
+from spinefit.results import load_result
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -36,6 +38,11 @@ def test_help_lists_commands_with_examples():
         assert command in result.output
     result = run("fit", "--help")
     assert result.exit_code == 0 and "Example" in result.output
+    from spinefit.models import model_names
+
+    flat = " ".join(result.output.split())
+    for name in model_names():
+        assert name in flat, name
 
 
 def test_shim_behaves_like_console_script():
@@ -144,20 +151,55 @@ def test_outputs_get_ordinary_permissions(small_fit_path, tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
 
 
-def test_simulate_json_has_stationary_and_turnover(small_fit_path, tmp_path):
+def test_check_stores_the_ppc_that_the_report_reads(small_fit_path, tmp_path):
+    fit = tmp_path / "fit.nc"
+    shutil.copy(small_fit_path, fit)
+    before = run("report", fit, "--out", tmp_path / "before.html", "--quiet")
+    assert before.exit_code == 0, before.output
+    assert f"spinefit check {fit}" in html.unescape((tmp_path / "before.html").read_text())
+
     out = tmp_path / "ppc.nc"
-    result = run("simulate", small_fit_path, "--draws", "30", "--out", out, "--json")
+    result = run("check", fit, "--draws", "30", "--out", out, "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert {"stationary", "turnover"} <= set(body)
     assert 0.0 <= body["stationary"]["ks"]["p_value"] <= 1.0
+    assert body["stored"] == str(fit)
     assert out.exists()
+    stored = load_result(fit)["ppc"].to_dataset()
+    assert stored.sizes["draw"] == 30
+    assert float(stored["ks_p_value"]) == pytest.approx(body["stationary"]["ks"]["p_value"])
+
+    after = run("report", fit, "--out", tmp_path / "after.html", "--quiet")
+    assert after.exit_code == 0, after.output
+    page = (tmp_path / "after.html").read_text()
+    assert "Distance and bimodality statistics" in page
+    assert "spinefit check" not in html.unescape(page)
 
 
-def test_simulate_rejects_a_non_result(tmp_path):
+def test_simulate_is_an_alias_of_check(small_fit_path, tmp_path):
+    fit = tmp_path / "fit.nc"
+    shutil.copy(small_fit_path, fit)
+    result = run("simulate", fit, "--draws", "20", "--json")
+    assert result.exit_code == 0, result.output
+    assert "'simulate' is now 'spinefit check'" in result.stderr
+    assert json.loads(result.stdout)["stored"] == str(fit)
+    assert "ppc" in load_result(fit).children
+
+
+def test_check_refuses_to_write_its_table_over_the_result(small_fit_path, tmp_path):
+    fit = tmp_path / "fit.nc"
+    shutil.copy(small_fit_path, fit)
+    before = fit.read_bytes()
+    assert_one_line_error(run("check", fit, "--out", fit), 2, "overwrite")
+    assert fit.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["check", "simulate"])
+def test_check_rejects_a_non_result(tmp_path, command):
     bogus = tmp_path / "x.nc"
     bogus.write_bytes(b"\x89HDF\r\n")
-    assert_one_line_error(run("simulate", bogus), 2)
+    assert_one_line_error(run(command, bogus), 2)
 
 
 def test_compare_needs_a_condition_result(small_fit_path):

@@ -47,7 +47,10 @@ def fake_tree(rng: np.random.Generator, shift: dict[str, float], sd: float = 0.0
         attrs={"reference_condition": "WT"},
     )
     volume = xr.Dataset({dims.VOLUME: ((dims.SPINE, dims.SESSION), rng.uniform(0.2, 2.0, (10, 3)))})
-    return xr.DataTree.from_dict({"posterior": ds, "data": volume})
+    tree = xr.DataTree.from_dict({"posterior": ds, "data": volume})
+    tree.attrs["spinefit_model"] = "drift-diffusion-conditions"
+    tree.attrs["spinefit_config"] = json.dumps({"family": "linear"})
+    return tree
 
 
 def test_known_difference_is_found(rng):
@@ -122,10 +125,11 @@ def test_result_without_condition_dim(rng):
 
 
 def test_report_sections_render(rng):
+    from spinefit.compare import compare_with_draws
     from spinefit.report.compare import compare_sections
 
     tree = fake_tree(rng, {"d": 0.03})
-    result = compare(tree)
+    result, draws = compare_with_draws(tree)
     result["loo"] = {
         "pooled": -10.0,
         "by_condition": -5.0,
@@ -134,7 +138,7 @@ def test_report_sections_render(rng):
         "se_pooled": 3.0,
         "se_by_condition": 3.0,
     }
-    sections = compare_sections(tree, result)
+    sections = compare_sections(tree, result, draws)
     titles = [s.title for s in sections]
     assert titles == [
         "Drift and diffusion by condition",
@@ -213,7 +217,7 @@ def test_default_reference_prefers_wild_type_or_control():
 
 
 def test_stationary_density_contrast_integrates_to_one(rng):
-    from spinefit.compare import curve_draws
+    from spinefit.families.curves import curve_draws
 
     tree = fake_tree(rng, {"d": 0.02})
     grid = np.linspace(0.2, 3.0, 60)
@@ -337,7 +341,9 @@ def test_skipped_loo_is_stated_not_a_crash(rng):
     from spinefit.report.compare import compare_sections
 
     tree = fake_tree(rng, {})
-    result = compare(tree, grid=[0.5, 1.0])
+    from spinefit.compare import compare_with_draws
+
+    result, draws = compare_with_draws(tree, grid=[0.5, 1.0])
     result["loo"] = {"skipped": "some likelihood units span several conditions"}
-    loo = compare_sections(tree, result)[-1]
+    loo = compare_sections(tree, result, draws)[-1]
     assert "LOO was not computed for this fit: some likelihood units" in loo.body_html

@@ -12,7 +12,7 @@ from spinefit import dims
 from spinefit.compare import (
     PRIMARY_ATTR,
     compare,
-    contrast_lines,
+    compare_lines,
     examined_sentence,
     secondary_sentences,
     sentences,
@@ -20,6 +20,8 @@ from spinefit.compare import (
 from spinefit.comparison.bands import contiguous_ranges, simultaneous_band
 from spinefit.comparison.rope import Rope, parse_rope
 from spinefit.errors import ConfigError
+
+pytestmark = pytest.mark.fast
 
 NAMES = ("d", "sigma_at_median", "elimination_prob_4d", "a", "b", "c")
 BASE = {"d": 0.04, "sigma_at_median": 0.3, "elimination_prob_4d": 0.1, "a": 0.1, "b": -0.1}
@@ -75,7 +77,7 @@ def test_only_primary_quantities_give_findings(rng):
     assert any(s.startswith("drift intercept a is larger") for s in secondary_sentences(result))
     assert result["examined"] == {"primary": 1, "secondary": 5, "curves": 0}
     assert "6 scalar contrasts" in examined_sentence(result)
-    assert any("[secondary]" in line for line in contrast_lines(result))
+    assert any("[secondary]" in line for line in compare_lines(result))
 
 
 def test_ratio_for_positive_quantities_only(rng):
@@ -95,7 +97,7 @@ def test_rope_per_quantity_and_ratio_and_which_applied(rng):
     assert b["rope"] is None and b["prob_rope"] is None  # not positive, no absolute ROPE
     assert d["prob_rope"] > 0.9  # 10% errors against a ±50% ratio ROPE
     assert result["rope"] == {"absolute": {"a": 0.02}, "ratio": 1.5}
-    lines = contrast_lines(result)
+    lines = compare_lines(result)
     assert any(line.startswith("d ") and "P(|log ratio| < log 1.5)=" in line for line in lines)
     assert any(line.startswith("a ") and "P(|difference| < 0.02)=" in line for line in lines)
     json.dumps(result)

@@ -10,16 +10,16 @@ import xarray as xr
 from scipy import stats
 
 from spinefit import dims
-from spinefit.errors import ConfigError, DataError
-from spinefit.families.tails import BIMODALITY_THRESHOLD, bimodality_coefficient
-from spinefit.models.base import DATA_GROUP
-from spinefit.ppc import (
+from spinefit.check.ppc import stationary_check
+from spinefit.check.stationary import (
     density_cdf,
     distances_to_cdf,
     observed_sizes,
     ppc_summary,
-    stationary_check,
 )
+from spinefit.errors import ConfigError, DataError
+from spinefit.families.tails import BIMODALITY_THRESHOLD, bimodality_coefficient
+from spinefit.results.names import DATA_GROUP
 
 # μ(w) = A + B w, σ²(w) = D w²: the stationary density is inverse gamma with
 # shape 1 + 2|B|/D = 6 and scale 2A/D = 5 (science notes).
@@ -305,15 +305,15 @@ def test_particle_cross_check_agrees_with_fokker_planck(rng):
 
 
 def test_small_fit_end_to_end(small_fit_path, tmp_path):
-    from spinefit.io.results import load_result
+    from spinefit.check.run import check_lines, run_check
     from spinefit.report.ppc import ppc_sections
-    from spinefit.simulate_cmd import run_simulate, simulate_lines
+    from spinefit.results import load_result
 
     out = tmp_path / "ppc.nc"
-    body = run_simulate(small_fit_path, draws=40, out=out, random_seed=2)
+    body = run_check(small_fit_path, draws=40, out=out, random_seed=2)
     json.dumps(body, allow_nan=False)
     assert body["out"] == str(out)
-    assert any("KS distance" in line for line in simulate_lines(body))
+    assert any("KS distance" in line for line in check_lines(body))
     saved = xr.open_dataset(out, engine="h5netcdf").load()
     assert saved.sizes[dims.DRAW] == 40
     assert body["stationary"]["ks"]["p_value"] == pytest.approx(float(saved["ks_p_value"]))

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spinefit.io.results import load_result
 from spinefit.report.html import write_report
+from spinefit.results import load_result
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

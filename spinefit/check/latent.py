@@ -7,7 +7,7 @@ For each posterior draw the fitted killed process gives, on the likelihood's own
   convolved with the fitted measurement noise: the predicted distribution of *observed*
   sizes, compared with the data by KS and Wasserstein distances and by the bimodality of
   the log sizes, with posterior predictive p-values (as in
-  :func:`spinefit.ppc.stationary_check`). Draws without a stationary density (tail
+  :func:`spinefit.check.ppc.stationary_check`). Draws without a stationary density (tail
   exponent :math:`\alpha \le 0`), whose steady state on the grid is an artefact of its
   reflecting top, are left out and counted;
 * the turnover seen at the imaging intervals: the probability that a present spine is gone
@@ -28,12 +28,7 @@ import xarray as xr
 from scipy import stats as sps
 
 from spinefit import dims
-from spinefit.errors import DataError
-from spinefit.models.base import DATA_GROUP
-from spinefit.models.killed_grid import log_emission
-from spinefit.models.latent_likelihood import forward, known_errors, prepare_latent
-from spinefit.models.latent_process import draw_dicts, draw_names, numpy_dynamics
-from spinefit.ppc import (
+from spinefit.check.stationary import (
     QUANTILE_PROBS,
     _as_dataset,
     _turnover_counts,
@@ -43,6 +38,11 @@ from spinefit.ppc import (
     pick_draws,
     replicate_statistics,
 )
+from spinefit.errors import DataError
+from spinefit.models.killed_grid import log_emission
+from spinefit.models.latent_likelihood import forward, known_errors, prepare_latent
+from spinefit.models.latent_process import draw_dicts, draw_names, numpy_dynamics
+from spinefit.results.names import DATA_GROUP
 
 PIT_OBSERVATION = "pit_observation"
 """Dim of the PIT values (one per present → present observation)."""
@@ -82,7 +82,7 @@ def latent_stationary_check(
     Returns
     -------
     xarray.Dataset
-        The variables of :func:`spinefit.ppc.stationary_check` plus ``pit`` (PIT values)
+        The variables of :func:`spinefit.check.ppc.stationary_check` plus ``pit`` (PIT values)
         and ``pit_ks_p_value`` (KS test of uniformity).
 
     Raises

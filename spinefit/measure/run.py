@@ -30,7 +30,6 @@ from numpy.typing import NDArray
 
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.images import RoiTable, SessionStack, find_sessions, open_stack, read_rois
-from spinefit.io.results import write_text_atomically
 from spinefit.measure.photometry import Aperture, shaft_peak, spine_photometry
 from spinefit.measure.registration import (
     default_margin,
@@ -39,7 +38,7 @@ from spinefit.measure.registration import (
     register,
 )
 
-__all__ = ["MeasureResult", "measure_stacks", "measure_to_files"]
+__all__ = ["MeasureResult", "measure_stacks", "table_csv"]
 
 DEFAULT_MIN_SNR = 4.0
 """A spine is present when its detection SNR is at least this (false-positive rate of an
@@ -296,55 +295,6 @@ def table_csv(table: pd.DataFrame) -> str:
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
     return buffer.getvalue()
-
-
-def measure_to_files(
-    stacks: Sequence[str | Path],
-    rois: str | Path,
-    out: str | Path,
-    *,
-    report: str | Path | None = None,
-    command_line: str | None = None,
-    **options: Any,
-) -> MeasureResult:
-    """Measure, then write the table (and the QC report) atomically.
-
-    Both outputs are rendered in memory first, so an error leaves neither a partial table
-    nor a partial report.
-
-    Parameters
-    ----------
-    stacks, rois
-        As for :func:`measure_stacks`.
-    out : str or Path
-        The CSV table to write.
-    report : str or Path, optional
-        The QC report (HTML) to write; None writes none.
-    command_line : str, optional
-        Shown in the report.
-    **options
-        Passed to :func:`measure_stacks`.
-
-    Returns
-    -------
-    MeasureResult
-        What was measured.
-    """
-    out = Path(out)
-    inputs = [Path(s) for s in stacks] + [Path(rois)]
-    if any(out.resolve() == p.resolve() for p in inputs):
-        raise ConfigError(f"{out}: output would overwrite an input file")
-    result = measure_stacks(stacks, rois, **options)
-    text = table_csv(result.table)
-    page = None
-    if report is not None:
-        from spinefit.report.measure import render_measure_report
-
-        page = render_measure_report(result, command_line=command_line)
-    write_text_atomically(out, text)
-    if page is not None:
-        write_text_atomically(report, page)
-    return result
 
 
 # --------------------------------------------------------------------------- helpers

@@ -3,19 +3,17 @@
 A model is specified by a class holding its name, the kinds of data it accepts and its
 default configuration; :meth:`SpineModel.build` turns an ingested Dataset into a PyMC
 model, :meth:`SpineModel.fit` samples it and returns a self-describing
-:class:`xarray.DataTree`, and :meth:`SpineModel.summarize` /
-:meth:`SpineModel.report_sections` read that DataTree back without refitting.
+:class:`xarray.DataTree`, and :meth:`SpineModel.summarize` / :meth:`SpineModel.contrast_curves`
+read that DataTree back without refitting. Models know nothing of reports: report
+sections are registered by model name in :mod:`spinefit.report.registry`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,148 +23,28 @@ import xarray as xr
 from spinefit import dims
 from spinefit._version import __version__
 from spinefit.errors import ConfigError, DataError, NotFittedError
+from spinefit.results.names import (
+    COMMAND_ATTR,
+    CONFIG_ATTR,
+    CREATED_ATTR,
+    DATA_GROUP,
+    FORMAT_ATTR,
+    FORMAT_VERSION,
+    INPUT_HASH_ATTR,
+    INPUT_SOURCE_ATTR,
+    MODEL_ATTR,
+    PYTHON_ATTR,
+    SAMPLER_ATTR,
+    SEED_ATTR,
+    VERSION_ATTR,
+)
+from spinefit.sampling.sample import one_blas_thread, sample_model
+from spinefit.sampling.settings import SamplerSettings
 
 if TYPE_CHECKING:
     import pymc as pm
 
-    from spinefit.report.sections import ReportSection
-
-DATA_GROUP = "data"
-"""DataTree group that holds the ingested Dataset, so results can be re-analysed alone."""
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """How to run MCMC. Every field is passed to ``pm.sample`` explicitly.
-
-    Parameters
-    ----------
-    draws, tune, chains : int
-        Posterior draws per chain, tuning steps per chain, number of chains.
-    random_seed : int
-        Seed for the sampler and any stochastic post-processing.
-    sampler : {"nutpie", "pymc"}
-        NUTS implementation. Passed explicitly because having nutpie installed changes
-        ``pm.sample``'s default.
-    target_accept : float
-        Target acceptance rate of NUTS.
-    progressbar : bool
-        Show sampling progress.
-    robust_starts : bool
-        Start the chains near the best of a few short optimisations of the posterior,
-        jittered by its curvature, instead of PyMC's support point ± 1 (see
-        :mod:`spinefit.sampling.starts`).
-    max_restarts : int
-        Times a chain stuck in a low-density mode is re-run near the other chains.
-    ess_target : int
-        Extend sampling in rounds until every posterior quantity has bulk ESS ≥ this and
-        R-hat ≤ 1.01, up to :data:`spinefit.sampling.CAP_FACTOR` × ``draws`` per chain;
-        0 turns it off. The warm-up adaptation is kept with nutpie; PyMC's sampler
-        re-samples with more draws and the same tune.
-
-    Notes
-    -----
-    With ``robust_starts=False``, ``max_restarts=0`` and ``ess_target=0`` a fit is one
-    plain ``pm.sample`` call, as before these options existed (the benchmark's baseline).
-    """
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    random_seed: int = 0
-    sampler: str = "nutpie"
-    target_accept: float = 0.9
-    progressbar: bool = True
-    robust_starts: bool = True
-    max_restarts: int = 2
-    ess_target: int = 400
-
-    def __post_init__(self) -> None:
-        if self.draws < 1 or self.tune < 0 or self.chains < 1:
-            raise ConfigError("draws and chains must be >= 1 and tune >= 0")
-        if self.sampler not in ("nutpie", "pymc"):
-            raise ConfigError(f"unknown sampler '{self.sampler}'; use 'nutpie' or 'pymc'")
-        if self.max_restarts < 0 or self.ess_target < 0:
-            raise ConfigError("ess_target (--ess-target) and max_restarts must be >= 0")
-
-    @property
-    def plain(self) -> bool:
-        """True when no robustness option is on: one plain ``pm.sample`` call."""
-        return not (self.robust_starts or self.max_restarts or self.ess_target)
-
-
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-"""Environment variables that set the thread count of the BLAS/LAPACK libraries."""
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run the enclosed code with single-threaded BLAS/LAPACK, here and in worker processes.
-
-    Chains already run in parallel (nutpie threads, PyMC processes). Letting every chain's
-    small LAPACK calls (the 3×3 matrix exponentials of the SDE moments) start their own
-    thread pool oversubscribes the cores: on the 2-core reference machine the WT/KO fit
-    took 48.5 s with nutpie and 383 s with PyMC's sampler, against 23.9 s and 21.4 s with
-    one BLAS thread. The environment variables reach worker processes PyMC starts; a
-    variable the user has set is left as it is.
-    """
-    from threadpoolctl import threadpool_limits
-
-    added = [name for name in BLAS_THREAD_VARIABLES if name not in os.environ]
-    for name in added:
-        os.environ[name] = "1"
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
-def sample_model(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
-    """Run NUTS on ``model`` with every sampler setting passed explicitly.
-
-    By default chains start near the posterior mode, a chain stuck in a low-density mode
-    is re-run, and sampling is extended until the bulk ESS target is met
-    (:func:`spinefit.sampling.sample_robustly`); what it had to do is recorded in the
-    result's root attrs (``sampling_notes``, ``restarted_chains``, ``sampling_draws``).
-
-    Parameters
-    ----------
-    model : pymc.Model
-        The model to sample.
-    settings : SamplerSettings
-        Draws, tune, chains, seed, sampler and the robustness options.
-
-    Returns
-    -------
-    xarray.DataTree
-        ArviZ DataTree with ``posterior``, ``sample_stats`` and ``observed_data``.
-    """
-    with model, one_blas_thread():
-        if settings.plain:
-            return _plain_sample(settings)
-        from spinefit.sampling import sample_robustly
-
-        return sample_robustly(model, settings)
-
-
-def _plain_sample(settings: SamplerSettings) -> xr.DataTree:
-    """Run one ``pm.sample`` on the model in context, PyMC's own starts (the old default)."""
-    import pymc as pm
-
-    kwargs: dict[str, Any] = dict(
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        cores=min(settings.chains, 2),
-        random_seed=settings.random_seed,
-        nuts_sampler=settings.sampler,
-        progressbar=settings.progressbar,
-        quiet=not settings.progressbar,
-        target_accept=settings.target_accept,
-    )
-    return pm.sample(**kwargs)
+__all__ = ["SamplerSettings", "SpineModel", "one_blas_thread", "sample_model"]
 
 
 class SpineModel(ABC):
@@ -188,6 +66,12 @@ class SpineModel(ABC):
     """Kinds of ingested data the model accepts (``dims.KIND_*``)."""
     default_config: ClassVar[dict[str, Any]] = {}
     """Options and their defaults."""
+    condition_version: ClassVar[str | None] = None
+    """Registry name of the model that fits this one hierarchically across conditions
+    (drift–diffusion → drift–diffusion-conditions); None: fitted once per condition by
+    ``by-condition``."""
+    fits_conditions: ClassVar[bool] = False
+    """True for models that themselves fit several conditions (take a ``by`` option)."""
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         config = dict(config or {})
@@ -270,16 +154,17 @@ class SpineModel(ABC):
     ) -> dict[str, Any]:
         """Return the attrs that let a result be re-read and reproduced."""
         return {
-            "spinefit_model": self.name,
-            "spinefit_config": json.dumps(self.config, sort_keys=True),
-            "spinefit_version": __version__,
-            "sampler_settings": json.dumps(asdict(settings), sort_keys=True),
-            "random_seed": settings.random_seed,
-            "input_hash": data.attrs.get(dims.ATTR_CONTENT_HASH, ""),
-            "input_source": data.attrs.get(dims.ATTR_SOURCE, ""),
-            "command_line": command_line or " ".join(sys.argv),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "python_version": sys.version.split()[0],
+            MODEL_ATTR: self.name,
+            CONFIG_ATTR: json.dumps(self.config, sort_keys=True),
+            VERSION_ATTR: __version__,
+            SAMPLER_ATTR: json.dumps(asdict(settings), sort_keys=True),
+            SEED_ATTR: settings.random_seed,
+            INPUT_HASH_ATTR: data.attrs.get(dims.ATTR_CONTENT_HASH, ""),
+            INPUT_SOURCE_ATTR: data.attrs.get(dims.ATTR_SOURCE, ""),
+            COMMAND_ATTR: command_line or " ".join(sys.argv),
+            CREATED_ATTR: datetime.now(UTC).isoformat(timespec="seconds"),
+            PYTHON_ATTR: sys.version.split()[0],
+            FORMAT_ATTR: FORMAT_VERSION,
         }
 
     def require_result(self) -> xr.DataTree:
@@ -291,7 +176,7 @@ class SpineModel(ABC):
     @classmethod
     def from_result(cls, tree: xr.DataTree) -> SpineModel:
         """Rebuild the model (with its config) that produced ``tree``."""
-        model = cls(json.loads(tree.attrs.get("spinefit_config", "{}")))
+        model = cls(json.loads(tree.attrs.get(CONFIG_ATTR, "{}")))
         model.result = tree
         return model
 
@@ -309,8 +194,28 @@ class SpineModel(ABC):
         doc = (type(self).__doc__ or "").strip().splitlines()
         return {"equation": "", "priors": "", "title": doc[0] if doc else self.name}
 
-    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
-        """Return the model's result sections for the HTML report (default: none)."""
+    def contrast_curves(self, tree: xr.DataTree, grid: np.ndarray) -> dict[str, xr.DataArray]:
+        """Return the model's curves on ``grid`` per draw (and condition), for contrasts.
+
+        ``compare`` contrasts every curve returned here between conditions with
+        simultaneous bands. Default: none.
+
+        Parameters
+        ----------
+        tree : xarray.DataTree
+            A result of this model.
+        grid : numpy.ndarray
+            Strictly increasing sizes (input units).
+
+        Returns
+        -------
+        dict
+            ``{name: DataArray}`` with the posterior's dims plus ``w``.
+        """
+        return {}
+
+    def primary_contrasts(self) -> list[str]:
+        """Return the quantities condition findings come from (default: every contrasted one)."""
         return []
 
     def pointwise_log_likelihood(self, tree: xr.DataTree) -> tuple[np.ndarray, list[str]] | None:

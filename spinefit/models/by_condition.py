@@ -33,38 +33,30 @@ import pandas as pd
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import (
-    CONTRAST_VARS_ATTR,
-    LOO_ATTR,
-    REFERENCE_ATTR,
-    default_reference,
-    loo_record,
-)
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaged_by_group
 from spinefit.models.base import SamplerSettings, SpineModel
+from spinefit.results import condition_fits, default_reference, loo_record
+from spinefit.results.names import (
+    CONDITION_GROUP,
+    CONTRAST_VARS_ATTR,
+    LABEL_ATTR,
+    LOO_ATTR,
+    PRIMARY_ATTR,
+    REFERENCE_ATTR,
+)
 from spinefit.stats import parameter_stats
 
 if TYPE_CHECKING:
     import pymc as pm
 
-    from spinefit.report.sections import ReportSection
-
-CONDITION_GROUP = "condition_fits"
-"""DataTree group holding one full result per condition (``condition_fits/condition_0``)."""
-LABEL_ATTR = "condition_label"
 MAX_LOO_UNITS = 20_000
 """Above this many units the LOO comparison is skipped (memory: draws × units floats)."""
 
 
-def unit_dim(data: xr.Dataset) -> str:
-    """Return the dim along which conditions are split (``spine`` or ``synapse``)."""
-    return dims.SYNAPSE if dims.SYNAPSE in data.dims else dims.SPINE
-
-
 def split_labels(data: xr.Dataset, by: str) -> np.ndarray:
     """Return the condition label of every spine or synapse, or raise ConfigError."""
-    dim = unit_dim(data)
+    dim = dims.unit_dim(data)
     if by not in data.coords or data[by].dims != (dim,):
         available = [n for n, c in data.coords.items() if c.dims == (dim,) and n != dim]
         raise ConfigError(
@@ -216,6 +208,7 @@ class ByCondition(SpineModel):
     """
 
     name = "by-condition"
+    fits_conditions = True
     data_kinds = (dims.KIND_TIME_SERIES, dims.KIND_SNAPSHOT)
     default_config: dict[str, Any] = {
         "model": "mixture",
@@ -227,7 +220,9 @@ class ByCondition(SpineModel):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        if self.config["model"] in (self.name, "drift-diffusion-conditions"):
+        from spinefit.models import get_model_class
+
+        if get_model_class(self.config["model"]).fits_conditions:
             raise ConfigError(f"model '{self.config['model']}' cannot be fitted per condition")
         self.inner()  # fail early on an unknown model or option
 
@@ -256,7 +251,7 @@ class ByCondition(SpineModel):
     # -- fitting -------------------------------------------------------------------------
     def prepare(self, data: xr.Dataset) -> xr.Dataset:
         """Mark time-series sessions a condition did not image (see ``imaged_by_group``)."""
-        if unit_dim(data) != dims.SPINE:
+        if dims.unit_dim(data) != dims.SPINE:
             return data
         return imaged_by_group(data, split_labels(data, self.config["by"]))
 
@@ -283,7 +278,7 @@ class ByCondition(SpineModel):
             raise ConfigError(
                 f"reference condition '{reference}' not in the data; labels: {', '.join(names)}"
             )
-        dim = unit_dim(data)
+        dim = dims.unit_dim(data)
         fits: dict[str, xr.DataTree] = {}
         models: dict[str, SpineModel] = {}
         for k, label in enumerate(names):
@@ -296,6 +291,9 @@ class ByCondition(SpineModel):
         tree = self._stack(fits)
         tree["posterior"].attrs[REFERENCE_ATTR] = str(reference)
         tree["posterior"].attrs["condition_by"] = self.config["by"]
+        primary = [name for name in self.inner().primary_contrasts() if name in tree["posterior"]]
+        if primary:
+            tree["posterior"].attrs[PRIMARY_ATTR] = json.dumps(primary)
         if self.config["loo"]:
             loo = self._loo(data, fits, models, settings)
             tree["posterior"].attrs[LOO_ATTR] = json.dumps(loo)
@@ -350,8 +348,31 @@ class ByCondition(SpineModel):
     # -- reading results -----------------------------------------------------------------
     def condition_fits(self, tree: xr.DataTree) -> dict[str, xr.DataTree]:
         """Return ``{label: full per-condition result}`` in condition order."""
-        children = tree[CONDITION_GROUP].children.values()
-        return {str(child.attrs[LABEL_ATTR]): child for child in children}
+        return condition_fits(tree)
+
+    def contrast_curves(self, tree: xr.DataTree, grid: np.ndarray) -> dict[str, xr.DataArray]:
+        """Return the inner model's curves of every condition, stacked on ``condition``.
+
+        Each condition's curves come from its own result (its family settings and size
+        unit); a result without per-condition fits gives the inner model's curves of the
+        stacked posterior.
+        """
+        inner = self.inner()
+        fits = self.condition_fits(tree)
+        if not fits:
+            return inner.contrast_curves(tree, grid)
+        per_condition = [
+            type(inner).from_result(fit).contrast_curves(fit, grid) for fit in fits.values()
+        ]
+        names = set.intersection(*(set(curves) for curves in per_condition))
+        label_index = pd.Index(list(fits), name=dims.CONDITION)
+        sample = list(dims.SAMPLE_DIMS)
+        return {
+            name: xr.concat([curves[name] for curves in per_condition], dim=label_index)
+            .transpose(*sample, dims.CONDITION, ...)
+            .rename(None)
+            for name in sorted(names)
+        }
 
     def summarize(self, tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
         """Return stacked parameters (``mu[small-WT]``), per-condition summaries and LOO."""
@@ -370,21 +391,3 @@ class ByCondition(SpineModel):
         if LOO_ATTR in posterior.attrs:
             out["loo"] = json.loads(posterior.attrs[LOO_ATTR])
         return out
-
-    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
-        """Return the contrast sections, then each condition's own sections."""
-        from spinefit.compare import compare
-        from spinefit.report.compare import compare_sections
-        from spinefit.report.sections import ReportSection
-
-        sections = compare_sections(tree, compare(tree))
-        inner = self.inner()
-        for label, fit in self.condition_fits(tree).items():
-            sections.append(
-                ReportSection(
-                    f"{self.config['by']} = {label}",
-                    subsections=inner.report_sections(fit),
-                    anchor=f"condition-{label}",
-                )
-            )
-        return sections

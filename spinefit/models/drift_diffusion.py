@@ -45,7 +45,7 @@ from spinefit.families import family_from_config, family_names
 from spinefit.families.base import CORE_PRIOR_TEXT, PriorScales, SDEFamily, core_priors
 from spinefit.families.dynamics import drift_fixed_points, tail_summary
 from spinefit.io.transitions import transitions, turnover_intervals
-from spinefit.models.base import DATA_GROUP, SpineModel
+from spinefit.models.base import SpineModel
 from spinefit.models.family_comparison import (
     FAMILY_COMPARISON_ATTR,
     SPINE_LOG_LIKELIHOOD,
@@ -57,6 +57,7 @@ from spinefit.models.latent_likelihood import NOISE_MODELS, known_errors, prepar
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import TURNOVER_COUNTS, add_turnover_counts
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
@@ -138,6 +139,7 @@ class DriftDiffusion(SpineModel):
     """
 
     name = "drift-diffusion"
+    condition_version = "drift-diffusion-conditions"
     data_kinds = (dims.KIND_TIME_SERIES,)
     default_config: dict[str, Any] = {
         "family": "linear",
@@ -502,9 +504,3 @@ class DriftDiffusion(SpineModel):
             "fixed_points": drift_fixed_points(self.family, posterior, size_range, scale),
             "tail": tail_summary(self.family, posterior, size_range[1], scale),
         }
-
-    def report_sections(self, tree: xr.DataTree) -> list:
-        """Return the drift/diffusion, size-distribution and turnover sections."""
-        from spinefit.report.drift_diffusion import drift_diffusion_sections
-
-        return drift_diffusion_sections(self, tree)

@@ -49,20 +49,12 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import (
-    CONTRAST_VARS_ATTR,
-    LOO_ATTR,
-    PRIMARY_ATTR,
-    REFERENCE_ATTR,
-    curve_draws,
-    default_reference,
-    loo_record,
-)
 from spinefit.errors import ConfigError, DataError
 from spinefit.families import family_from_config
 from spinefit.families.base import PriorScales, condition_prior_table
+from spinefit.families.curves import curve_draws
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
-from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
+from spinefit.models.base import SpineModel, sample_model
 from spinefit.models.condition_quantities import (
     DEFAULT_PRIMARY,
     DERIVED,
@@ -78,6 +70,14 @@ from spinefit.models.latent_likelihood import known_errors, prepare_latent
 from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import add_turnover_counts
+from spinefit.results import default_reference, loo_record
+from spinefit.results.names import (
+    CONTRAST_VARS_ATTR,
+    DATA_GROUP,
+    LOO_ATTR,
+    PRIMARY_ATTR,
+    REFERENCE_ATTR,
+)
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
@@ -134,7 +134,7 @@ class ConditionalDriftDiffusion(SpineModel):
         ``pool_conditions`` (``"auto"``: partial pooling of condition effects from 4
         conditions on; or True/False),
         ``reference`` (label contrasts are taken against; default a WT/control-like label,
-        else the first sorted label, see :func:`spinefit.compare.default_reference`),
+        else the first sorted label, see :func:`spinefit.results.default_reference`),
         ``loo`` (also fit the matched pooled model and store the LOO comparison),
         ``turnover_counts`` (``"poisson"`` or ``"overdispersed"``), ``replicate`` (the
         per-spine column whose groups get offsets: ``animal_id`` by default, or e.g.
@@ -144,6 +144,7 @@ class ConditionalDriftDiffusion(SpineModel):
     """
 
     name = "drift-diffusion-conditions"
+    fits_conditions = True
     data_kinds = (dims.KIND_TIME_SERIES,)
     default_config: dict[str, Any] = {
         "by": dims.CONDITION_LABEL,
@@ -560,7 +561,7 @@ class ConditionalDriftDiffusion(SpineModel):
         posterior = posterior.assign(derived)
         labels = [str(v) for v in posterior[dims.CONDITION].values]
         reference = self.config["reference"] or default_reference(labels)
-        primary = [n for n in self.config["primary_contrasts"] if n in posterior]
+        primary = [n for n in self.primary_contrasts() if n in posterior]
         posterior.attrs |= {
             REFERENCE_ATTR: str(reference),
             "condition_by": self.config["by"],
@@ -588,6 +589,14 @@ class ConditionalDriftDiffusion(SpineModel):
     def curves(self, posterior: xr.Dataset, grid: np.ndarray) -> dict[str, xr.DataArray]:
         """Return μ(w), σ(w) and the stationary density per draw and condition on ``grid``."""
         return curve_draws(posterior, grid, self.family)
+
+    def contrast_curves(self, tree: xr.DataTree, grid: np.ndarray) -> dict[str, xr.DataArray]:
+        """Return μ(w), σ(w) and the stationary density per draw and condition on ``grid``."""
+        return self.curves(tree["posterior"].to_dataset(), grid)
+
+    def primary_contrasts(self) -> list[str]:
+        """Return the configured primary contrasts (default: d, σ at the median, P(elim 4 d))."""
+        return list(self.config["primary_contrasts"])
 
     def default_grid(self, tree: xr.DataTree) -> np.ndarray:
         """Return 50 points spanning the observed sizes."""
@@ -636,13 +645,6 @@ class ConditionalDriftDiffusion(SpineModel):
         if LOO_ATTR in posterior.attrs:
             out["loo"] = json.loads(posterior.attrs[LOO_ATTR])
         return out
-
-    def report_sections(self, tree: xr.DataTree) -> list:
-        """Return the per-condition curves, contrasts and LOO sections."""
-        from spinefit.compare import compare
-        from spinefit.report.compare import compare_sections
-
-        return compare_sections(tree, compare(tree))
 
 
 def _name_list(value: Any) -> list[str]:

@@ -56,7 +56,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit.errors import ConfigError
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE, MULTIPLICITY
-from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
+from spinefit.models.base import SpineModel, sample_model
 from spinefit.models.mixture_components import add_components, pt_component_bin_logprob
 from spinefit.models.mixture_likelihood import (
     DERIVED_GROUP,
@@ -80,6 +80,7 @@ from spinefit.models.mixture_likelihood import (
     state_probability_fast,
 )
 from spinefit.models.mixture_loo import DECISIVE_SE, loo_comparison, loo_from_pointwise
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import curve_stats, parameter_stats
 
 SKEW_SHAPE = "skew_shape"
@@ -90,8 +91,6 @@ SKEW_LABEL = "1_skew_normal"
 
 if TYPE_CHECKING:
     import pymc as pm
-
-    from spinefit.report.sections import ReportSection
 
 
 class Mixture(SpineModel):
@@ -502,9 +501,3 @@ class Mixture(SpineModel):
             "equation": equation,
             "priors": priors,
         }
-
-    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
-        """Return the fitted-component figures, state probabilities and component comparison."""
-        from spinefit.report.mixture import mixture_sections
-
-        return mixture_sections(self, tree)

@@ -67,7 +67,7 @@ from scipy.special import log_ndtr, logsumexp
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE
-from spinefit.models.base import DATA_GROUP
+from spinefit.results.names import DATA_GROUP
 
 # Names used by the mixture models; candidates for spinefit.dims.
 MULTIPLICITY_GROUP = "multiplicity_group"

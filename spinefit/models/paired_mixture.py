@@ -51,7 +51,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.ssem import ATTR_SIZE_VARIABLE
-from spinefit.models.base import DATA_GROUP, SpineModel, sample_model
+from spinefit.models.base import SpineModel, sample_model
 from spinefit.models.mixture_components import add_components
 from spinefit.models.mixture_likelihood import (
     DERIVED_GROUP,
@@ -72,12 +72,11 @@ from spinefit.models.paired_mixture_likelihood import (
     pair_moments,
     phi_within,
 )
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
     import pymc as pm
-
-    from spinefit.report.sections import ReportSection
 
 JOINT_STATE = "joint_state"
 """Dim of a joint state table of two synapses (labels ``SS``, ``SL``, ``LL``)."""
@@ -636,9 +635,3 @@ class PairedMixture(SpineModel):
             "equation": equation,
             "priors": priors,
         }
-
-    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
-        """Return component figures, the state association and state probabilities."""
-        from spinefit.report.paired_mixture import paired_mixture_sections
-
-        return paired_mixture_sections(self, tree)

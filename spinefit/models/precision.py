@@ -47,14 +47,13 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
-from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, one_blas_thread
+from spinefit.models.base import SamplerSettings, SpineModel, one_blas_thread
 from spinefit.models.variance_split import grouped_normal_loglik, grouped_normal_logp, log_sizes
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
     import pymc as pm
-
-    from spinefit.report.sections import ReportSection
 
 PRIOR_GROUP = "prior"
 """DataTree group with prior draws of every reported quantity."""
@@ -296,9 +295,3 @@ class SynapticPrecision(SpineModel):
             "priors": r"\mu\sim\mathcal{N}(\bar y,(2s_y)^2);\ "
             r"\sigma_{within},\sigma_{conn}\sim\mathrm{HalfNormal}(s_y)",
         }
-
-    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
-        """Return the precision section (CV, N, bits with implied priors; pair scatter)."""
-        from spinefit.report.precision import precision_sections
-
-        return precision_sections(self, tree)

@@ -99,12 +99,12 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.families import family_from_config
 from spinefit.io.transitions import transitions
 from spinefit.models import variance_split_silenced as silenced
-from spinefit.models.base import DATA_GROUP, SamplerSettings, SpineModel, one_blas_thread
+from spinefit.models.base import SamplerSettings, SpineModel, one_blas_thread
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
     from spinefit.families.base import SDEFamily
-    from spinefit.report.sections import ReportSection
 
 DESIGNS = ("shared", "silenced")
 BASELINE_OPTIONS = ("auto", "on", "off")
@@ -665,6 +665,24 @@ class VarianceSplit(SpineModel):
         log_lik = grouped_normal_loglik(residual, var_group, flat("var_synapse"), codes)
         return log_lik, [str(v) for v in labels]
 
+    def contrast_curves(self, tree: xr.DataTree, grid: np.ndarray) -> dict[str, xr.DataArray]:
+        """Return the intrinsic fraction σ²_silenced(w)/σ²_control(w) of a silenced fit.
+
+        Per draw (and condition, when the posterior has one), from the fitted family's
+        variance function; other designs have no curves.
+        """
+        posterior = tree["posterior"].to_dataset()
+        labels = [str(self.config["control_label"]), str(self.config["silenced_label"])]
+        if (
+            self.config["design"] != "silenced"
+            or dims.TREATMENT not in posterior.dims
+            or not set(labels) <= {str(v) for v in posterior[dims.TREATMENT].values}
+        ):
+            return {}
+        fraction = silenced.intrinsic_fraction(posterior, grid, labels, self.family)
+        sample = [d for d in dims.SAMPLE_DIMS if d in fraction.dims]
+        return {"intrinsic_fraction": fraction.transpose(*sample, ...).rename(None)}
+
     def parameter_names(self, tree: xr.DataTree) -> list[str]:
         """Return the reported posterior variables (both designs)."""
         posterior = tree["posterior"]
@@ -732,9 +750,3 @@ class VarianceSplit(SpineModel):
             }
         out["data"] = info
         return out
-
-    def report_sections(self, tree: xr.DataTree) -> list[ReportSection]:
-        """Return the fraction, variance-component, pair and baseline sections."""
-        from spinefit.report.variance_split import variance_split_sections
-
-        return variance_split_sections(self, tree)

@@ -49,8 +49,8 @@ from spinefit.errors import ConfigError, DataError
 from spinefit.families import family_from_config
 from spinefit.families.base import PriorScales, SDEFamily, core_priors
 from spinefit.io.transitions import transitions
-from spinefit.models.base import DATA_GROUP
 from spinefit.models.sde_moments import linear_moments
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import curve_stats, parameter_stats
 
 N_GRID = 50

@@ -10,14 +10,12 @@ import xarray as xr
 from spinefit import dims
 from spinefit.compare import (
     HUMAN_NAMES,
-    curve_draws,
+    compare_with_draws,
     examined_sentence,
-    intrinsic_fraction_draws,
     secondary_sentences,
     sentences,
 )
 from spinefit.comparison.rope import rope_text
-from spinefit.families import family_of_result
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.stats import HDI_PROB, curve_stats
 
@@ -35,10 +33,10 @@ def _short(label: str, width: int = 28) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
-    posterior = tree["posterior"].to_dataset()
+def _curves_section(
+    result: dict[str, Any], draws: dict[str, xr.DataArray], units: str
+) -> ReportSection:
     grid = np.asarray(result["curves"]["drift"][dims.SIZE_GRID])
-    draws = curve_draws(posterior, grid, family_of_result(tree))
     fig, (ax_mu, ax_sigma, ax_p) = new_figure(3, height=3.8)
     for ax, key, ylabel in (
         (ax_mu, "drift", f"drift μ(w) ({units}/day)"),
@@ -71,10 +69,11 @@ def _curves_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
     )
 
 
-def _fraction_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> ReportSection:
-    posterior = tree["posterior"].to_dataset()
+def _fraction_section(
+    result: dict[str, Any], curve_draws: dict[str, xr.DataArray], units: str
+) -> ReportSection:
     grid = np.asarray(result["curves"]["intrinsic_fraction"][dims.SIZE_GRID])
-    draws = intrinsic_fraction_draws(tree, posterior, grid)
+    draws = curve_draws["intrinsic_fraction"]
     fig, (ax,) = new_figure(1, height=3.4)
     for i, label in enumerate(result["conditions"]):
         stats = curve_stats(draws.sel({dims.CONDITION: label}), dims.SIZE_GRID)
@@ -225,22 +224,25 @@ def _loo_section(loo: dict[str, Any] | None) -> ReportSection:
     return ReportSection("Pooled vs by-condition model (LOO)", body)
 
 
-def compare_sections(tree: xr.DataTree, result: dict[str, Any]) -> list[ReportSection]:
+def compare_sections(
+    tree: xr.DataTree, result: dict[str, Any], curve_draws: dict[str, xr.DataArray]
+) -> list[ReportSection]:
     """Return the report sections of a condition comparison.
 
     Parameters
     ----------
     tree : xarray.DataTree
         The fitted result (for the per-condition curves).
-    result : dict
-        Output of :func:`spinefit.compare.compare` on ``tree``.
+    result, curve_draws : dict
+        Output of :func:`spinefit.compare.compare_with_draws` on ``tree``: the curves are
+        plotted from its draws, not recomputed.
     """
     units = _units(tree)
     sections = []
     if "drift" in result.get("curves", {}):
-        sections.append(_curves_section(tree, result, units))
+        sections.append(_curves_section(result, curve_draws, units))
     if "intrinsic_fraction" in result.get("curves", {}):
-        sections.append(_fraction_section(tree, result, units))
+        sections.append(_fraction_section(result, curve_draws, units))
     sections.append(_forest_section(tree, result, units))
     found = sentences(result)
     sections.append(
@@ -266,4 +268,26 @@ def compare_sections(tree: xr.DataTree, result: dict[str, Any]) -> list[ReportSe
             )
         )
     sections.append(_loo_section(result.get("loo")))
+    return sections
+
+
+def condition_sections(model: Any, tree: xr.DataTree) -> list[ReportSection]:
+    """Return the sections of a model fitted jointly across conditions: its contrasts."""
+    return compare_sections(tree, *compare_with_draws(tree))
+
+
+def by_condition_sections(model: Any, tree: xr.DataTree) -> list[ReportSection]:
+    """Return the contrast sections, then each condition's own sections."""
+    from spinefit.report.registry import model_sections
+
+    sections = compare_sections(tree, *compare_with_draws(tree))
+    inner = model.inner()
+    for label, fit in model.condition_fits(tree).items():
+        sections.append(
+            ReportSection(
+                f"{model.config['by']} = {label}",
+                subsections=model_sections(type(inner).from_result(fit), fit),
+                anchor=f"condition-{label}",
+            )
+        )
     return sections

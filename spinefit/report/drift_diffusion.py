@@ -9,14 +9,14 @@ import xarray as xr
 from matplotlib.ticker import NullFormatter
 
 from spinefit import dims
+from spinefit.check.ppc import stored_check
 from spinefit.families.dynamics import TAIL_FACTOR
 from spinefit.io.transitions import transitions
-from spinefit.models.base import DATA_GROUP
 from spinefit.models.family_comparison import read_comparison
 from spinefit.models.sde_moments import linear_moments_numpy
-from spinefit.ppc import stationary_check
 from spinefit.report.ppc import ppc_sections
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
+from spinefit.results.names import DATA_GROUP, RESULT_PATH_ATTR
 from spinefit.stats import HDI_PROB, curve_stats
 
 if TYPE_CHECKING:
@@ -181,7 +181,19 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     comparison = read_comparison(tree["posterior"])
     if comparison:
         sections.append(ReportSection("SDE family comparison", family_comparison_html(comparison)))
-    check = stationary_check(tree, draws=200, random_seed=int(tree.attrs.get("random_seed", 0)))
+    check = stored_check(tree)
+    if check is None:
+        source = tree.attrs.get(RESULT_PATH_ATTR) or "RESULT.nc"
+        return sections + [
+            ReportSection(
+                "Posterior predictive check",
+                paragraph(
+                    "This result holds no posterior predictive check. Compute it (it is "
+                    f"stored in the result file) with: spinefit check {source}; then write "
+                    "the report again."
+                ),
+            )
+        ]
     return sections + ppc_sections(tree, check)
 
 

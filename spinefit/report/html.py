@@ -13,14 +13,15 @@ import jinja2
 import xarray as xr
 
 from spinefit import dims
+from spinefit.io.atomic import write_text_atomically
 from spinefit.io.ingestion_report import IngestionReport
-from spinefit.io.results import write_text_atomically
-from spinefit.models.base import DATA_GROUP
+from spinefit.models import model_of
 from spinefit.report.diagnostics import diagnostics_section
+from spinefit.report.registry import model_sections
 from spinefit.report.sections import ReportSection, paragraph, scope_svg_ids, table_html
+from spinefit.results.names import DATA_GROUP
 from spinefit.sampling import DRAWS_ATTR, RESTARTED_ATTR, sampling_notes
 from spinefit.stats import convergence_warnings
-from spinefit.summary import model_of
 
 LIBRARIES = ("spinefit", "pymc", "pytensor", "arviz", "nutpie", "numpy", "scipy", "xarray")
 
@@ -180,7 +181,7 @@ def result_sections(tree: xr.DataTree, prefix: str = "") -> list[ReportSection]:
     """All sections for one result, in reading order."""
     model = model_of(tree)
     results = ReportSection(
-        "Results", "", anchor=f"{prefix}results", subsections=model.report_sections(tree)
+        "Results", "", anchor=f"{prefix}results", subsections=model_sections(model, tree)
     )
     pending = list(results.subsections)
     while pending:  # anchors must stay unique when several results share a page

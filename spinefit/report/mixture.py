@@ -137,7 +137,8 @@ def histogram_figures(
             ax.set_xlim(0, upper)
         for i, (label, values) in enumerate(curves):
             band = _band(values * scale_factor, x)
-            color = "black" if label == "mixture" else colors[i % len(colors)]
+            total = i == len(curves) - 1  # the sum of the components
+            color = "black" if total else colors[i % len(colors)]
             ax.plot(x, band["mean"], color=color, label=label)
             ax.fill_between(x, band["hdi_low"], band["hdi_high"], color=color, alpha=0.25, lw=0)
         ax.set_xlabel(size_axis_label(data, size_variable, log10=log_axis))

@@ -1,4 +1,4 @@
-"""Report sections of the posterior predictive stationary check (:mod:`spinefit.ppc`)."""
+"""Report sections of the posterior predictive stationary check (:mod:`spinefit.check`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import xarray as xr
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from spinefit import dims
-from spinefit.ppc import ppc_summary
+from spinefit.check.stationary import ppc_summary
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 
 N_BINS = 40
@@ -27,7 +27,7 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
         The drift–diffusion result the check was computed from (used for its labels only;
         the observed sizes are taken from ``check``).
     check : xarray.Dataset
-        Output of :func:`spinefit.ppc.stationary_check`.
+        Output of :func:`spinefit.check.ppc.stationary_check` (as stored in the result).
 
     Returns
     -------

@@ -9,10 +9,10 @@ import pandas as pd
 import xarray as xr
 
 from spinefit import dims
-from spinefit.models.base import DATA_GROUP
 from spinefit.models.precision import PRIOR_GROUP, REPORTED
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.report.variance_split import posterior_histograms, stats_header, stats_rows
+from spinefit.results.names import DATA_GROUP
 
 if TYPE_CHECKING:
     from spinefit.models.precision import SynapticPrecision

@@ -9,9 +9,9 @@ import pandas as pd
 import xarray as xr
 
 from spinefit import dims
-from spinefit.models.base import DATA_GROUP
 from spinefit.models.variance_split import PRIOR_GROUP, fraction_names, upgrade_posterior
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
+from spinefit.results.names import DATA_GROUP
 from spinefit.stats import HDI_PROB
 
 if TYPE_CHECKING:

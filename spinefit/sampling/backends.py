@@ -32,7 +32,7 @@ from spinefit.sampling.starts import StartPoint
 if TYPE_CHECKING:
     import pymc as pm
 
-    from spinefit.models.base import SamplerSettings
+    from spinefit.sampling.settings import SamplerSettings
 
 POLL_SECONDS = 0.05
 """How often a running nutpie sampler's progress is checked."""

@@ -31,7 +31,7 @@ from spinefit.sampling.starts import StartPoint, default_start, posterior_start,
 if TYPE_CHECKING:
     import pymc as pm
 
-    from spinefit.models.base import SamplerSettings
+    from spinefit.sampling.settings import SamplerSettings
 
 logger = logging.getLogger("spinefit.sampling")
 

@@ -14,6 +14,8 @@ from spinefit.families.spline import SPLINE_BASIS, basis_matrix
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.sde_moments import family_moments, linear_moments_numpy
 
+pytestmark = pytest.mark.fast
+
 PARAMS = {"a": 0.1, "b": -0.1, "c": 0.04, "d": 0.04}
 
 

@@ -10,6 +10,8 @@ import pytest
 from spinefit.errors import ConfigError
 from spinefit.families.fixed_points import fixed_points
 
+pytestmark = pytest.mark.fast
+
 GRID = np.geomspace(0.1, 3.0, 150)
 N_DRAWS = 1000
 

@@ -16,6 +16,8 @@ from spinefit.families.tails import (
 )
 from spinefit.simulate import linear_family_curves, stationary_density
 
+pytestmark = pytest.mark.fast
+
 LARGE = np.array([1e6, 1e8])
 
 

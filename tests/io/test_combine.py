@@ -163,8 +163,8 @@ def test_combined_report_renders(time_series):
     both = combine_labelled([wt, ko], ["WT", "KO"])
     lines = report_of(both).lines()
     assert lines[0].endswith("read 11 rows, kept 9, dropped 2")
-    from spinefit.models.base import DATA_GROUP
     from spinefit.report.html import data_section
+    from spinefit.results.names import DATA_GROUP
 
     section = data_section(xr.DataTree.from_dict({DATA_GROUP: both}), "x-")
     assert "11 rows read, 9 kept, 2 dropped" in section.body_html

@@ -9,7 +9,10 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from spinefit.errors import ConfigError
-from spinefit.models.base import BLAS_THREAD_VARIABLES, SamplerSettings, one_blas_thread
+from spinefit.sampling.sample import BLAS_THREAD_VARIABLES, one_blas_thread
+from spinefit.sampling.settings import SamplerSettings
+
+pytestmark = pytest.mark.fast
 
 
 def test_one_blas_thread_limits_and_restores(monkeypatch):

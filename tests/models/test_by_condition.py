@@ -12,10 +12,11 @@ from scipy import stats
 from spinefit import dims
 from spinefit.compare import compare, sentences
 from spinefit.errors import ConfigError, DataError
-from spinefit.io.results import load_result, save_result
 from spinefit.models.base import SamplerSettings
 from spinefit.models.by_condition import ByCondition, loo_pooled_vs_split, split_labels
 from spinefit.models.variance_split import grouped_normal_loglik
+from spinefit.report.registry import model_sections
+from spinefit.results import load_result, save_result
 from spinefit.simulate.mixtures import simulate_mixture
 from spinefit.simulate.variance import simulate_shared_changes
 from spinefit.workflow import condition_grouping, condition_model
@@ -138,7 +139,7 @@ def test_mixture_weight_difference_recovered_and_saved(tmp_path):
     summary = ByCondition.from_result(again).summarize(again)
     assert set(summary["by_condition"]) == {"KO", "WT"}
     assert "weight_large[KO]" in summary["parameters"]
-    sections = ByCondition.from_result(again).report_sections(again)
+    sections = model_sections(ByCondition.from_result(again), again)
     titles = [s.title for s in sections]
     assert "Contrasts between conditions" in titles and "condition = KO" in titles
 

@@ -16,6 +16,8 @@ from spinefit.models.drift_diffusion_conditions import (
 )
 from spinefit.simulate.genotypes import simulate_wt_ko
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture(scope="module")
 def wt_ko():

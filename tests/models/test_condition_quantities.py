@@ -13,6 +13,8 @@ from spinefit.models.condition_quantities import derived_draws, reference_size
 from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
 from spinefit.simulate.genotypes import simulate_wt_ko
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture(scope="module")
 def data():

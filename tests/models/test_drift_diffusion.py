@@ -7,9 +7,9 @@ import pytest
 
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
-from spinefit.io.results import load_result
 from spinefit.models.base import SamplerSettings
 from spinefit.models.drift_diffusion import DriftDiffusion
+from spinefit.results import load_result
 from spinefit.summary import summarize
 
 # -- specification, no MCMC -----------------------------------------------------------------

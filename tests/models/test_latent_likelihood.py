@@ -30,6 +30,8 @@ from spinefit.models.latent_likelihood import (
 from spinefit.simulate.particles import simulate_paths
 from spinefit.simulate.synthetic import simulate_time_series
 
+pytestmark = pytest.mark.fast
+
 
 def linear(a, b, c, d):
     return (lambda x: a + b * x), (lambda x: c + d * x**2)

@@ -9,6 +9,8 @@ from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 from spinefit.models.latent_likelihood import dynamics, forward, prepare_latent
 from spinefit.simulate.synthetic import simulate_time_series
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture(scope="module")
 def data():

@@ -97,9 +97,10 @@ def test_moments_likelihood_is_biased_where_the_latent_one_is_not(noisy_series):
 
 @pytest.mark.slow
 def test_demo_default_fit_covers_truth_and_passes_its_ppc():
+    from spinefit.check.ppc import stationary_check
+    from spinefit.check.stationary import ppc_summary
     from spinefit.io.two_photon import read_two_photon
     from spinefit.models.base import SamplerSettings
-    from spinefit.ppc import ppc_summary, stationary_check
     from spinefit.stats import stats_of
 
     data = read_two_photon(REPO / "data" / "demo_timeseries.csv")

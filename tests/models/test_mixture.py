@@ -38,6 +38,7 @@ from spinefit.models.mixture_likelihood import (
 )
 from spinefit.models.mixture_loo import loo_comparison, loo_from_pointwise
 from spinefit.report.mixture import size_axis_label
+from spinefit.report.registry import model_sections
 from spinefit.simulate.mixtures import (
     joint_state_table,
     simulate_mixture,
@@ -398,7 +399,7 @@ def test_summary_names_for_other_component_counts(rng, k, expected):
     summary = model.summarize(tree)
     assert list(summary["parameters"]) == expected
     assert (P_LARGE in tree[DERIVED_GROUP]) == (k > 1)
-    assert model.report_sections(tree)[0].title == "Fitted mixture components"
+    assert model_sections(model, tree)[0].title == "Fitted mixture components"
 
 
 @pytest.mark.parametrize("by_multiplicity", [False, True])
@@ -419,7 +420,7 @@ def test_summary_and_report_from_fake_posterior(rng, by_multiplicity):
     np.testing.assert_array_equal(derived[dims.SYNAPSE].values, data[dims.SYNAPSE].values)
     assert derived[P_LARGE].dims == (dims.SYNAPSE,)
     assert np.all((derived[P_LARGE].values >= 0) & (derived[P_LARGE].values <= 1))
-    sections = model.report_sections(tree)
+    sections = model_sections(model, tree)
     assert [s.title for s in sections] == [
         "Fitted mixture components",
         "Posterior state probabilities",
@@ -453,7 +454,7 @@ def test_smoke_binned_by_multiplicity_fit_dims_and_labels():
 
 # -- real data: Dorkenwald et al. 2022 Table 2 ---------------------------------------------------
 def test_microns_matches_dorkenwald_table_2(shared_data, tmp_path):
-    from spinefit.io.results import load_result, save_result
+    from spinefit.results import load_result, save_result
 
     data = read_ssem(shared_data(*MICRONS))
     assert data.sizes[dims.SYNAPSE] == 1959
@@ -477,7 +478,7 @@ def test_microns_matches_dorkenwald_table_2(shared_data, tmp_path):
     reloaded = load_result(save_result(tree, tmp_path / "microns.nc"))
     again = Mixture.from_result(reloaded)
     assert again.summarize(reloaded)["component_comparison"] == comparison
-    titles = [s.title for s in again.report_sections(reloaded)]
+    titles = [s.title for s in model_sections(again, reloaded)]
     assert titles[-1] == "Number of components"
 
 

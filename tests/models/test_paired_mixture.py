@@ -36,6 +36,7 @@ from spinefit.models.paired_mixture_likelihood import (
     phi_within,
     state_logpdf,
 )
+from spinefit.report.registry import model_sections
 from spinefit.simulate.mixtures import (
     exchangeable_count_probabilities,
     exchangeable_phi,
@@ -265,7 +266,7 @@ def test_smoke_fit_dims_labels_and_report():
     assert summary["prior"]["beta_m2"]["mean"] == pytest.approx(0.0, abs=0.2)  # symmetric
     assert summary["prior"]["beta_m2"]["sd"] == pytest.approx(2.0, abs=0.2)
     json.dumps(summary)
-    sections = model.report_sections(tree)
+    sections = model_sections(model, tree)
     assert [s.title for s in sections] == [
         "Fitted mixture components",
         "State association within connections",
@@ -333,7 +334,7 @@ def test_shared_states_are_recovered_with_the_analog_effect():
     tree = model.fit(data, quiet(draws=1000, tune=1000, random_seed=42))
     summary = model.summarize(tree)
     print(json.dumps(summary, indent=1))
-    titles = [s.title for s in model.report_sections(tree)]
+    titles = [s.title for s in model_sections(model, tree)]
     assert titles[-2:] == [
         "Associated vs independent states",
         "State association with and without the shared analog effect",

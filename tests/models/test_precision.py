@@ -26,6 +26,7 @@ from spinefit.models.precision import (
     empirical_pair_cv,
     lognormal_cv,
 )
+from spinefit.report.registry import model_sections
 from spinefit.simulate.mixtures import simulate_mixture
 from spinefit.simulate.variance import simulate_shared_snapshot
 from spinefit.stats import sampler_diagnostics
@@ -109,7 +110,7 @@ def test_smoke_fit_dims_prior_and_report():
     log_lik, labels = model.pointwise_log_likelihood(tree)
     assert log_lik.shape == (300, summary["data"]["connections"]) == (300, len(labels))
     json.dumps(summary)
-    section = model.report_sections(tree)[0]
+    section = model_sections(model, tree)[0]
     assert section.title == "Synaptic precision" and "implied prior" in section.body_html
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from spinefit.models.sde_moments import linear_moments, linear_moments_numpy, rk4_moments
 
+pytestmark = pytest.mark.fast
+
 CASES = [
     (0.1, -0.1, 0.002, 0.01),  # mean-reverting
     (0.05, 0.0, 0.001, 0.02),  # b = 0: no division by b anywhere

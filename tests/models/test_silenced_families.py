@@ -15,11 +15,10 @@ import pytest
 import xarray as xr
 
 from spinefit import dims
-from spinefit.compare import intrinsic_fraction_draws
 from spinefit.errors import ConfigError
 from spinefit.families import family_of_result, get_family
 from spinefit.families.spline import SPLINE_BASIS, basis_matrix
-from spinefit.models.base import DATA_GROUP
+from spinefit.models import model_of
 from spinefit.models.variance_split import VarianceSplit
 from spinefit.models.variance_split_silenced import (
     INTRINSIC_FRACTION_MEAN,
@@ -28,7 +27,10 @@ from spinefit.models.variance_split_silenced import (
     observed_sizes,
     postprocess_silenced,
 )
+from spinefit.results.names import DATA_GROUP
 from spinefit.simulate.variance import simulate_silenced_control
+
+pytestmark = pytest.mark.fast
 
 LABELS = ["control", "silenced"]
 SPLINE = {"design": "silenced", "family": "spline", "n_basis": 6, "spline_variance": True}
@@ -202,6 +204,7 @@ def by_condition_tree(rng, scales: dict[str, float]) -> tuple[xr.DataTree, xr.Da
     )
     inner = VarianceSplit({"design": "silenced", "family": "power"}).config
     tree = xr.DataTree.from_dict({"posterior": posterior})
+    tree.attrs["spinefit_model"] = "by-condition"
     tree.attrs["spinefit_config"] = json.dumps(
         {"model": "variance-split", "model_config": {"design": "silenced", "family": "power"}}
     )
@@ -209,7 +212,11 @@ def by_condition_tree(rng, scales: dict[str, float]) -> tuple[xr.DataTree, xr.Da
         child_posterior = posterior.sel({dims.CONDITION: label}, drop=True)
         child_posterior.attrs["size_scale"] = scale
         child = xr.DataTree.from_dict({"posterior": child_posterior})
-        child.attrs |= {"condition_label": label, "spinefit_config": json.dumps(inner)}
+        child.attrs |= {
+            "condition_label": label,
+            "spinefit_model": "variance-split",
+            "spinefit_config": json.dumps(inner),
+        }
         tree[f"condition_fits/condition_{k}"] = child
     return tree, posterior
 
@@ -217,7 +224,7 @@ def by_condition_tree(rng, scales: dict[str, float]) -> tuple[xr.DataTree, xr.Da
 def test_compare_reads_each_condition_family_and_size_unit():
     scales = {"KO": 0.7, "WT": 2.5}
     tree, posterior = by_condition_tree(np.random.default_rng(5), scales)
-    draws = intrinsic_fraction_draws(tree, posterior, GRID)
+    draws = model_of(tree).contrast_curves(tree, GRID)["intrinsic_fraction"]
     assert draws.dims == (*dims.SAMPLE_DIMS, dims.CONDITION, dims.SIZE_GRID)
     for label, scale in scales.items():
         part = posterior.sel({dims.CONDITION: label})
@@ -231,8 +238,11 @@ def test_compare_linear_fraction_is_unchanged_without_condition_fits():
     rng = np.random.default_rng(6)
     tree, posterior = by_condition_tree(rng, {"KO": 1.0, "WT": 1.0})
     tree = xr.DataTree.from_dict({"posterior": posterior[["a", "b", "c", "d"]]})
-    tree.attrs["spinefit_config"] = json.dumps({"model_config": {"design": "silenced"}})
-    draws = intrinsic_fraction_draws(tree, posterior, GRID)
+    tree.attrs["spinefit_model"] = "by-condition"
+    tree.attrs["spinefit_config"] = json.dumps(
+        {"model": "variance-split", "model_config": {"design": "silenced"}}
+    )
+    draws = model_of(tree).contrast_curves(tree, GRID)["intrinsic_fraction"]
     for label in ("KO", "WT"):
         part = posterior.sel({dims.CONDITION: label})
         np.testing.assert_allclose(

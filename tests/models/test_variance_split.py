@@ -25,6 +25,7 @@ from spinefit.models.variance_split import (
     grouped_normal_logp,
     log_changes,
 )
+from spinefit.report.registry import model_sections
 from spinefit.simulate.variance import (
     intrinsic_fraction_curve,
     simulate_shared_changes,
@@ -220,7 +221,7 @@ def test_snapshot_smoke_fit_summary_and_report():
     }
     assert any("activity_dependent_fraction" in note for note in summary["notes"])
     assert summary["data"]["group_by"] == dims.CONNECTION and summary["data"]["baselines"]
-    sections = model.report_sections(tree)
+    sections = model_sections(model, tree)
     titles = [s.title for s in sections]
     assert any("Baseline" in t for t in titles) and any("Pairs" in t for t in titles)
     body = sections[0].body_html
@@ -248,7 +249,7 @@ def test_time_series_smoke_fit():
     assert not set(FRACTIONS) & set(summary["parameters"])
     assert "ci_excess" not in summary["parameters"]
     assert summary["data"]["group_by"] == dims.DENDRITE_ID
-    assert len(model.report_sections(tree)) == 3
+    assert len(model_sections(model, tree)) == 3
 
 
 def test_silenced_smoke_fit():
@@ -260,7 +261,7 @@ def test_silenced_smoke_fit():
     assert {"d[control]", "d[silenced]", "intrinsic_fraction_mean"} <= set(summary["parameters"])
     curve = summary["curves"]["intrinsic_fraction"]
     assert curve["w"] == [0.5, 1.0, 1.5] and len(curve["hdi_low"]) == 3
-    assert model.report_sections(tree)[0].title.startswith("Intrinsic fraction")
+    assert model_sections(model, tree)[0].title.startswith("Intrinsic fraction")
 
 
 # -- real data ---------------------------------------------------------------------------------

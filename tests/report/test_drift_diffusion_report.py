@@ -13,7 +13,7 @@ import xarray as xr
 from scipy import stats
 
 from spinefit import dims
-from spinefit.models.base import DATA_GROUP
+from spinefit.check.ppc import stationary_check
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.report.drift_diffusion import (
     drift_diffusion_sections,
@@ -21,6 +21,9 @@ from spinefit.report.drift_diffusion import (
     mark_fixed_points,
     tail_html,
 )
+from spinefit.results.names import DATA_GROUP, PPC_GROUP
+
+pytestmark = pytest.mark.fast
 
 # μ(w) = A + B w, σ²(w) = C + D w²: one stable fixed point at w* = −A/B = 1 and the tail
 # exponent α = 1 − 2B/D = 6 (P(W > w) ~ w^−6).
@@ -69,7 +72,11 @@ def fake_result(rng: np.random.Generator, unbounded: int = 0) -> xr.DataTree:
 
 
 def curve_section(tree: xr.DataTree) -> tuple[str, str]:
-    """Return the text of the drift-and-diffusion section and of the PPC section."""
+    """Return the text of the drift-and-diffusion section and of the PPC section.
+
+    The check is stored in the result first, as ``spinefit check`` does.
+    """
+    tree[PPC_GROUP] = xr.DataTree(dataset=stationary_check(tree, draws=200, random_seed=3))
     sections = drift_diffusion_sections(DriftDiffusion.from_result(tree), tree)
     by_title = {section.title: section for section in sections}
     ppc = by_title["Posterior predictive check"]
@@ -140,3 +147,12 @@ def test_tail_sentence_without_a_readable_exponent_and_a_rare_share():
     text = html.unescape(tail_html(tail, "um3"))
     assert "could not be read at w = 5e+03 um3" in text
     assert "In 0.4% of the posterior draws α ≤ 0" in text
+
+
+def test_report_without_a_stored_check_says_how_to_compute_it(rng):
+    tree = fake_result(rng)
+    tree.attrs["result_path"] = "fits/demo.nc"
+    sections = drift_diffusion_sections(DriftDiffusion.from_result(tree), tree)
+    ppc = {section.title: section for section in sections}["Posterior predictive check"]
+    assert "spinefit check fits/demo.nc" in html.unescape(ppc.body_html)
+    assert not ppc.subsections

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import xarray as xr
 
 from spinefit.report.html import _environment, sampler_notes
+
+pytestmark = pytest.mark.fast
 
 
 def result_with(**attrs) -> xr.DataTree:

@@ -32,6 +32,8 @@ from spinefit.simulate.general import (
 )
 from spinefit.simulate.synthetic import write_example
 
+pytestmark = pytest.mark.fast
+
 LINEAR = linear_truth()
 
 # 8000 sites, 40 observed days: ~9700 eliminations (Poisson sd 1.0%) and ~20,000 sizes per

@@ -26,6 +26,8 @@ from spinefit.simulate import (
     write_demo_data,
 )
 
+pytestmark = pytest.mark.fast
+
 # Kolmogorov–Smirnov distance between simulated sizes and the stationary CDF. With 40,000
 # independent sites the 0.1% critical value is 1.95/200 ~ 0.0098; the rest of the margin
 # covers the O(dt) Euler–Maruyama bias at dt = 0.01.

@@ -9,6 +9,8 @@ from spinefit.errors import ConfigError
 from spinefit.io.images import find_sessions, open_stack, read_rois
 from spinefit.simulate.stacks import expected_ratio_per_um3, render_stacks, write_stacks
 
+pytestmark = pytest.mark.fast
+
 SMALL = (12, 64, 64)
 
 

@@ -15,6 +15,8 @@ from spinefit.simulate import (
     stationary_elimination_rate,
 )
 
+pytestmark = pytest.mark.fast
+
 # Max absolute error relative to the peak of the closed-form density, on fine grids.
 PEAK_RELATIVE_TOLERANCE = 1e-3
 

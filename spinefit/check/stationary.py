@@ -3,7 +3,7 @@ r"""Posterior predictive checks of a drift–diffusion fit against the observed 
 A fitted :math:`dw = \mu(w)\,dt + \sigma(w)\,dB` predicts, for each posterior draw, the
 stationary size distribution of a population in which spines are eliminated when they reach
 the detection threshold and new spines appear with the sizes newly formed spines are seen
-with (Yasumatsu et al. 2008, J Neurosci 28:13592). :func:`stationary_check` compares that
+with (Yasumatsu et al. 2008, J Neurosci 28:13592). :func:`moments_stationary_check` compares that
 prediction with the data in three ways:
 
 1. the predictive stationary density :math:`f(w)` per draw on a size grid (and
@@ -55,11 +55,17 @@ from spinefit.families.tails import (
     tail_exponent,
 )
 from spinefit.io.transitions import turnover_intervals
-from spinefit.models.base import DATA_GROUP
+from spinefit.results.names import (
+    CONFIG_ATTR,
+    DATA_GROUP,
+    INPUT_HASH_ATTR,
+    MODEL_ATTR,
+    RESULT_PATH_ATTR,
+)
 from spinefit.simulate.stationary import stationary_density, stationary_elimination_rate
 from spinefit.stats import HDI_PROB
 
-__all__ = ["QUANTILE_PROBS", "ppc_summary", "stationary_check"]
+__all__ = ["QUANTILE_PROBS", "moments_stationary_check", "ppc_summary"]
 
 OBSERVATION = "observation"
 """Dim of the observed sizes (one per present spine-session)."""
@@ -75,8 +81,9 @@ MIN_NEW_SPINES = 5
 """Fewer newly appearing spines than this: the new-size log-normal uses all sizes instead."""
 
 
-def stationary_check(
+def moments_stationary_check(
     tree: xr.DataTree,
+    model: Any,
     *,
     draws: int = 200,
     random_seed: int = 0,
@@ -92,8 +99,12 @@ def stationary_check(
     Parameters
     ----------
     tree : xarray.DataTree
-        A drift–diffusion result (``posterior`` with a, b, c, d [, beta, gamma],
-        ``elimination_per_day``, ``formation_per_day``; and the ``data`` group).
+        A drift–diffusion result, moments likelihood (``posterior`` with a, b, c, d
+        [, the family's parameters], ``elimination_per_day``, ``formation_per_day``; and
+        the ``data`` group). :func:`spinefit.check.ppc.stationary_check` sends latent
+        fits to :func:`spinefit.check.latent.latent_stationary_check` instead.
+    model : DriftDiffusion
+        The model of ``tree`` (:func:`spinefit.models.model_of`).
     draws : int
         Number of posterior draws picked (at random without replacement; all draws if
         fewer are available); those without a stationary density are then left out.
@@ -141,32 +152,12 @@ def stationary_check(
         If the data group has too few present sizes, or no chosen draw has a stationary
         density.
     """
-    from spinefit.models import get_model_class
-    from spinefit.models.drift_diffusion import DriftDiffusion
-
     if draws < 1:
         raise ConfigError(f"draws must be >= 1, got {draws}")
     if n_grid < 10:
         raise ConfigError(f"n_grid must be >= 10, got {n_grid}")
     if not grid_max_factor > 1:
         raise ConfigError(f"grid_max_factor must be > 1, got {grid_max_factor}")
-    model_name = tree.attrs.get("spinefit_model")
-    if model_name != DriftDiffusion.name:
-        raise ConfigError(
-            f"the stationary check needs a drift-diffusion result, got model {model_name!r}"
-        )
-    model = get_model_class(model_name).from_result(tree)
-    if model.latent:
-        from spinefit.check.latent import latent_stationary_check
-
-        return latent_stationary_check(
-            tree,
-            model,
-            draws=draws,
-            random_seed=random_seed,
-            n_grid=n_grid,
-            replicate_size=replicate_size,
-        )
     data = tree[DATA_GROUP].to_dataset()
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
     observed, new_sizes = observed_sizes(data)
@@ -243,10 +234,10 @@ def stationary_check(
             "random_seed": int(random_seed),
             "hdi_prob": HDI_PROB,
             "family": model.config["family"],
-            "result_path": str(tree.attrs.get("result_path", "")),
-            "input_hash": str(tree.attrs.get("input_hash", "")),
-            "spinefit_model": str(model_name),
-            "spinefit_config": json.dumps(model.config),
+            RESULT_PATH_ATTR: str(tree.attrs.get(RESULT_PATH_ATTR, "")),
+            INPUT_HASH_ATTR: str(tree.attrs.get(INPUT_HASH_ATTR, "")),
+            MODEL_ATTR: str(model.name),
+            CONFIG_ATTR: json.dumps(model.config),
         }
     )
     if n_particles is not None:
@@ -766,12 +757,13 @@ def _floats(values: Any) -> list[float | None]:
 
 
 def ppc_summary(ds: xr.Dataset) -> dict[str, Any]:
-    """Return the JSON-ready summary of a :func:`stationary_check` Dataset.
+    """Return the JSON-ready summary of a :func:`spinefit.check.ppc.stationary_check` Dataset.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        The output of :func:`stationary_check` (or the same read back from netCDF).
+        The output of :func:`spinefit.check.ppc.stationary_check` (or the same read back
+        from netCDF).
 
     Returns
     -------
