@@ -230,8 +230,8 @@ def test_bad_interval_days_is_a_config_error(write_text, interval):
     ("header", "missing", "suggestion"),
     [
         ("spine_id,time_days,volum", "volume", "volum"),
-        ("spineid,time_days,volume", "spine_id", "spineid"),
-        ("spine_id,time_day,volume", "time_days", "time_day"),
+        ("spin_id,time_days,volume", "spine_id", "spin_id"),
+        ("spine_id,tme_days,volume", "time_days", "tme_days"),
         ("spine_id,sesion,volume", "time_days", "sesion"),
     ],
 )
