@@ -310,21 +310,6 @@ def test_ingestion_report_is_json(tmp_path):
     assert raw["rows_read"] == raw["rows_kept"] == 1
 
 
-def test_input_kind_is_sniffed_from_the_header_with_the_reader_s_column_names(tmp_path):
-    """Every presynaptic-id name the ssEM reader knows makes a snapshot; the rows are
-    not read (a malformed row after the header does not matter)."""
-    from spinefit.io.ssem import PRE_CANDIDATES
-    from spinefit.workflow import sniff_kind
-
-    for name in PRE_CANDIDATES:
-        path = tmp_path / f"{name}.csv"
-        path.write_text(f"{name},post_id,size\n1,2,0.5\n1,2,0.5,extra,cells\n")
-        assert sniff_kind(path) == dims.KIND_SNAPSHOT, name
-    series = tmp_path / "series.csv"
-    series.write_text("spine_id,time_days,volume\ns1,0,1.0\n")
-    assert sniff_kind(series) == dims.KIND_TIME_SERIES
-
-
 # -- column names in any case ---------------------------------------------------------------
 def test_microns_columns_in_upper_case_read_as_lower_case(tmp_path):
     text = HEADER + "1,10,20,5,0.1\n2,10,20,6,0.2\n3,11,21,7,0.3\n"
