@@ -140,6 +140,21 @@ def fit(
     drop_bad_rows: Annotated[
         bool, typer.Option(help="Drop and report rows with bad volumes instead of failing.")
     ] = False,
+    spine_col: Annotated[
+        str | None,
+        typer.Option(help="Time series: spine-id column (default: spine_id, Spine, ...)."),
+    ] = None,
+    time_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Time series: time column, in days, in the unit its name states "
+            "('Time (h)') or dates (default: time_days, Day, Date, session, ...)."
+        ),
+    ] = None,
+    volume_col: Annotated[
+        str | None,
+        typer.Option(help="Time series: volume column (default: volume, 'Volume (um3)', ...)."),
+    ] = None,
     size_col: Annotated[str | None, typer.Option(help="ssEM: size column to model.")] = None,
     pre_col: Annotated[str | None, typer.Option(help="ssEM: presynaptic id column.")] = None,
     post_col: Annotated[str | None, typer.Option(help="ssEM: postsynaptic id column.")] = None,
@@ -212,6 +227,9 @@ def fit(
         dendrite_map=dendrite_map,
         volume_units=volume_units,
         drop_bad_rows=drop_bad_rows,
+        spine_col=spine_col,
+        time_col=time_col,
+        volume_col=volume_col,
         size_col=size_col,
         pre_col=pre_col,
         post_col=post_col,

@@ -6,7 +6,7 @@ Everything the command line does can be done from Python through these functions
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit.errors import ConfigError, ConvergenceError
 from spinefit.families import family_from_config
+from spinefit.io import input_kind, read_any
 from spinefit.models import get_model_class
 from spinefit.models.base import SamplerSettings
 from spinefit.results import save_result
@@ -23,7 +24,10 @@ from spinefit.stats import CONVERGENCE_WARNINGS_ATTR, convergence_problems, samp
 
 @dataclass(frozen=True)
 class InputOptions:
-    """How to read an input file; fields that do not apply to its kind are ignored.
+    """How to read an input file (see :func:`spinefit.io.read_any`).
+
+    An option that does not apply to the file's kind or layout raises
+    :class:`~spinefit.errors.ConfigError` when it is set (not None or False).
 
     Parameters
     ----------
@@ -37,8 +41,11 @@ class InputOptions:
         Units of the volume values (default: from the file, else ``a.u.``).
     drop_bad_rows : bool
         Drop (and report) rows with non-numeric/negative volumes instead of failing.
+    spine_col, time_col, volume_col : str, optional
+        Column mapping of time-series long tables (matched ignoring case); a time column
+        of dates becomes days since the first date.
     size_col, pre_col, post_col : str, optional
-        Column mapping of ssEM tables.
+        Column mapping of ssEM tables (matched ignoring case).
     keep_self_connections : bool
         Keep ssEM synapses whose pre- and postsynaptic cell are the same.
     label_columns : list of str, optional
@@ -50,64 +57,43 @@ class InputOptions:
     dendrite_map: Path | None = None
     volume_units: str | None = None
     drop_bad_rows: bool = False
+    spine_col: str | None = None
+    time_col: str | None = None
+    volume_col: str | None = None
     size_col: str | None = None
     pre_col: str | None = None
     post_col: str | None = None
     keep_self_connections: bool = False
     label_columns: list[str] | None = None
 
-
-def sniff_kind(path: Path) -> str:
-    """Guess whether ``path`` holds a time series or an ssEM snapshot table."""
-    if path.suffix.lower() == ".npy":
-        return dims.KIND_TIME_SERIES
-    from spinefit.io.ssem import PRE_CANDIDATES
-    from spinefit.io.tables import table_columns
-
-    columns = set(table_columns(path))  # the header only, not the rows
-    if "spine_id" in columns:
-        return dims.KIND_TIME_SERIES
-    if columns & set(PRE_CANDIDATES):
-        return dims.KIND_SNAPSHOT
-    return dims.KIND_TIME_SERIES
+    def reader_options(self) -> dict[str, Any]:
+        """Return the options as keyword arguments of :func:`spinefit.io.read_any`."""
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "size_col"}
+        options["size_cols"] = [self.size_col] if self.size_col else None
+        return options
 
 
-def load_input(path: str | Path, kind: str, options: InputOptions | None = None) -> xr.Dataset:
-    """Read an input file of the given kind into a labelled Dataset.
+def load_input(
+    path: str | Path, kind: str | None = None, options: InputOptions | None = None
+) -> xr.Dataset:
+    """Read an input file into a labelled Dataset.
 
     Parameters
     ----------
     path : str or Path
         The input table or matrix.
-    kind : {"time_series", "snapshot"}
-        Which reader to use.
+    kind : {"time_series", "snapshot"}, optional
+        Which reader to use; by default decided from the file's header
+        (:func:`spinefit.io.input_kind`).
     options : InputOptions, optional
         Reader options.
+
+    Returns
+    -------
+    xarray.Dataset
+        As returned by :func:`spinefit.io.read_any`.
     """
-    options = options or InputOptions()
-    path = Path(path)
-    if kind == dims.KIND_SNAPSHOT:
-        from spinefit.io.ssem import read_ssem
-
-        return read_ssem(
-            path,
-            size_cols=[options.size_col] if options.size_col else None,
-            pre_col=options.pre_col,
-            post_col=options.post_col,
-            keep_self_connections=options.keep_self_connections,
-            label_columns=options.label_columns,
-        )
-    from spinefit.io.two_photon import read_two_photon
-
-    return read_two_photon(
-        path,
-        interval_days=options.interval_days,
-        session_times=options.session_times,
-        dendrite_map=options.dendrite_map,
-        volume_units=options.volume_units,
-        drop_bad_rows=options.drop_bad_rows,
-        label_columns=options.label_columns,
-    )
+    return read_any(path, kind, **(options or InputOptions()).reader_options())
 
 
 NO_GROUPING = "none"
@@ -254,7 +240,10 @@ def fit_file(
     config = dict(config or {})
     options = input_options or InputOptions()
     base = get_model_class(model_name)
-    kind = base.data_kinds[0] if len(base.data_kinds) == 1 else sniff_kind(paths[0])
+    if len(base.data_kinds) == 1:
+        kind = base.data_kinds[0]
+    else:
+        kind = input_kind(paths[0], **options.reader_options())
     if by not in (None, NO_GROUPING, *_labels_kept(kind)):
         options = replace(options, label_columns=[*(options.label_columns or []), by])
     data, by = load_inputs(paths, kind, options, labels, by)

@@ -283,3 +283,55 @@ def test_by_keeps_any_ssem_column(tmp_path):
     # fit stops because it has a single value.
     assert_one_line_error(result, 2, "'dendrite_id' has one value")
     assert not out.exists()
+
+
+OTHER_LAB = "Cell,Imaged at,Head size\ns1,2024-03-01,0.5\ns1,2024-03-03,0.6\ns2,2024-03-01,0.3\n"
+
+
+@pytest.mark.fast
+def test_fit_maps_the_columns_of_other_labs(tmp_path, monkeypatch):
+    """--spine-col, --time-col and --volume-col reach the reader (the fit itself is faked)."""
+    import xarray as xr
+
+    import spinefit.workflow as workflow
+
+    read = {}
+
+    def fake_fit_file(inputs, model, out, *, input_options, **kwargs):
+        read["data"] = workflow.load_input(inputs[0], None, input_options)
+        return xr.DataTree()
+
+    monkeypatch.setattr(workflow, "fit_file", fake_fit_file)
+    table = tmp_path / "other_lab.csv"
+    table.write_text(OTHER_LAB)
+    mapping = ("--spine-col", "CELL", "--time-col", "imaged at", "--volume-col", "Head size")
+    result = run("fit", table, *mapping, "--out", tmp_path / "x.nc", "--quiet")
+    assert result.exit_code == 0, result.output
+    data = read["data"]
+    assert list(data["spine"].values) == ["s1", "s2"]
+    assert list(data["time_days"].values) == [0.0, 2.0]
+    assert data.attrs["time_origin"] == "2024-03-01"
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    ("flag", "name", "suggestion"),
+    [("--spine-col", "Cel", "Cell"), ("--time-col", "imaged", "Imaged at")],
+)
+def test_fit_bad_mapping_name_is_one_line_exit_2(tmp_path, flag, name, suggestion):
+    table = tmp_path / "other_lab.csv"
+    table.write_text(OTHER_LAB)
+    out = tmp_path / "x.nc"
+    result = run("fit", table, flag, name, "--out", out, "--quiet")
+    assert_one_line_error(result, 2, "other_lab.csv", flag, f"did you mean '{suggestion}'")
+    assert not out.exists()
+
+
+@pytest.mark.fast
+def test_fit_unrecognised_layout_names_the_mapping_options(tmp_path):
+    table = tmp_path / "other_lab.csv"
+    table.write_text(OTHER_LAB)
+    out = tmp_path / "x.nc"
+    result = run("fit", table, "--out", out, "--quiet")
+    assert_one_line_error(result, 2, "--spine-col", "--time-col", "--volume-col")
+    assert not out.exists()

@@ -4,7 +4,8 @@ The reader turns a CSV, TSV or Parquet table into an :class:`xarray.Dataset` alo
 ``synapse`` dim, with the connection (presynaptic/postsynaptic cell pair) of every synapse
 and the number of synapses in that connection (its *multiplicity*). Columns of the
 MICrONS layer-2/3 table (``id``, ``pre_root_id``, ``post_root_id``, ``spine_vol_um3``,
-``cleft_vx``, ``ctr_pt_{x,y,z}_nm``) are recognised without any mapping. An optional
+``cleft_vx``, ``ctr_pt_{x,y,z}_nm``) are recognised without any mapping, and column
+names are matched ignoring case (``PRE_ROOT_ID`` is ``pre_root_id``). An optional
 ``condition`` column, and any columns named in ``label_columns``, are kept as string
 coords on ``synapse``; other columns are ignored and named in the report.
 
@@ -24,7 +25,6 @@ produce identical Datasets, and :func:`write_ssem` writes a Dataset back to a ta
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,11 +40,14 @@ from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.tables import (
     TABLE_SUFFIXES,
     check_label_columns,
+    closest_columns,
+    did_you_mean,
     file_hash,
+    find_column,
     label_text,
     read_table,
-    require_columns,
     require_label_columns,
+    resolve_column,
 )
 
 # Names used only by snapshot data; candidates for spinefit.dims.
@@ -65,7 +68,10 @@ MICRONS_CLEFT = "cleft_vx"
 MICRONS_POSITIONS = ("ctr_pt_x_nm", "ctr_pt_y_nm", "ctr_pt_z_nm")
 
 PRE_CANDIDATES = (MICRONS_PRE, "pre_id", "pre", "presynaptic_id", "pre_cell_id")
-"""Presynaptic-id column names recognised (in this order); also how an input is sniffed."""
+"""Presynaptic-id column names recognised (in this order, ignoring case); also how
+:func:`spinefit.io.read.input_kind` recognises an ssEM table."""
+MAPPING_OPTIONS = ("pre_col", "post_col", "size_cols")
+"""Options naming an ssEM table's columns."""
 _POST_CANDIDATES = (MICRONS_POST, "post_id", "post", "postsynaptic_id", "post_cell_id")
 _ID_CANDIDATES = (MICRONS_ID, "synapse_id", "syn_id")
 
@@ -94,7 +100,9 @@ def read_ssem(
         CSV, TSV or Parquet table with one row per synapse.
     size_cols : list of str, optional
         Size columns to read; the first is the primary size (attr ``size_variable``).
-        Default for MICrONS tables: ``["spine_vol_um3", "cleft_vx"]``.
+        Default for MICrONS tables: ``["spine_vol_um3", "cleft_vx"]``. This and the other
+        column names are matched ignoring case; a missing one raises a one-line error
+        naming the closest columns.
     pre_col, post_col : str, optional
         Presynaptic and postsynaptic cell-id columns (default: ``pre_root_id`` /
         ``post_root_id``, or ``pre_id`` / ``post_id``, ``pre`` / ``post``).
@@ -137,27 +145,16 @@ def read_ssem(
     frame = read_table(path)
     columns = list(frame.columns)
 
-    pre_col = pre_col or _first_present(columns, PRE_CANDIDATES, MICRONS_PRE, source)
-    post_col = post_col or _first_present(columns, _POST_CANDIDATES, MICRONS_POST, source)
-    if id_col is None:
-        id_col = next((c for c in _ID_CANDIDATES if c in columns), None)
-    if size_cols is None:
-        if MICRONS_SPINE_VOLUME not in columns:
-            close = difflib.get_close_matches(MICRONS_SPINE_VOLUME, columns, n=1, cutoff=0.5)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise DataError(
-                f"no size column '{MICRONS_SPINE_VOLUME}'; {hint}name the size column(s) "
-                "with size_cols",
-                source=source,
-                column=MICRONS_SPINE_VOLUME,
-            )
-        size_cols = [MICRONS_SPINE_VOLUME] + ([MICRONS_CLEFT] if MICRONS_CLEFT in columns else [])
-    if not size_cols:
-        raise DataError("size_cols is empty; name at least one size column", source=source)
-    require_columns(frame, [pre_col, post_col, *size_cols] + ([id_col] if id_col else []), source)
-    require_label_columns(frame, extra_labels, source)
+    pre_col = _id_column(columns, pre_col, PRE_CANDIDATES, "--pre-col", source)
+    post_col = _id_column(columns, post_col, _POST_CANDIDATES, "--post-col", source)
+    if id_col is not None:
+        id_col = resolve_column(columns, id_col, source, "id_col")
+    else:
+        found = (find_column(columns, name, source) for name in _ID_CANDIDATES)
+        id_col = next((column for column in found if column is not None), None)
+    size_cols = _size_columns(columns, size_cols, source)
     used = [pre_col, post_col, *size_cols] + ([id_col] if id_col else [])
-    label_names = _label_names(columns, extra_labels, used)
+    labels = _label_columns(frame, extra_labels, used, source)
 
     report = IngestionReport(source=source, rows_read=len(frame))
     rows = np.arange(1, len(frame) + 1)
@@ -170,7 +167,7 @@ def read_ssem(
     post = _parse_ids(_column_as_text(frame, post_col, path))
     if pre[0].dtype != post[0].dtype:  # e.g. integer pre ids, text post ids: compare as text
         pre, post = (pre[0].astype(str), pre[1]), (post[0].astype(str), post[1])
-    sizes = {col: _numeric_sizes(frame, col, source) for col in size_cols}
+    sizes = {_size_name(col): _numeric_sizes(frame, col, source) for col in size_cols}
 
     reason, detail = _drop_reasons(pre, post, sizes, (pre_col, post_col), keep_self_connections)
     keep = reason == ""
@@ -184,18 +181,23 @@ def read_ssem(
     if report.rows_kept == 0:
         raise DataError(f"no synapses left after exclusions ({report.reasons()})", source=source)
 
-    units = {col: _units_for(col, size_units) for col in size_cols}
-    positions = {
-        col: pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)[keep]
-        for col in MICRONS_POSITIONS
-        if col in columns
+    units = {_size_name(col): _units_for(col, size_units) for col in size_cols}
+    position_columns = {
+        name: column
+        for name in MICRONS_POSITIONS
+        if (column := find_column(columns, name, source)) is not None
     }
-    labels = {name: _label_cells(frame, name, path)[keep] for name in label_names}
-    ignored = [c for c in columns if c not in {*used, *positions, *label_names}]
+    positions = {
+        name: pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)[keep]
+        for name, column in position_columns.items()
+    }
+    label_cells = {name: _label_cells(frame, column, path)[keep] for name, column in labels.items()}
+    kept = {*used, *position_columns.values(), *labels.values()}
+    ignored = [c for c in columns if c not in kept]
     if ignored:
         report.notes.append(f"ignored columns: {', '.join(ignored)}")
-    if label_names:
-        report.notes.append(f"label columns kept: {', '.join(label_names)}")
+    if labels:
+        report.notes.append(f"label columns kept: {', '.join(labels)}")
     dataset = synapse_dataset(
         synapse_ids=synapse_ids[keep],
         pre_ids=pre[0][keep],
@@ -203,7 +205,7 @@ def read_ssem(
         sizes={col: values[keep] for col, values in sizes.items()},
         units=units,
         positions=positions,
-        labels=labels,
+        labels=label_cells,
         source=source,
         content_hash=file_hash(path),
         report=report,
@@ -212,6 +214,24 @@ def read_ssem(
     report.notes.append("size units: " + ", ".join(f"{c} in {u}" for c, u in units.items()))
     dataset.attrs[dims.ATTR_INGESTION_REPORT] = report.to_json()
     return dataset
+
+
+def recognises(columns: list[str], source: str) -> bool:
+    """Return True when a header has a presynaptic-id column (:data:`PRE_CANDIDATES`).
+
+    Parameters
+    ----------
+    columns : list of str
+        A table's header.
+    source : str
+        The file name, for messages.
+
+    Returns
+    -------
+    bool
+        Whether :func:`spinefit.io.read.input_kind` takes the file for an ssEM table.
+    """
+    return any(find_column(columns, name, source) is not None for name in PRE_CANDIDATES)
 
 
 def synapse_dataset(
@@ -369,18 +389,26 @@ _RESERVED_LABEL_NAMES = frozenset(
 )
 
 
-def _label_names(columns: list[str], extra_labels: list[str], used: list[str]) -> list[str]:
-    """Return the label columns to keep: ``condition`` when present, then `extra_labels`."""
-    names = [dims.CONDITION_LABEL] if dims.CONDITION_LABEL in columns else []
-    names = [n for n in names if n not in used]
-    for name in extra_labels:
-        if name in used:
+def _label_columns(
+    frame: pd.DataFrame, extra_labels: list[str], used: list[str], source: str
+) -> dict[str, str]:
+    """Return ``{coord name: column}`` of the labels to keep: ``condition``, `extra_labels`.
+
+    ``condition`` is found ignoring case; `extra_labels` are too, and keep the name given.
+    """
+    columns = list(frame.columns)
+    labels: dict[str, str] = {}
+    condition = find_column(columns, dims.CONDITION_LABEL, source)
+    if condition is not None and condition not in used:
+        labels[dims.CONDITION_LABEL] = condition
+    for name, column in require_label_columns(frame, extra_labels, source).items():
+        if column in used:
             raise ConfigError(
                 f"'{name}' cannot be a label column: it is read as an id or size column"
             )
-        if name not in names:
-            names.append(name)
-    return names
+        if column not in labels.values():
+            labels[name] = column
+    return labels
 
 
 def _label_cells(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
@@ -404,18 +432,55 @@ def _reread_as_text(path: Path, column: str) -> pd.Series:
     ).iloc[:, 0]
 
 
-def _first_present(columns: list[str], candidates: tuple[str, ...], default: str, source: str):
-    found = next((c for c in candidates if c in columns), None)
-    if found is None:
-        require_columns(pd.DataFrame(columns=columns), [default], source)
-    return found
+def _id_column(
+    columns: list[str], given: str | None, candidates: tuple[str, ...], option: str, source: str
+) -> str:
+    """Return the cell-id column: the one `given`, else the first candidate (ignoring case)."""
+    if given is not None:
+        return resolve_column(columns, given, source, option)
+    for name in candidates:
+        found = find_column(columns, name, source)
+        if found is not None:
+            return found
+    raise DataError(
+        f"missing required column '{candidates[0]}'{did_you_mean(candidates[0], columns)} "
+        f"(or name it with {option})",
+        source=source,
+        column=candidates[0],
+    )
+
+
+def _size_columns(columns: list[str], given: list[str] | None, source: str) -> list[str]:
+    """Return the size columns: those `given` (ignoring case), else the MICrONS ones."""
+    if given is not None:
+        if not given:
+            raise DataError("size_cols is empty; name at least one size column", source=source)
+        return [resolve_column(columns, name, source, "--size-col") for name in given]
+    spine_volume = find_column(columns, MICRONS_SPINE_VOLUME, source)
+    if spine_volume is None:
+        close = closest_columns(MICRONS_SPINE_VOLUME, columns, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise DataError(
+            f"no size column '{MICRONS_SPINE_VOLUME}'; {hint}name the size column(s) "
+            "with size_cols (--size-col)",
+            source=source,
+            column=MICRONS_SPINE_VOLUME,
+        )
+    cleft = find_column(columns, MICRONS_CLEFT, source)
+    return [spine_volume] + ([cleft] if cleft else [])
+
+
+def _size_name(column: str) -> str:
+    """Return the variable name of a size column: MICrONS columns in their own lower case."""
+    return column.lower() if column.lower() in KNOWN_UNITS else column
 
 
 def _units_for(column: str, size_units: dict[str, str] | None) -> str:
-    if size_units and column in size_units:
-        return size_units[column]
-    if column in KNOWN_UNITS:
-        return KNOWN_UNITS[column]
+    given = {name.lower(): units for name, units in (size_units or {}).items()}
+    if column.lower() in given:
+        return given[column.lower()]
+    if column.lower() in KNOWN_UNITS:
+        return KNOWN_UNITS[column.lower()]
     suffix = next((s for s in _SUFFIX_UNITS if column.lower().endswith(s)), None)
     return _SUFFIX_UNITS[suffix] if suffix else dims.DEFAULT_VOLUME_UNITS
 
@@ -523,6 +588,7 @@ __all__ = [
     "label_coords",
     "multiplicity_counts",
     "read_ssem",
+    "recognises",
     "synapse_dataset",
     "write_ssem",
 ]

@@ -107,24 +107,187 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
 
 
 def require_columns(frame: pd.DataFrame, required: list[str], source: str) -> None:
-    """Raise a one-line DataError naming the first missing column and its closest match.
+    """Raise a one-line DataError naming the first missing column and its closest matches.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         The table read by :func:`read_table`.
     required : list of str
-        Column names that must be present.
+        Column names that must be present, exactly as written (:func:`find_column` looks
+        a name up ignoring case).
     source : str
         The file name, for the message.
     """
-    present = list(frame.columns)
+    present = [str(c) for c in frame.columns]
     for name in required:
         if name in present:
             continue
-        close = difflib.get_close_matches(name, present, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; columns are {present}"
-        raise DataError(f"missing required column '{name}'{hint}", source=source, column=name)
+        raise DataError(
+            f"missing required column '{name}'{did_you_mean(name, present)}",
+            source=source,
+            column=name,
+        )
+
+
+def closest_columns(name: str, columns: Sequence[str], n: int = 3) -> list[str]:
+    """Return up to `n` column names close to `name`, closest first, ignoring case.
+
+    Parameters
+    ----------
+    name : str
+        The name that was looked for.
+    columns : sequence of str
+        The table's column names.
+    n : int, default 3
+        Most names to return.
+
+    Returns
+    -------
+    list of str
+        Column names as written in the table.
+    """
+    by_lower: dict[str, str] = {}
+    for column in columns:
+        by_lower.setdefault(str(column).lower(), str(column))
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.5)
+    return [by_lower[c] for c in close]
+
+
+def did_you_mean(name: str, columns: Sequence[str]) -> str:
+    """Return ``"; did you mean 'X'?"`` for the closest columns, else ``"; columns are [...]"``.
+
+    Parameters
+    ----------
+    name : str
+        The name that was looked for.
+    columns : sequence of str
+        The table's column names.
+
+    Returns
+    -------
+    str
+        A clause to append to a one-line error message.
+    """
+    close = closest_columns(name, columns)
+    if not close:
+        return f"; columns are {list(columns)}"
+    quoted = [f"'{c}'" for c in close]
+    shown = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"; did you mean {shown}?"
+
+
+def find_column(columns: Sequence[str], name: str, source: str) -> str | None:
+    """Return the column called `name`, ignoring case, as written in the table.
+
+    An exact match wins; otherwise the one column whose name differs only in case.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The table's column names.
+    name : str
+        The name to look for.
+    source : str
+        The file name, for the message.
+
+    Returns
+    -------
+    str or None
+        The column name as written, or None when no column has that name.
+
+    Raises
+    ------
+    DataError
+        If several columns differ from `name` only in case (``Volume`` and ``VOLUME``).
+    """
+    columns = [str(c) for c in columns]
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.lower() == name.lower()]
+    if len(matches) > 1:
+        raise DataError(
+            f"columns {', '.join(repr(c) for c in matches)} differ only in case; rename "
+            "one of them",
+            source=source,
+            column=matches[1],
+        )
+    return matches[0] if matches else None
+
+
+def resolve_column(columns: Sequence[str], name: str, source: str, option: str) -> str:
+    """Return the column a user named (ignoring case), or raise naming the closest ones.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The table's column names.
+    name : str
+        The column name the user gave.
+    source : str
+        The file name, for the message.
+    option : str
+        The option that named it (e.g. ``"--time-col"``), for the message.
+
+    Returns
+    -------
+    str
+        The column name as written in the table.
+
+    Raises
+    ------
+    DataError
+        One line naming the option, the closest columns and, when none is close, all of
+        them.
+    """
+    found = find_column(columns, name, source)
+    if found is None:
+        raise DataError(
+            f"no column '{name}' (given with {option}){did_you_mean(name, list(columns))}",
+            source=source,
+            column=name,
+        )
+    return found
+
+
+_BRACKETED_UNIT = re.compile(r"^(?P<name>.*?\S)\s*[\(\[](?P<unit>[^()\[\]]*\S[^()\[\]]*)[\)\]]$")
+_SEPARATED_UNIT = re.compile(r"^(?P<name>.*?[^\s_])[\s_]+(?P<unit>[^\s_]+)$")
+HEADER_UNITS = frozenset(
+    {"um3", "um2", "um", "nm3", "nm2", "nm", "mm3", "vx", "voxel", "voxels", "au", "a.u."}
+    | {"d", "day", "days", "h", "hr", "hrs", "hour", "hours", "min", "mins", "minute", "minutes"}
+    | {"w", "wk", "week", "weeks"}
+)
+"""Units recognised after ``_`` or a space at the end of a column name (``volume_um3``)."""
+
+
+def header_name_and_unit(header: str) -> tuple[str, str]:
+    """Split a column header into its name and the unit it states, if any.
+
+    A unit is either in brackets at the end (``"Volume (um3)"``, ``"volume [µm³]"``; any
+    text) or a known unit after ``_`` or a space (``"volume_um3"``, ``"time_days"``; see
+    :data:`HEADER_UNITS`, compared with :func:`normalize_unit` and ignoring case).
+
+    Parameters
+    ----------
+    header : str
+        One column header.
+
+    Returns
+    -------
+    name : str
+        The header without the unit, stripped.
+    unit : str
+        The unit as written (a unit after ``_`` or a space in lower case), ``""`` when the
+        header states none.
+    """
+    text = str(header).strip()
+    match = _BRACKETED_UNIT.match(text)
+    if match:
+        return match["name"].strip(), match["unit"].strip()
+    match = _SEPARATED_UNIT.match(text)
+    if match and normalize_unit(match["unit"]).lower() in HEADER_UNITS:
+        return match["name"].strip(), match["unit"].lower()  # "VOLUME_UM3": a unit, not a shout
+    return text, ""
 
 
 def table_columns(path: str | Path) -> list[str]:
@@ -326,6 +489,13 @@ def shown_cell(cell: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def is_set(value: Any) -> bool:
+    """Return False for a reader option left at its default: None, False or an empty list."""
+    if isinstance(value, list | tuple):
+        return len(value) > 0
+    return value is not None and value is not False
+
+
 def check_label_columns(
     label_columns: Sequence[str] | None, reserved: frozenset[str] | set[str]
 ) -> list[str]:
@@ -365,8 +535,8 @@ def check_label_columns(
     return names
 
 
-def require_label_columns(frame: pd.DataFrame, names: list[str], source: str) -> None:
-    """Raise a one-line DataError for a requested label column the table lacks.
+def require_label_columns(frame: pd.DataFrame, names: list[str], source: str) -> dict[str, str]:
+    """Find requested label columns (ignoring case), raising one line for a missing one.
 
     Parameters
     ----------
@@ -376,14 +546,29 @@ def require_label_columns(frame: pd.DataFrame, names: list[str], source: str) ->
         Requested label columns.
     source : str
         The file name, for the message.
+
+    Returns
+    -------
+    dict of str to str
+        ``{requested name: column as written in the table}``; the requested name is the
+        name of the coord the label is kept in.
+
+    Raises
+    ------
+    DataError
+        If the table has no column of a requested name; the message lists the columns.
     """
     present = [str(c) for c in frame.columns]
+    found: dict[str, str] = {}
     for name in names:
-        if name not in present:
-            close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
+        column = find_column(present, name, source)
+        if column is None:
+            close = closest_columns(name, present, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise DataError(
                 f"no label column '{name}'; {hint}columns are {', '.join(present)}",
                 source=source,
                 column=name,
             )
+        found[name] = column
+    return found

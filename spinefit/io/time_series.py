@@ -29,6 +29,11 @@ from spinefit.io.tables import normalize_unit
 
 REASON_NEVER_PRESENT = "never present"
 """Ingestion-report reason for a spine absent in every session."""
+ATTR_TIME_ORIGIN = "time_origin"
+"""Dataset attribute: the date (ISO text) of day 0 when times were read from dates.
+
+A candidate for :mod:`spinefit.dims`; only the long-table reader writes it.
+"""
 ABSENT_NOTE = "volume 0, an empty cell or NaN marks a spine absent in that session (stored as NaN)"
 """Ingestion-report note on how absence is read, shared by the long and wide readers."""
 

@@ -3,11 +3,14 @@
 Two layouts are accepted and both give the same Dataset:
 
 * a **long table** (CSV, TSV or Parquet) with one row per spine per session, read by
-  :func:`read_long_table`;
+  :func:`read_long_table`; its spine-id, time and volume columns are recognised by name
+  (ignoring case; ``Spine``, ``Day``, ``Date``, ``Volume (um3)``, ...) or named with the
+  mapping options ``spine_col``, ``time_col`` and ``volume_col``
+  (:mod:`spinefit.io.long_columns`);
 * a **wide matrix** (``.npy`` or CSV) with one row per spine and one column per session,
   read by :func:`spinefit.io.wide_matrix.read_wide_matrix`.
 
-:func:`read_two_photon` picks the reader from the file. In every layout a volume of ``0``,
+:func:`read_two_photon` picks the reader from the file's header. In every layout a volume of ``0``,
 an empty cell or NaN means the spine is *absent* in that session; it is stored as NaN,
 never as a volume of zero. Spines that are absent in every session are dropped and listed
 in the ingestion report.
@@ -23,7 +26,6 @@ content hash, the spinefit version and the
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,13 +38,25 @@ import xarray as xr
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.ingestion_report import IngestionReport
+from spinefit.io.long_columns import (
+    MAPPING_FLAGS,
+    TIME_SESSION,
+    LongColumns,
+    Times,
+    long_columns,
+    looks_long,
+    origin_text,
+    parse_times,
+    spine_column,
+)
 from spinefit.io.tables import (
     check_label_columns,
     file_hash,
+    find_column,
+    is_set,
     label_text,
     normalize_unit,
     read_table,
-    require_columns,
     require_label_columns,
     shown_cell,
     split_value_and_unit,
@@ -50,6 +64,7 @@ from spinefit.io.tables import (
 )
 from spinefit.io.time_series import (
     ABSENT_NOTE,
+    ATTR_TIME_ORIGIN,
     REASON_NEVER_PRESENT,
     check_interval_days,
     resolve_volume_units,
@@ -61,7 +76,6 @@ LABEL_COLUMNS = (dims.DENDRITE_ID, dims.ANIMAL_ID, dims.CONDITION_LABEL, dims.TR
 """Optional per-spine label columns of a long table, kept as coords on ``spine``."""
 UNITS_COLUMNS = ("units", "volume_units")
 """Optional long-table columns naming the volume units (one value for the whole file)."""
-SESSION_COLUMN = "session"
 RESERVED_LABEL_NAMES = frozenset(
     {dims.SPINE, dims.SESSION, dims.SPINE_ID, dims.TIME_DAYS, dims.VOLUME, *UNITS_COLUMNS}
 )
@@ -72,23 +86,32 @@ REASON_NEGATIVE = "negative volume"
 REASON_DUPLICATE = "duplicate spine/time"
 REASON_MISSING_ID = "missing spine_id"
 REASON_BAD_TIME = "non-numeric time"
+REASON_BAD_DATE = "unreadable date"
 
 LONG_ABSENT_NOTE = "a spine with no row for a session is absent in that session"
 
-_LONG_MARKERS = (dims.SPINE_ID, dims.TIME_DAYS, dims.VOLUME)
+MAPPING_OPTIONS = ("spine_col", "time_col", "volume_col")
+"""Options naming a long table's columns; any of them makes a file a long table."""
 _LONG_OPTIONS = {"interval_days", "volume_units", "drop_bad_rows", "label_columns"}
+_LONG_OPTIONS |= set(MAPPING_OPTIONS)
 _WIDE_OPTIONS = {"interval_days", "session_times", "dendrite_map", "volume_units"}
+OPTIONS = frozenset(_LONG_OPTIONS | _WIDE_OPTIONS)
+"""Keyword options of :func:`read_two_photon`."""
 
 
 # --------------------------------------------------------------------------- dispatch
 
 
 def read_two_photon(path: str | Path, **options: Any) -> xr.Dataset:
-    """Read a two-photon time series, choosing the long or wide reader from the file.
+    """Read a two-photon time series, choosing the long or wide reader from the header.
 
-    A ``.npy`` file is a wide matrix. A table with a ``spine_id``, ``time_days`` or
-    ``volume`` column (or a close misspelling of one) is a long table, unless its header
-    is a spine-id column followed only by session times. Any other CSV is a wide matrix.
+    A ``.npy`` file is a wide matrix. A table is a long table when a column mapping
+    (`spine_col`, `time_col`, `volume_col`) is given, or when its header names a spine-id,
+    time or volume column (see :mod:`spinefit.io.long_columns`; ``Spine``, ``Day`` and
+    ``Volume (um3)`` count, as does a close misspelling of ``spine_id``, ``time_days`` or
+    ``volume``), unless the header is a spine-id column followed only by session times.
+    A header of session times, or any header when `interval_days` or `session_times` is
+    given, is a wide matrix. Only the header is read to decide.
 
     Parameters
     ----------
@@ -107,19 +130,19 @@ def read_two_photon(path: str | Path, **options: Any) -> xr.Dataset:
     Raises
     ------
     DataError
-        If the file is malformed.
+        If the file is malformed, or its header is neither a long table's nor a matrix's
+        (the one-line message names ``--spine-col``, ``--time-col`` and ``--volume-col``).
     ConfigError
         If an option does not apply to the file's layout.
     """
-    unknown = set(options) - _LONG_OPTIONS - _WIDE_OPTIONS
+    unknown = set(options) - OPTIONS
     if unknown:
         raise TypeError(f"read_two_photon() got unexpected keyword argument(s) {sorted(unknown)}")
-    suffix = Path(path).suffix.lower()
-    is_long = suffix != ".npy" and _looks_long(table_columns(path))
+    is_long = _is_long(path, options)
     allowed = _LONG_OPTIONS if is_long else _WIDE_OPTIONS
     layout = "long table" if is_long else "wide matrix"
     for name, value in options.items():
-        if name not in allowed and _is_set(value):
+        if name not in allowed and is_set(value):
             raise ConfigError(f"option '{name}' does not apply to {path}, read as a {layout}")
     chosen = {name: value for name, value in options.items() if name in allowed}
     if is_long:
@@ -127,19 +150,46 @@ def read_two_photon(path: str | Path, **options: Any) -> xr.Dataset:
     return read_wide_matrix(path, **chosen)
 
 
-def _is_set(value: Any) -> bool:
-    """Return False for an option left at its default: None, False or an empty list."""
-    if isinstance(value, list | tuple):
-        return len(value) > 0
-    return value is not None and value is not False
+def recognises(columns: list[str], source: str) -> bool:
+    """Return True when a header has a spine-id column, the mark of a time series.
+
+    Parameters
+    ----------
+    columns : list of str
+        A table's header.
+    source : str
+        The file name, for messages.
+
+    Returns
+    -------
+    bool
+        Whether :func:`spinefit.io.read.input_kind` takes the file for a time series.
+    """
+    return spine_column(columns) is not None
 
 
-def _looks_long(columns: list[str]) -> bool:
-    """Return True when a header names long-table columns rather than session times."""
+def _is_long(path: str | Path, options: dict[str, Any]) -> bool:
+    """Decide from the header alone whether a file is a long table (see read_two_photon)."""
+    if Path(path).suffix.lower() == ".npy":
+        return False
+    columns = table_columns(path)
+    if any(is_set(options.get(name)) for name in MAPPING_OPTIONS):
+        return True
+    if len(columns) < 2:  # not a table at all: the reader says why in one line
+        return False
     if len(columns) > 1 and all(header_time(c) is not None for c in columns[1:]):
         return False
-    names = [c.strip().lower() for c in columns]
-    return any(difflib.get_close_matches(n, _LONG_MARKERS, n=1, cutoff=0.8) for n in names)
+    if looks_long(columns):
+        return True
+    if is_set(options.get("interval_days")) or is_set(options.get("session_times")):
+        return False
+    shown = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
+    raise DataError(
+        f"cannot tell the layout from the header ({shown}): name a long table's columns "
+        f"with {MAPPING_FLAGS}, or give --interval-days for a matrix with one column per "
+        "session",
+        source=str(path),
+    )
 
 
 # --------------------------------------------------------------------------- long tables
@@ -152,34 +202,47 @@ def read_long_table(
     volume_units: str | None = None,
     drop_bad_rows: bool = False,
     label_columns: Sequence[str] | None = None,
+    spine_col: str | None = None,
+    time_col: str | None = None,
+    volume_col: str | None = None,
 ) -> xr.Dataset:
     """Read a long table with one row per spine per imaging session.
 
     Parameters
     ----------
     path : str or Path
-        CSV, TSV or Parquet file. Required columns: ``spine_id``, ``volume`` and either
-        ``time_days`` or ``session`` (a session number, multiplied by `interval_days`).
-        Optional columns: ``dendrite_id``, ``animal_id``, ``condition`` and ``treatment``
+        CSV, TSV or Parquet file. Column names are matched ignoring case. Required: a
+        spine-id column (``spine_id``, ``Spine``, ...), a volume column (``volume``,
+        ``Volume (um3)``, ...) and a time column: days (``time_days``, ``Day``), another
+        time unit stated in the header (``Time (h)``, ``time_weeks``), dates or datetimes
+        (``Date`` with ``2024-03-01`` or ``2024-03-01 10:00``; read as days since the
+        first date in the file, fractional for datetimes), or ``session`` numbers
+        (multiplied by `interval_days`); see :mod:`spinefit.io.long_columns`. Optional
+        columns: ``dendrite_id``, ``animal_id``, ``condition`` and ``treatment``
         (per-spine labels; constant within a spine, empty cells are ignored), and
         ``units`` or ``volume_units`` (one unit for the whole file). Volumes may carry a
-        unit suffix (``"0.5 um3"``); all units in a file must agree. Other columns are
-        ignored and named in the report.
+        unit suffix (``"0.5 um3"``), and the volume column's header may state the unit
+        (``volume_um3``, ``Volume (um^3)``); all units in a file must agree. Other
+        columns are ignored and named in the report.
     interval_days : float, optional
         Days between sessions; required when times are given as ``session`` numbers.
     volume_units : str, optional
         Units of the volumes. Must agree with any units written in the file; defaults to
         those, else to :data:`spinefit.dims.DEFAULT_VOLUME_UNITS`.
     drop_bad_rows : bool, default False
-        Drop rows with an empty spine id, a non-numeric time, a non-numeric or negative
-        volume, and exact duplicates of an earlier row, listing each in the report,
-        instead of raising. Conflicting duplicates, unsorted times, mixed units and
-        missing columns always raise.
+        Drop rows with an empty spine id, a non-numeric time (or unreadable date), a
+        non-numeric or negative volume, and exact duplicates of an earlier row, listing
+        each in the report, instead of raising. Conflicting duplicates, unsorted times,
+        mixed units and missing columns always raise.
     label_columns : sequence of str, optional
-        Further per-spine label columns to keep as string coords on ``spine``, beyond
-        ``dendrite_id``, ``animal_id``, ``condition`` and ``treatment`` and under the
-        same rules (constant within a spine, empty cells ignored, ``""`` for a spine
-        with no value).
+        Further per-spine label columns to keep as string coords on ``spine`` (named as
+        given here, found ignoring case), beyond ``dendrite_id``, ``animal_id``,
+        ``condition`` and ``treatment`` and under the same rules (constant within a
+        spine, empty cells ignored, ``""`` for a spine with no value).
+    spine_col, time_col, volume_col : str, optional
+        The spine-id, time and volume columns, for tables whose names are not recognised
+        (matched ignoring case). A time column holds days, unless its header states
+        another time unit, its name is a session or date name, or its cells are dates.
 
     Returns
     -------
@@ -188,13 +251,15 @@ def read_long_table(
         empty, NaN, or no row for that session). Sessions are the sorted union of the
         times in the table. Spines are in order of first appearance; spines never present
         are dropped. The ingestion report (``attrs["ingestion_report"]``) accounts for
-        every row.
+        every row. When times were dates, ``attrs["time_origin"]`` is the date of day 0.
 
     Raises
     ------
     DataError
-        If the table is malformed or lacks a column named in `label_columns`; the
-        message names the file, the 1-based data row (header excluded) and the column.
+        If the table is malformed or lacks a needed column (including one named in
+        `label_columns` or a mapping option); the message names the file, the 1-based
+        data row (header excluded) and the column, and for a missing column the closest
+        names and the mapping option.
     ConfigError
         If `interval_days` is not a positive number, or `label_columns` names a column
         that already has another role (``spine_id``, ``time_days``, ``volume``, ...).
@@ -211,38 +276,49 @@ def read_long_table(
     report = IngestionReport(source=source, rows_read=len(frame))
     report.notes += [ABSENT_NOTE, LONG_ABSENT_NOTE]
 
-    require_columns(frame, [dims.SPINE_ID], source)
-    time_column = _long_time_column(frame, source, interval_days, report)
-    require_columns(frame, [dims.VOLUME], source)
-    require_label_columns(frame, extra_labels, source)
-    kept_labels = [c for c in LABEL_COLUMNS if c in frame.columns]
-    kept_labels += [c for c in extra_labels if c not in kept_labels]
-    units_columns = [c for c in UNITS_COLUMNS if c in frame.columns]
-    used = {dims.SPINE_ID, time_column, dims.VOLUME, *kept_labels, *units_columns}
-    if dims.VOLUME_SE in frame.columns:
-        used.add(dims.VOLUME_SE)
-    ignored = [c for c in frame.columns if c not in used]
+    header = list(frame.columns)
+    columns = long_columns(
+        header,
+        source,
+        spine_col=spine_col,
+        time_col=time_col,
+        volume_col=volume_col,
+        interval_days=interval_days,
+    )
+    if not columns.is_canonical():
+        report.notes.append(
+            f"spine ids from '{columns.spine}', times from '{columns.time}', volumes from "
+            f"'{columns.volume}'"
+        )
+    if interval_days is not None and columns.time_kind != TIME_SESSION:
+        report.notes.append(f"interval_days ignored: times come from column '{columns.time}'")
+    labels = _label_columns(frame, columns, extra_labels, source)
+    units_columns = [c for name in UNITS_COLUMNS if (c := find_column(header, name, source))]
+    se_column = find_column(header, dims.VOLUME_SE, source)
+    used = {columns.spine, columns.time, columns.volume, *labels.values(), *units_columns}
+    used |= {se_column} if se_column else set()
+    ignored = [c for c in header if c not in used]
     if ignored:
         report.notes.append(f"ignored columns: {', '.join(ignored)}")
     if extra_labels:
         report.notes.append(f"label columns kept: {', '.join(extra_labels)}")
 
-    spine = label_text(frame[dims.SPINE_ID])
-    label_cells = {c: label_text(frame[c]) for c in kept_labels}
-    times, bad_time = _parse_times(frame, time_column, interval_days, source)
-    volume, written_units, bad_volume = split_value_and_unit(frame[dims.VOLUME])
+    spine = label_text(frame[columns.spine])
+    label_cells = {column: label_text(frame[column]) for column in labels.values()}
+    times = parse_times(frame[columns.time], columns, interval_days, source)
+    if times.note:
+        report.notes.append(times.note)
+    volume, written_units, bad_volume = split_value_and_unit(frame[columns.volume])
     bad_volume |= np.isinf(volume)
     volume[bad_volume] = np.nan
-    units = _long_units(frame, units_columns, written_units, volume_units, source)
+    units = _long_units(frame, columns, units_columns, written_units, volume_units, source)
 
     keep = np.ones(len(frame), dtype=bool)
-    _drop_bad_rows(
-        frame, spine, bad_time, bad_volume, volume, time_column, keep, drop_bad_rows, report
-    )
+    _drop_bad_rows(frame, columns, spine, times, bad_volume, volume, keep, drop_bad_rows, report)
     _drop_duplicates(
-        spine, times, volume, label_cells, keep, drop_bad_rows, report, source, time_column
+        spine, times.days, volume, label_cells, keep, drop_bad_rows, report, source, columns.time
     )
-    _check_time_order(spine, times, keep, source, time_column)
+    _check_time_order(spine, times.days, keep, source, columns.time)
     spine_labels = _spine_labels(spine, label_cells, keep, source)
 
     present = np.isfinite(volume) & (volume > 0)
@@ -256,25 +332,30 @@ def read_long_table(
             source=source,
         )
 
+    attrs = {dims.ATTR_SOURCE: source, dims.ATTR_CONTENT_HASH: file_hash(path)}
+    if times.origin is not None:
+        attrs[ATTR_TIME_ORIGIN] = origin_text(times.origin)
+        report.notes.append(
+            f"time_days = days since {attrs[ATTR_TIME_ORIGIN]} (the first date in '{columns.time}')"
+        )
     spine_ids = pd.unique(spine[keep])
-    sessions = np.unique(times[keep])
+    sessions = np.unique(times.days[keep])
     matrix = np.full((len(spine_ids), len(sessions)), np.nan)
     rows = pd.Index(spine_ids).get_indexer(spine[keep])
-    columns = np.searchsorted(sessions, times[keep])
-    matrix[rows, columns] = np.where(present[keep], volume[keep], np.nan)
+    session_of_row = np.searchsorted(sessions, times.days[keep])
+    matrix[rows, session_of_row] = np.where(present[keep], volume[keep], np.nan)
     report.rows_kept = int(keep.sum())
-    labels = {name: [spine_labels[name].get(s, "") for s in spine_ids] for name in kept_labels}
+    coords = {
+        name: [spine_labels[column].get(s, "") for s in spine_ids]
+        for name, column in labels.items()
+    }
     standard_error = None
-    if dims.VOLUME_SE in frame.columns:
-        standard_error = _standard_errors(frame, keep, present, rows, columns, report)
+    if se_column is not None:
+        standard_error = _standard_errors(
+            frame[se_column], keep, present, rows, session_of_row, report
+        )
     dataset = time_series_dataset(
-        matrix,
-        [str(s) for s in spine_ids],
-        sessions,
-        labels,
-        units,
-        report,
-        {dims.ATTR_SOURCE: source, dims.ATTR_CONTENT_HASH: file_hash(path)},
+        matrix, [str(s) for s in spine_ids], sessions, coords, units, report, attrs
     )
     if standard_error is not None:
         dataset[dims.VOLUME_SE] = (
@@ -285,8 +366,33 @@ def read_long_table(
     return dataset
 
 
+def _label_columns(
+    frame: pd.DataFrame, columns: LongColumns, extra_labels: list[str], source: str
+) -> dict[str, str]:
+    """Return ``{coord name: column}`` of the per-spine labels to keep.
+
+    The built-in labels (``dendrite_id``, ...) are found ignoring case and keep their own
+    name; `extra_labels` keep the name the user gave.
+    """
+    roles = {columns.spine, columns.time, columns.volume}
+    header = list(frame.columns)
+    labels: dict[str, str] = {}
+    for name in LABEL_COLUMNS:
+        column = find_column(header, name, source)
+        if column is not None and column not in roles:
+            labels[name] = column
+    for name, column in require_label_columns(frame, extra_labels, source).items():
+        if column in roles:
+            raise ConfigError(
+                f"'{name}' cannot be a label column: it is read as the spine id, time or volume"
+            )
+        if column not in labels.values():
+            labels[name] = column
+    return labels
+
+
 def _standard_errors(
-    frame: pd.DataFrame,
+    cells: pd.Series,
     keep: np.ndarray,
     present: np.ndarray,
     rows: np.ndarray,
@@ -299,9 +405,9 @@ def _standard_errors(
     that is not a non-negative number leaves the row's volume in place; it is counted in a
     report note and stored as NaN (unknown).
     """
-    values, _, bad = split_value_and_unit(frame[dims.VOLUME_SE])
+    values, _, bad = split_value_and_unit(cells)
     bad |= ~np.isfinite(values) | (values < 0)
-    written = frame[dims.VOLUME_SE].astype(str).str.strip().ne("").to_numpy()
+    written = cells.astype(str).str.strip().ne("").to_numpy()
     unusable = keep & present & bad & written
     if unusable.any():
         report.notes.append(
@@ -314,69 +420,24 @@ def _standard_errors(
     return matrix
 
 
-def _long_time_column(
-    frame: pd.DataFrame, source: str, interval_days: float | None, report: IngestionReport
-) -> str:
-    """Return the column that gives each row's time, checking `interval_days` fits it."""
-    if dims.TIME_DAYS in frame.columns:
-        if interval_days is not None:
-            report.notes.append("interval_days ignored: the table has a time_days column")
-        return dims.TIME_DAYS
-    if SESSION_COLUMN in frame.columns:
-        if interval_days is None:
-            raise DataError(
-                "times are given as session numbers; pass --interval-days (days between "
-                "sessions) to convert them to days, or give a time_days column",
-                source=source,
-                column=SESSION_COLUMN,
-            )
-        report.notes.append(f"time_days = session x {interval_days:g}")
-        return SESSION_COLUMN
-    present = list(frame.columns)
-    close = difflib.get_close_matches(dims.TIME_DAYS, present, n=1, cutoff=0.5)
-    close = close or difflib.get_close_matches(SESSION_COLUMN, present, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; columns are {present}"
-    raise DataError(
-        f"missing required column 'time_days' (or 'session' with --interval-days){hint}",
-        source=source,
-        column=dims.TIME_DAYS,
-    )
-
-
-def _parse_times(
-    frame: pd.DataFrame, column: str, interval_days: float | None, source: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return each row's time in days and a mask of rows whose time is not a number."""
-    numbers, units, unparseable = split_value_and_unit(frame[column])
-    bad = unparseable | ~np.isfinite(numbers) | (units != "")
-    numbers = np.where(bad, np.nan, numbers)
-    if column != SESSION_COLUMN:
-        return numbers, bad
-    fractional = ~bad & (numbers != np.round(numbers))
-    if fractional.any():
-        position = int(np.argmax(fractional))
-        raise DataError(
-            f"session {shown_cell(frame[column].iloc[position])} is not a whole number",
-            source=source,
-            row=position + 1,
-            column=column,
-        )
-    with np.errstate(over="ignore"):  # an absurd session number overflows to inf
-        times = numbers * float(interval_days)
-    return times, bad | ~np.isfinite(times)
-
-
 def _long_units(
     frame: pd.DataFrame,
+    columns: LongColumns,
     units_columns: list[str],
     written_units: np.ndarray,
     volume_units: str | None,
     source: str,
 ) -> str:
-    """Return the one volume unit of a long table, raising on mixed units."""
+    """Return the one volume unit of a long table, raising on mixed units.
+
+    The unit may be stated in the volume column's header, in a units column and after each
+    volume; all must agree.
+    """
     declared = {c: label_text(frame[c]) for c in units_columns}
-    declared[dims.VOLUME] = written_units
-    first: tuple[str, int, str] | None = None
+    declared[columns.volume] = written_units
+    first: tuple[str, int | None, str] | None = None
+    if columns.volume_unit:
+        first = (columns.volume_unit, None, columns.volume)
     for position in range(len(frame)):
         for column, cells in declared.items():
             unit = cells[position]
@@ -385,8 +446,9 @@ def _long_units(
             if first is None:
                 first = (unit, position + 1, column)
             elif normalize_unit(unit) != normalize_unit(first[0]):
+                where = "in the header" if first[1] is None else f"at row {first[1]}"
                 raise DataError(
-                    f"mixed units: {unit!r} here but {first[0]!r} at row {first[1]} "
+                    f"mixed units: {unit!r} here but {first[0]!r} {where} "
                     f"(column '{first[2]}'); convert all volumes to one unit",
                     source=source,
                     row=position + 1,
@@ -397,21 +459,26 @@ def _long_units(
 
 def _drop_bad_rows(
     frame: pd.DataFrame,
+    columns: LongColumns,
     spine: np.ndarray,
-    bad_time: np.ndarray,
+    times: Times,
     bad_volume: np.ndarray,
     volume: np.ndarray,
-    time_column: str,
     keep: np.ndarray,
     drop_bad_rows: bool,
     report: IngestionReport,
 ) -> None:
     """Raise on the first unusable row, or drop every such row when `drop_bad_rows`."""
+    time_reason, time_message = (
+        (REASON_BAD_DATE, "time {} is not a date like 2024-03-01 or 2024-03-01 10:00")
+        if times.dates
+        else (REASON_BAD_TIME, "time {} is not a finite number")
+    )
     checks = [
-        (spine == "", REASON_MISSING_ID, dims.SPINE_ID, "spine_id is empty"),
-        (bad_time, REASON_BAD_TIME, time_column, "time {} is not a finite number"),
-        (bad_volume, REASON_NON_NUMERIC, dims.VOLUME, "volume {} is not a number"),
-        (volume < 0, REASON_NEGATIVE, dims.VOLUME, "volume {} is negative"),
+        (spine == "", REASON_MISSING_ID, columns.spine, "spine id is empty"),
+        (times.bad, time_reason, columns.time, time_message),
+        (bad_volume, REASON_NON_NUMERIC, columns.volume, "volume {} is not a number"),
+        (volume < 0, REASON_NEGATIVE, columns.volume, "volume {} is negative"),
     ]
     for position in np.flatnonzero(np.any([mask for mask, *_ in checks], axis=0)):
         _, reason, column, message = next(c for c in checks if c[0][position])

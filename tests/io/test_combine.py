@@ -20,6 +20,8 @@ from spinefit.io.transitions import count_transitions
 from spinefit.io.two_photon import read_long_table
 from spinefit.io.wide_matrix import read_wide_matrix
 
+pytestmark = pytest.mark.fast
+
 WT = """spine_id,time_days,volume,dendrite_id,animal_id,region
 s1,0,1.0,d1,m1,CA1
 s1,4,1.2,d1,m1,CA1

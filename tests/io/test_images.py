@@ -7,6 +7,8 @@ import tifffile
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.images import find_sessions, open_stack, read_rois
 
+pytestmark = pytest.mark.fast
+
 SHAPE = (4, 16, 16)
 
 

@@ -25,6 +25,8 @@ from spinefit.io.ssem import (
 )
 from spinefit.simulate.mixtures import simulate_paired_mixture
 
+pytestmark = pytest.mark.fast
+
 MICRONS = ("microns_l23", "soma_subgraph_synapses_spines_v185.csv")
 
 HEADER = "id,pre_root_id,post_root_id,cleft_vx,spine_vol_um3\n"
@@ -310,16 +312,29 @@ def test_ingestion_report_is_json(tmp_path):
     assert raw["rows_read"] == raw["rows_kept"] == 1
 
 
-def test_input_kind_is_sniffed_from_the_header_with_the_reader_s_column_names(tmp_path):
-    """Every presynaptic-id name the ssEM reader knows makes a snapshot; the rows are
-    not read (a malformed row after the header does not matter)."""
-    from spinefit.io.ssem import PRE_CANDIDATES
-    from spinefit.workflow import sniff_kind
+# -- column names in any case ---------------------------------------------------------------
+def test_microns_columns_in_upper_case_read_as_lower_case(tmp_path):
+    text = HEADER + "1,10,20,5,0.1\n2,10,20,6,0.2\n3,11,21,7,0.3\n"
+    lower = read_ssem(write(tmp_path, text, "lower.csv"))
+    mixed = read_ssem(write(tmp_path, text.upper().replace("_ROOT_", "_root_"), "mixed.csv"))
+    upper = read_ssem(write(tmp_path, HEADER.upper() + text.split("\n", 1)[1], "upper.csv"))
+    for dataset in (mixed, upper):
+        assert list(dataset.data_vars) == ["spine_vol_um3", "cleft_vx"]
+        assert dataset.attrs[ATTR_SIZE_VARIABLE] == "spine_vol_um3"
+        assert dataset["spine_vol_um3"].attrs["units"] == "um^3"
+        np.testing.assert_array_equal(dataset["spine_vol_um3"].values, lower["spine_vol_um3"])
+        assert list(dataset[PRE_ID].values) == list(lower[PRE_ID].values)
 
-    for name in PRE_CANDIDATES:
-        path = tmp_path / f"{name}.csv"
-        path.write_text(f"{name},post_id,size\n1,2,0.5\n1,2,0.5,extra,cells\n")
-        assert sniff_kind(path) == dims.KIND_SNAPSHOT, name
-    series = tmp_path / "series.csv"
-    series.write_text("spine_id,time_days,volume\ns1,0,1.0\n")
-    assert sniff_kind(series) == dims.KIND_TIME_SERIES
+
+def test_mapping_names_match_ignoring_case_and_suggest_the_closest(tmp_path):
+    path = write(tmp_path, "Presyn,Postsyn,Head Volume,Condition\n1,2,0.5,WT\n1,3,0.6,KO\n")
+    dataset = read_ssem(path, pre_col="PRESYN", post_col="postsyn", size_cols=["head volume"])
+    assert list(dataset.data_vars) == ["Head Volume"]
+    assert list(dataset[dims.CONDITION_LABEL].values) == ["WT", "KO"]
+    with pytest.raises(DataError) as error:
+        read_ssem(path, pre_col="Presyn", post_col="Postsin", size_cols=["Head Volume"])
+    message = one_line(error)
+    assert "no column 'Postsin' (given with --post-col); did you mean 'Postsyn'" in message
+    assert error.value.column == "Postsin"
+    with pytest.raises(DataError, match=r"missing required column 'pre_root_id'.*--pre-col"):
+        read_ssem(path)

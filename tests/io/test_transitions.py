@@ -17,6 +17,8 @@ from spinefit.io.combine import combine_labelled
 from spinefit.io.transitions import count_transitions, transitions, turnover_intervals
 from spinefit.io.two_photon import read_two_photon
 
+pytestmark = pytest.mark.fast
+
 # Imaged at days 0, 4, 8: both spines always present.
 EVERY_FOURTH_DAY = """spine_id,time_days,volume
 a1,0,1.0

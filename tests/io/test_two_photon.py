@@ -21,6 +21,8 @@ from spinefit.io.transitions import count_transitions, transitions
 from spinefit.io.two_photon import read_long_table, read_two_photon
 from spinefit.io.wide_matrix import read_wide_matrix
 
+pytestmark = pytest.mark.fast
+
 LONG = """spine_id,time_days,volume
 a,0,1.0
 a,4,0
@@ -230,8 +232,8 @@ def test_bad_interval_days_is_a_config_error(write_text, interval):
     ("header", "missing", "suggestion"),
     [
         ("spine_id,time_days,volum", "volume", "volum"),
-        ("spineid,time_days,volume", "spine_id", "spineid"),
-        ("spine_id,time_day,volume", "time_days", "time_day"),
+        ("spin_id,time_days,volume", "spine_id", "spin_id"),
+        ("spine_id,tme_days,volume", "time_days", "tme_days"),
         ("spine_id,sesion,volume", "time_days", "sesion"),
     ],
 )

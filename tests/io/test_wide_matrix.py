@@ -13,6 +13,8 @@ from spinefit.io.tables import combined_hash, file_hash
 from spinefit.io.two_photon import read_two_photon
 from spinefit.io.wide_matrix import read_wide_matrix
 
+pytestmark = pytest.mark.fast
+
 MATRIX = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, np.nan], [np.nan, 0.5, 0.6]])
 
 
