@@ -16,7 +16,7 @@ from spinefit import dims
 from spinefit.errors import ConfigError, ConvergenceError
 from spinefit.families import family_from_config
 from spinefit.io import input_kind, read_any
-from spinefit.models import get_model_class
+from spinefit.models import PER_CONDITION_MODEL, get_model_class
 from spinefit.models.base import SamplerSettings
 from spinefit.results import save_result
 from spinefit.stats import CONVERGENCE_WARNINGS_ATTR, convergence_problems, sampler_diagnostics
@@ -98,8 +98,6 @@ def load_input(
 
 NO_GROUPING = "none"
 """``--by`` value that fits one model to all data even when it has a condition column."""
-PER_CONDITION_MODEL = "by-condition"
-"""Registry name of the wrapper that fits a model once per condition."""
 
 
 def _labels_kept(kind: str) -> tuple[str, ...]:

@@ -32,6 +32,8 @@ REGISTRY: dict[str, str] = {
     "variance-split": "spinefit.models.variance_split:VarianceSplit",
 }
 """``--model`` name → ``"module:Class"``; :func:`register_model` adds to it."""
+PER_CONDITION_MODEL = "by-condition"
+"""The model that fits any other model once per condition (no hierarchical version)."""
 
 
 def register_model(name: str, target: str) -> None:
@@ -82,4 +84,12 @@ def model_of(tree: xr.DataTree) -> SpineModel:
     return get_model_class(str(name)).from_result(tree)
 
 
-__all__ = ["REGISTRY", "get_model_class", "model_names", "model_of", "register_model"]
+__all__ = [
+    "PER_CONDITION_MODEL",
+    "REGISTRY",
+    "ConfigError",
+    "get_model_class",
+    "model_names",
+    "model_of",
+    "register_model",
+]
