@@ -176,3 +176,30 @@ def test_architecture_module_map_names_every_module():
         and path.relative_to(PACKAGE).as_posix() not in text
     ]
     assert not missing, f"ARCHITECTURE.md's module map lacks {missing}"
+
+
+IMPORT_NAMES = {"scikit-image": "skimage"}
+USED_THROUGH_ANOTHER_PACKAGE = {
+    "arviz-base": "arviz 1.x's data layer, pinned with it",
+    "arviz-stats": "arviz 1.x's statistics, pinned with it",
+    "h5py": "the HDF5 layer under h5netcdf",
+    "pyarrow": "pandas' Parquet engine",
+    "h5netcdf": "named as xarray's netCDF engine",
+}
+
+
+def test_every_declared_dependency_is_used():
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    source = "\n".join(path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py"))
+    unused = []
+    for requirement in project["dependencies"]:
+        name = re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0]
+        if name in USED_THROUGH_ANOTHER_PACKAGE:
+            continue
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        if not re.search(rf"^\s*(import|from) {module}\b", source, flags=re.M):
+            unused.append(name)
+    assert not unused, f"declared but never imported: {unused}"
