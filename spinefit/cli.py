@@ -289,6 +289,7 @@ def summary(
 @app.command()
 @handle_errors
 def check(
+    ctx: typer.Context,
     result: Annotated[Path, typer.Argument(help="Drift-diffusion result from `spinefit fit`.")],
     draws: Annotated[int, typer.Option(help="Posterior draws for the predictive check.")] = 200,
     out: Annotated[
@@ -313,28 +314,16 @@ def check(
         sys.stdout.write(json.dumps(body) + "\n")
     else:
         sys.stdout.write("\n".join(check_lines(body)) + "\n")
+    if ctx.info_name == "simulate":
+        err_console.print(
+            "spinefit: note: 'simulate' is now 'spinefit check'; the alias goes in the next "
+            "release",
+            markup=False,
+            highlight=False,
+        )
 
 
-@app.command(help="Alias of `spinefit check` (kept for one release).")
-@handle_errors
-def simulate(
-    result: Annotated[Path, typer.Argument(help="Drift-diffusion result from `spinefit fit`.")],
-    draws: Annotated[int, typer.Option(help="Posterior draws for the predictive check.")] = 200,
-    out: Annotated[
-        Path | None, typer.Option(help="Also write the check alone as netCDF here.")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    particles: Annotated[
-        int | None, typer.Option(help="Also cross-check 4 draws with this many simulated sites.")
-    ] = None,
-) -> None:
-    check.__wrapped__(result, draws, out, json_output, seed, particles)
-    err_console.print(
-        "spinefit: note: 'simulate' is now 'spinefit check'; the alias goes in the next release",
-        markup=False,
-        highlight=False,
-    )
+app.command("simulate", help="Alias of `spinefit check` (kept for one release).")(check)
 
 
 @app.command()

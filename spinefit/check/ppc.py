@@ -9,6 +9,7 @@ and ``summary`` read it instead of recomputing it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -18,23 +19,22 @@ from spinefit.results.names import MODEL_ATTR, PPC_GROUP
 
 
 def stationary_check(
-    tree: xr.DataTree,
-    *,
-    draws: int = 200,
-    random_seed: int = 0,
-    n_grid: int = 500,
-    grid_max_factor: float = 3.0,
-    replicate_size: int | None = None,
-    n_particles: int | None = None,
-    particle_draws: int = 4,
-    particle_dt: float = 0.01,
+    tree: xr.DataTree, *, draws: int = 200, random_seed: int = 0, **options: Any
 ) -> xr.Dataset:
     """Compare a drift–diffusion result's predicted sizes and turnover with its data.
 
-    Parameters are those of
-    :func:`spinefit.check.stationary.moments_stationary_check`; a latent fit uses
-    ``draws``, ``random_seed``, ``n_grid`` and ``replicate_size`` (the particle
-    cross-check applies to moments fits of the linear family only).
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A single-population drift–diffusion result.
+    draws, random_seed : int
+        Posterior draws used, and the seed of their choice and of the replicates.
+    **options
+        Further options of :func:`spinefit.check.stationary.moments_stationary_check`
+        (``n_grid``, ``grid_max_factor``, ``replicate_size``, ``n_particles``, ...); a
+        latent fit (:func:`spinefit.check.latent.latent_stationary_check`) takes
+        ``n_grid`` and ``replicate_size`` and refuses the particle cross-check, which
+        simulates the moments fits of the linear family only.
 
     Returns
     -------
@@ -44,8 +44,8 @@ def stationary_check(
     Raises
     ------
     ConfigError
-        If the result is not a single-population drift–diffusion fit or an option is out
-        of range.
+        If the result is not a single-population drift–diffusion fit or an option does
+        not apply or is out of range.
     """
     from spinefit.models import model_of
     from spinefit.models.drift_diffusion import DriftDiffusion
@@ -58,30 +58,22 @@ def stationary_check(
             "the stationary check needs a drift-diffusion result, got model "
             f"{tree.attrs.get(MODEL_ATTR)!r}"
         )
-    if model.latent:
-        from spinefit.check.latent import latent_stationary_check
+    if not model.latent:
+        from spinefit.check.stationary import moments_stationary_check
 
-        return latent_stationary_check(
-            tree,
-            model,
-            draws=draws,
-            random_seed=random_seed,
-            n_grid=n_grid,
-            replicate_size=replicate_size,
+        return moments_stationary_check(
+            tree, model, draws=draws, random_seed=random_seed, **options
         )
-    from spinefit.check.stationary import moments_stationary_check
+    from spinefit.check.latent import latent_stationary_check
 
-    return moments_stationary_check(
-        tree,
-        model,
-        draws=draws,
-        random_seed=random_seed,
-        n_grid=n_grid,
-        grid_max_factor=grid_max_factor,
-        replicate_size=replicate_size,
-        n_particles=n_particles,
-        particle_draws=particle_draws,
-        particle_dt=particle_dt,
+    latent_options = {"n_grid": 500} | options  # the grid of the moments check by default
+    if latent_options.pop("n_particles", None) is not None:
+        raise ConfigError("the particle cross-check applies to moments fits (--likelihood moments)")
+    unknown = sorted(set(latent_options) - {"n_grid", "replicate_size"})
+    if unknown:
+        raise ConfigError(f"option(s) {', '.join(unknown)} do not apply to a latent fit")
+    return latent_stationary_check(
+        tree, model, draws=draws, random_seed=random_seed, **latent_options
     )
 
 
