@@ -162,27 +162,40 @@ def fit(
         bool, typer.Option(help="ssEM: keep synapses whose pre and post cell are the same.")
     ] = False,
     by_multiplicity: Annotated[
-        bool, typer.Option(help="mixture: large-state weight per multiplicity group.")
+        bool,
+        typer.Option(
+            help="mixture: large-state weight per multiplicity group (alias of "
+            "-o by_multiplicity=true)."
+        ),
     ] = False,
     family: Annotated[
         str | None,
         typer.Option(
             help="drift-diffusion SDE family: linear (default), power or spline (flexible "
-            "drift; -o n_basis=K, -o spline_variance=true)."
+            "drift; -o n_basis=K, -o spline_variance=true). Alias of -o family=NAME."
         ),
     ] = None,
     pool_animals: Annotated[
-        bool, typer.Option(help="Partial pooling across animals (needs animal_id).")
+        bool,
+        typer.Option(
+            help="Partial pooling across animals (needs animal_id); alias of -o pool_animals=true."
+        ),
     ] = False,
     likelihood: Annotated[
         str | None,
         typer.Option(
             help="drift-diffusion likelihood: latent (default; killed, noisy latent size "
-            "process) or moments (fast moment-matched screening)."
+            "process) or moments (fast moment-matched screening). Alias of -o likelihood=NAME."
         ),
     ] = None,
     option: Annotated[
-        list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Model option KEY=VALUE (repeat for several); every model-specific option "
+            "goes here.",
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option(help="Exit with code 3 if the fit did not converge.")
