@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from spinefit.report.html import write_report
 from spinefit.results import load_result
@@ -65,10 +66,16 @@ def is_blank(png: bytes) -> bool:
 
 @pytest.fixture(scope="module")
 def report_path(small_fit_path):
+    from spinefit.check.ppc import stationary_check
+
     tree = load_result(small_fit_path)
     tree.attrs["input_source"] = f"spines_{HOSTILE_FILE}.csv"
+    # The posterior predictive check, as `spinefit check` stores it, so its figures are shown.
+    tree["ppc"] = xr.DataTree(dataset=stationary_check(tree, draws=60, random_seed=1))
     OUTPUT.mkdir(exist_ok=True)
-    return write_report([tree], OUTPUT / "browser_report.html", title=f"Report {HOSTILE}")
+    path = write_report([tree], OUTPUT / "browser_report.html", title=f"Report {HOSTILE}")
+    assert "Distance and bimodality statistics" in path.read_text()
+    return path
 
 
 def test_loads_without_errors_or_network(browser, report_path):
