@@ -47,17 +47,17 @@ def stationary_check(
         If the result is not a single-population drift–diffusion fit or an option does
         not apply or is out of range.
     """
-    from spinefit.models import model_of
+    from spinefit.models import get_model_class
     from spinefit.models.drift_diffusion import DriftDiffusion
 
     if draws < 1:
         raise ConfigError(f"draws must be >= 1, got {draws}")
-    model = model_of(tree)
-    if type(model) is not DriftDiffusion:
+    if get_model_class(str(tree.attrs.get(MODEL_ATTR))) is not DriftDiffusion:
         raise ConfigError(
             "the stationary check needs a drift-diffusion result, got model "
             f"{tree.attrs.get(MODEL_ATTR)!r}"
         )
+    model = DriftDiffusion.from_result(tree)
     if not model.latent:
         from spinefit.check.stationary import moments_stationary_check
 
