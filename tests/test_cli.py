@@ -335,3 +335,11 @@ def test_fit_unrecognised_layout_names_the_mapping_options(tmp_path):
     result = run("fit", table, "--out", out, "--quiet")
     assert_one_line_error(result, 2, "--spine-col", "--time-col", "--volume-col")
     assert not out.exists()
+
+
+@pytest.mark.fast
+def test_help_imports_no_numerical_stack():
+    """`spinefit --help` stays fast (< 1 s): building the CLI imports neither xarray nor PyMC."""
+    code = "import sys, spinefit.cli; print(sorted({'xarray', 'pymc', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
