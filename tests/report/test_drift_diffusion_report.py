@@ -156,3 +156,15 @@ def test_report_without_a_stored_check_says_how_to_compute_it(rng):
     ppc = {section.title: section for section in sections}["Posterior predictive check"]
     assert "spinefit check fits/demo.nc" in html.unescape(ppc.body_html)
     assert not ppc.subsections
+
+
+def test_spline_fits_carry_the_known_fixed_point_bias(rng):
+    tree = fake_result(rng)
+    tree[PPC_GROUP] = xr.DataTree(dataset=stationary_check(tree, draws=50, random_seed=3))
+    model = DriftDiffusion.from_result(tree)
+    linear = drift_diffusion_sections(model, tree)[0].body_html
+    assert "Known bias of the spline family" not in linear
+    model.config["family"] = "spline"  # the text is chosen by the fitted family's name
+    spline = html.unescape(drift_diffusion_sections(model, tree)[0].body_html)
+    assert "Known bias of the spline family" in spline
+    assert "0.435 [0.400, 0.470]" in spline
