@@ -35,7 +35,7 @@ import xarray as xr
 
 from spinefit import dims
 from spinefit._version import __version__
-from spinefit.errors import ConfigError, DataError
+from spinefit.errors import DataError
 from spinefit.io.ingestion_report import IngestionReport
 from spinefit.io.tables import (
     TABLE_SUFFIXES,
@@ -44,9 +44,9 @@ from spinefit.io.tables import (
     did_you_mean,
     file_hash,
     find_column,
+    label_column_map,
     label_text,
     read_table,
-    require_label_columns,
     resolve_column,
 )
 
@@ -154,7 +154,9 @@ def read_ssem(
         id_col = next((column for column in found if column is not None), None)
     size_cols = _size_columns(columns, size_cols, source)
     used = [pre_col, post_col, *size_cols] + ([id_col] if id_col else [])
-    labels = _label_columns(frame, extra_labels, used, source)
+    labels = label_column_map(
+        frame, [dims.CONDITION_LABEL], extra_labels, used, source, "an id or size column"
+    )
 
     report = IngestionReport(source=source, rows_read=len(frame))
     rows = np.arange(1, len(frame) + 1)
@@ -387,28 +389,6 @@ def label_coords(dataset: xr.Dataset) -> list[str]:
 _RESERVED_LABEL_NAMES = frozenset(
     {dims.SYNAPSE, PRE_ID, POST_ID, dims.CONNECTION, MULTIPLICITY, *MICRONS_POSITIONS}
 )
-
-
-def _label_columns(
-    frame: pd.DataFrame, extra_labels: list[str], used: list[str], source: str
-) -> dict[str, str]:
-    """Return ``{coord name: column}`` of the labels to keep: ``condition``, `extra_labels`.
-
-    ``condition`` is found ignoring case; `extra_labels` are too, and keep the name given.
-    """
-    columns = list(frame.columns)
-    labels: dict[str, str] = {}
-    condition = find_column(columns, dims.CONDITION_LABEL, source)
-    if condition is not None and condition not in used:
-        labels[dims.CONDITION_LABEL] = condition
-    for name, column in require_label_columns(frame, extra_labels, source).items():
-        if column in used:
-            raise ConfigError(
-                f"'{name}' cannot be a label column: it is read as an id or size column"
-            )
-        if column not in labels.values():
-            labels[name] = column
-    return labels
 
 
 def _label_cells(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:

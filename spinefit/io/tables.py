@@ -572,3 +572,52 @@ def require_label_columns(frame: pd.DataFrame, names: list[str], source: str) ->
             )
         found[name] = column
     return found
+
+
+def label_column_map(
+    frame: pd.DataFrame,
+    built_in: Iterable[str],
+    extra_labels: list[str],
+    used: Iterable[str],
+    source: str,
+    used_as: str,
+) -> dict[str, str]:
+    """Return ``{coord name: column}`` of the label columns a reader keeps.
+
+    The `built_in` labels are kept when present (found ignoring case, keeping their own
+    name) and not already read for another role; `extra_labels` must be present and keep
+    the name the user gave.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    built_in : iterable of str
+        Labels the reader keeps without being asked (e.g. ``condition``).
+    extra_labels : list of str
+        Labels the user asked for (``--by``).
+    used : iterable of str
+        Columns read for another role (ids, times, sizes).
+    source : str
+        The file name, for messages.
+    used_as : str
+        How messages name those roles (``"the spine id, time or volume"``).
+
+    Raises
+    ------
+    ConfigError
+        If an extra label is one of the `used` columns.
+    """
+    used = set(used)
+    header = list(frame.columns)
+    labels: dict[str, str] = {}
+    for name in built_in:
+        column = find_column(header, name, source)
+        if column is not None and column not in used:
+            labels[name] = column
+    for name, column in require_label_columns(frame, extra_labels, source).items():
+        if column in used:
+            raise ConfigError(f"'{name}' cannot be a label column: it is read as {used_as}")
+        if column not in labels.values():
+            labels[name] = column
+    return labels

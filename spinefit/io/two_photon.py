@@ -54,10 +54,10 @@ from spinefit.io.tables import (
     file_hash,
     find_column,
     is_set,
+    label_column_map,
     label_text,
     normalize_unit,
     read_table,
-    require_label_columns,
     shown_cell,
     split_value_and_unit,
     table_columns,
@@ -292,7 +292,14 @@ def read_long_table(
         )
     if interval_days is not None and columns.time_kind != TIME_SESSION:
         report.notes.append(f"interval_days ignored: times come from column '{columns.time}'")
-    labels = _label_columns(frame, columns, extra_labels, source)
+    labels = label_column_map(
+        frame,
+        LABEL_COLUMNS,
+        extra_labels,
+        (columns.spine, columns.time, columns.volume),
+        source,
+        "the spine id, time or volume",
+    )
     units_columns = [c for name in UNITS_COLUMNS if (c := find_column(header, name, source))]
     se_column = find_column(header, dims.VOLUME_SE, source)
     used = {columns.spine, columns.time, columns.volume, *labels.values(), *units_columns}
@@ -364,31 +371,6 @@ def read_long_table(
             {"units": units, "long_name": "standard error of the volume (NaN where unknown)"},
         )
     return dataset
-
-
-def _label_columns(
-    frame: pd.DataFrame, columns: LongColumns, extra_labels: list[str], source: str
-) -> dict[str, str]:
-    """Return ``{coord name: column}`` of the per-spine labels to keep.
-
-    The built-in labels (``dendrite_id``, ...) are found ignoring case and keep their own
-    name; `extra_labels` keep the name the user gave.
-    """
-    roles = {columns.spine, columns.time, columns.volume}
-    header = list(frame.columns)
-    labels: dict[str, str] = {}
-    for name in LABEL_COLUMNS:
-        column = find_column(header, name, source)
-        if column is not None and column not in roles:
-            labels[name] = column
-    for name, column in require_label_columns(frame, extra_labels, source).items():
-        if column in roles:
-            raise ConfigError(
-                f"'{name}' cannot be a label column: it is read as the spine id, time or volume"
-            )
-        if column not in labels.values():
-            labels[name] = column
-    return labels
 
 
 def _standard_errors(
