@@ -1,7 +1,7 @@
 """The ``spinefit`` command line: each command parses arguments and calls one function.
 
 Exit codes: 0 ok, 1 internal error (a bug; please report), 2 bad input or options,
-3 the fit did not converge and ``--strict`` was given.
+3 the fit did not converge and ``--strict`` was given, 4 some rows of a batch failed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rich.console import Console
 
 from spinefit.errors import ConfigError, SpinefitError
 from spinefit.models import model_names
+from spinefit.options import parse_option_pairs
 
 app = typer.Typer(
     name="spinefit",
@@ -48,6 +49,8 @@ def handle_errors(command):
             return command(*args, **kwargs)
         except SpinefitError as err:
             _fail(str(err), err.exit_code)
+        except typer.Exit:
+            raise
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as err:  # a bug: say so in one line unless debugging
@@ -76,16 +79,7 @@ def _parse_floats(text: str | None, option: str) -> list[float] | None:
 
 
 def _parse_config(pairs: list[str] | None) -> dict:
-    config = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(f"--option takes KEY=VALUE, got '{pair}'")
-        key, value = pair.split("=", 1)
-        try:
-            config[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            config[key.strip().replace("-", "_")] = value
-    return config
+    return parse_option_pairs(pairs or [])
 
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status.")]
@@ -481,6 +475,76 @@ def measure(
     )
     if not quiet:
         err_console.print(f"wrote {out}" + (f" and {report_path}" if report_path else ""))
+
+
+@app.command()
+@handle_errors
+def batch(
+    manifest: Annotated[
+        Path, typer.Argument(help="CSV with one row per data set: label, input[, model, options…].")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running dask scheduler (tcp://host:port)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local worker processes (default: one per core).")
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Default posterior draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Default tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Default number of chains.")] = 2,
+    seed: Annotated[int, typer.Option(help="Default random seed.")] = 0,
+    sampler: Annotated[str, typer.Option(help="Default sampler: nutpie or pymc.")] = "nutpie",
+    ess_target: Annotated[
+        int, typer.Option(help="Default bulk-ESS target (as spinefit fit; 0: off).")
+    ] = 400,
+    rerun: Annotated[
+        bool, typer.Option(help="Fit completed rows again instead of reusing them.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fit many data sets (one manifest row each) on dask.distributed.
+
+    Each row writes OUT/LABEL.nc and OUT/LABEL.html; OUT/summary.csv, summary.parquet and
+    index.html combine them. A failed row is recorded and the others go on; a re-run skips
+    rows already done. Exit code 4 if any row failed.
+
+    Example: spinefit batch manifest.csv --out fits/ --workers 2
+    """
+    from spinefit.batch.run import BatchDefaults, run_batch
+    from spinefit.sampling.settings import SamplerSettings
+
+    SamplerSettings(draws=draws, tune=tune, chains=chains, sampler=sampler, ess_target=ess_target)
+    defaults = BatchDefaults(
+        draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler, ess_target=ess_target
+    )
+    result = run_batch(
+        manifest,
+        out,
+        defaults=defaults,
+        scheduler=scheduler,
+        workers=workers,
+        progress=not quiet,
+        rerun=rerun,
+    )
+    if not quiet:
+        fitted = len(result.records) - len(result.failed) - len(result.skipped)
+        err_console.print(
+            f"{fitted} fitted, {len(result.skipped)} reused, {len(result.failed)} failed; "
+            f"wrote {result.index_html} and {result.summary_csv}",
+            soft_wrap=True,
+        )
+    for record in result.records:
+        if record["status"] != "ok":
+            err_console.print(
+                f"spinefit: failed: {record['label']}: {record['error']}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    if result.failed:
+        raise typer.Exit(4)
 
 
 def main() -> None:

@@ -180,7 +180,7 @@ def test_architecture_module_map_names_every_module():
     assert not missing, f"ARCHITECTURE.md's module map lacks {missing}"
 
 
-IMPORT_NAMES = {"scikit-image": "skimage"}
+IMPORT_NAMES = {"scikit-image": "skimage", "dask": "distributed"}  # dask[distributed]
 USED_THROUGH_ANOTHER_PACKAGE = {
     "arviz-base": "arviz 1.x's data layer, pinned with it",
     "arviz-stats": "arviz 1.x's statistics, pinned with it",
