@@ -52,11 +52,15 @@ def test_rk4_equals_matrix_exponential_for_linear_family(a, b, c, d):
     np.testing.assert_allclose(v_rk, var, rtol=1e-6)
 
 
-def test_pytensor_moments_match_numpy_with_irregular_intervals():
+@pytest.mark.parametrize(
+    ("intervals", "index"),
+    [([2.0, 3.0, 4.0], [0, 2, 1, 2]), ([3.0], [0, 0, 0, 0])],
+    ids=["irregular", "one interval"],
+)
+def test_pytensor_moments_match_numpy(intervals, index):
     a, b, c, d = CASES[0]
-    intervals = np.array([2.0, 3.0, 4.0])
+    intervals, index = np.array(intervals), np.array(index)
     w0 = np.array([0.5, 1.0, 2.0, 0.7])
-    index = np.array([0, 2, 1, 2])
     mean, var = linear_moments(
         pt.as_tensor(a), pt.as_tensor(b), pt.as_tensor(c), pt.as_tensor(d), w0, index, intervals
     )
