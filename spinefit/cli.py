@@ -422,7 +422,12 @@ def measure(
         list[Path],
         typer.Argument(help="Folder with sessions.csv (file,time_days), or one TIFF per session."),
     ],
-    rois: Annotated[Path, typer.Option(help="ROI table roi_id,kind,x,y,z (first session).")],
+    rois: Annotated[
+        Path,
+        typer.Option(
+            help="ROI table roi_id,kind,x,y,z (first session), or a Fiji RoiSet.zip / .roi."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Long volume table (CSV).")] = Path("volumes.csv"),
     report: Annotated[
         Path | None, typer.Option(help="QC report (HTML); default <out>.qc.html.")

@@ -364,3 +364,80 @@ def test_registration_window_bounds_memory():
     assert sizes[0] == 100 and np.prod(sizes) <= REGISTRATION_VOXELS
     assert window[1].start == (4096 - sizes[1]) // 2  # central
     assert _registration_window(SMALL) == tuple(slice(0, n) for n in SMALL)
+
+
+# --------------------------------------------------------------------------- ImageJ ROIs
+
+
+def _imagej_roi(points, roitype, name, position):
+    import roifile
+
+    roi = roifile.ImagejRoi.frompoints(np.asarray(points, dtype=float), name=name)
+    roi.roitype = roitype
+    roi.position = position
+    return roi
+
+
+@pytest.mark.fast
+def test_imagej_roi_set_becomes_roi_rows(tmp_path):
+    import roifile
+
+    from spinefit.io.images import read_rois
+
+    types = roifile.ImagejRoi.frompoints([[0, 0]]).roitype.__class__
+    oval = roifile.ImagejRoi.frompoints([[10, 20], [14, 26]], name="head")
+    oval.roitype, oval.position = types.OVAL, 3
+    oval.left, oval.top, oval.right, oval.bottom = 10, 20, 14, 26
+    rois = [
+        _imagej_roi([[5.25, 7.5]], types.POINT, "s1", 2),
+        oval,
+        _imagej_roi([[30.5, 40.5], [34.5, 44.5]], types.POLYLINE, "d1", 4),
+        _imagej_roi([[50, 50]], types.POINT, "Shaft tip", 4),
+    ]
+    path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(path, rois, mode="w")
+    table = read_rois(path, shape=(10, 100, 100))
+    assert table.spine_ids == ["s1", "head"]
+    # points are pixel indices; area ROIs' centres and line vertices are shifted from edges
+    np.testing.assert_allclose(table.spine_zyx, [[1, 7.5, 5.25], [2, 22.5, 11.5]])
+    np.testing.assert_allclose(table.shaft_zyx, [[3, 40, 30], [3, 44, 34], [3, 50, 50]])
+
+
+@pytest.mark.fast
+def test_imagej_roi_without_a_slice_is_a_one_line_error(tmp_path):
+    import roifile
+
+    from spinefit.io.images import read_rois
+
+    types = roifile.ImagejRoi.frompoints([[0, 0]]).roitype.__class__
+    path = tmp_path / "one.roi"
+    _imagej_roi([[5, 5]], types.POINT, "s1", 0).tofile(path)
+    with pytest.raises(DataError, match="'s1' is not tied to a slice") as err:
+        read_rois(path, shape=(10, 100, 100))
+    assert "\n" not in str(err.value)
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not an ImageJ ROI file"):
+        read_rois(tmp_path / "bad.zip", shape=(10, 100, 100))
+
+
+def test_measure_reads_a_fiji_roi_set_like_the_table(small_scene, tmp_path):
+    """The same ROIs as a Fiji RoiSet.zip (point ROIs on whole slices) and as a CSV."""
+    import roifile
+
+    _, paths = small_scene
+    types = roifile.ImagejRoi.frompoints([[0, 0]]).roitype.__class__
+    table = pd.read_csv(paths["rois"], dtype={"roi_id": str})
+    table["z"] = np.round(table["z"])
+    rois = [
+        _imagej_roi([[r.x, r.y]], types.POINT, r.roi_id, int(r.z) + 1) for r in table.itertuples()
+    ]
+    roifile.roiwrite(tmp_path / "RoiSet.zip", rois, mode="w")
+    table.to_csv(tmp_path / "rois.csv", index=False)
+    outputs = []
+    for rois_file in ("RoiSet.zip", "rois.csv"):
+        out = tmp_path / f"{rois_file}.volumes.csv"
+        args = ["measure", str(paths["folder"]), "--rois", str(tmp_path / rois_file)]
+        result = runner.invoke(app, [*args, "--out", str(out), "--no-report"])
+        assert result.exit_code == 0, result.output
+        outputs.append(pd.read_csv(out))
+    pd.testing.assert_frame_equal(*outputs)

@@ -8,7 +8,9 @@ decoded plane by plane into a temporary memory-mapped file, so memory stays boun
 
 ROIs are one CSV with columns ``roi_id,kind,x,y,z``: ``x`` and ``y`` are pixel coordinates
 (column, row, from 0) and ``z`` the plane (from 0) in the first session; ``kind`` is
-``spine`` (a spine-head centre) or ``shaft`` (a point on the dendritic shaft).
+``spine`` (a spine-head centre) or ``shaft`` (a point on the dendritic shaft). ImageJ/Fiji
+ROI Manager files (``RoiSet.zip``, ``.roi``) are read into the same rows
+(:mod:`spinefit.io.imagej_rois`).
 
 Every problem raises :class:`~spinefit.errors.DataError` with one line naming the file.
 """
@@ -24,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from spinefit.errors import ConfigError, DataError
+from spinefit.io.imagej_rois import IMAGEJ_SUFFIXES, imagej_roi_table
 from spinefit.io.tables import read_table, require_columns, shown_cell
 
 __all__ = [
@@ -246,7 +249,8 @@ def read_rois(path: str | Path, shape: Sequence[int]) -> RoiTable:
     Parameters
     ----------
     path : str or Path
-        CSV (or TSV/Parquet) with columns ``roi_id, kind, x, y, z``.
+        CSV (or TSV/Parquet) with columns ``roi_id, kind, x, y, z``, or an ImageJ/Fiji
+        ``RoiSet.zip`` / ``.roi`` file (:mod:`spinefit.io.imagej_rois`).
     shape : sequence of int
         ``(planes, rows, columns)`` of the first session.
 
@@ -262,7 +266,10 @@ def read_rois(path: str | Path, shape: Sequence[int]) -> RoiTable:
         kind is unknown, an id repeats, or there is no spine or no shaft point.
     """
     source = str(path)
-    frame = read_table(path, as_text=True)
+    if Path(path).suffix.lower() in IMAGEJ_SUFFIXES:
+        frame = imagej_roi_table(path)
+    else:
+        frame = read_table(path, as_text=True)
     require_columns(frame, ["roi_id", "kind", "x", "y", "z"], source)
     kinds = frame["kind"].fillna("").astype(str).str.strip().str.lower()
     ids = frame["roi_id"].fillna("").astype(str).str.strip()
