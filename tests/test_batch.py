@@ -200,3 +200,40 @@ def test_batch_on_a_two_worker_cluster_records_failures_and_resumes(
     assert (out / "broken.nc").is_file()
     record = json.loads((out / "records" / "broken.json").read_text())
     assert record["status"] == "ok"
+
+
+def _compile_dir_of_worker():
+    return os.environ.get("PYTENSOR_FLAGS", "")
+
+
+@pytest.mark.fast
+def test_tasks_run_on_a_running_scheduler_with_isolated_compile_dirs(tmp_path, monkeypatch):
+    """The --scheduler path: a cluster started elsewhere, reached by its address."""
+    from distributed import LocalCluster
+
+    monkeypatch.setenv("SPINEFIT_COMPILE_ROOT", str(tmp_path / "compile"))
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        items = [("p", {"x": 2}), ("n", {"x": -2})]
+        outcomes = {
+            o.key: o
+            for o in run_tasks(
+                _square_or_fail, items, scheduler=cluster.scheduler_address, progress=False
+            )
+        }
+        assert outcomes["p"].value == 4 and outcomes["n"].error == "negative: -2"
+        (flags,) = [
+            o.value
+            for o in run_tasks(
+                _compile_dir_of_worker, [("f", {})], scheduler=cluster.scheduler_address
+            )
+        ]
+    assert f"compiledir={tmp_path / 'compile'}/worker-" in flags
+
+
+@pytest.mark.fast
+def test_an_unreachable_scheduler_is_a_one_line_error(monkeypatch):
+    import spinefit.batch.cluster as cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(ConfigError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
+        list(run_tasks(_square_or_fail, [("a", {"x": 1})], scheduler="tcp://127.0.0.1:9"))

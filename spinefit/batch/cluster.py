@@ -22,6 +22,9 @@ from spinefit.errors import ConfigError
 IN_PROCESS = "inprocess"
 """``scheduler`` value that runs the tasks one after another in this process (tests)."""
 
+CONNECT_TIMEOUT = "10s"
+"""How long to try reaching a scheduler given by address."""
+
 
 @dataclass(frozen=True)
 class TaskOutcome:
@@ -145,7 +148,7 @@ def _run_on_dask(func, items, scheduler, workers, advance) -> Iterator[TaskOutco
     else:
         cluster = None
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as err:
             raise ConfigError(f"cannot reach the dask scheduler at {scheduler}: {err}") from None
     try:
