@@ -83,6 +83,19 @@ def _parse_config(pairs: list[str] | None) -> dict:
 
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status.")]
+# Sampling options of `fit`, and the defaults of a batch's rows.
+Draws = Annotated[int, typer.Option(help="Posterior draws per chain.")]
+Tune = Annotated[int, typer.Option(help="Tuning steps per chain.")]
+Chains = Annotated[int, typer.Option(help="Number of chains.")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Sampler = Annotated[str, typer.Option(help="NUTS implementation: nutpie or pymc.")]
+EssTarget = Annotated[
+    int,
+    typer.Option(
+        help="Extend sampling in rounds until every parameter's bulk ESS reaches this "
+        "and R-hat <= 1.01, up to 4x --draws per chain (0: off)."
+    ),
+]
 
 
 @app.command()
@@ -109,18 +122,12 @@ def fit(
         typer.Option(help="Condition label of each input file, in order (repeat per file)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Result file (netCDF).")] = Path("results/fit.nc"),
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option(help="Number of chains.")] = 2,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    sampler: Annotated[str, typer.Option(help="NUTS implementation: nutpie or pymc.")] = "nutpie",
-    ess_target: Annotated[
-        int,
-        typer.Option(
-            help="Extend sampling in rounds until every parameter's bulk ESS reaches this "
-            "and R-hat <= 1.01, up to 4x --draws per chain (0: off)."
-        ),
-    ] = 400,
+    draws: Draws = 1000,
+    tune: Tune = 1000,
+    chains: Chains = 2,
+    seed: Seed = 0,
+    sampler: Sampler = "nutpie",
+    ess_target: EssTarget = 400,
     interval_days: Annotated[
         float | None, typer.Option(help="Days between sessions (matrices / session column).")
     ] = None,
@@ -496,14 +503,12 @@ def batch(
     workers: Annotated[
         int | None, typer.Option(help="Local worker processes (default: one per core).")
     ] = None,
-    draws: Annotated[int, typer.Option(help="Default posterior draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Default tuning steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option(help="Default number of chains.")] = 2,
-    seed: Annotated[int, typer.Option(help="Default random seed.")] = 0,
-    sampler: Annotated[str, typer.Option(help="Default sampler: nutpie or pymc.")] = "nutpie",
-    ess_target: Annotated[
-        int, typer.Option(help="Default bulk-ESS target (as spinefit fit; 0: off).")
-    ] = 400,
+    draws: Draws = 1000,
+    tune: Tune = 1000,
+    chains: Chains = 2,
+    seed: Seed = 0,
+    sampler: Sampler = "nutpie",
+    ess_target: EssTarget = 400,
     rerun: Annotated[
         bool, typer.Option(help="Fit completed rows again instead of reusing them.")
     ] = False,
@@ -513,16 +518,22 @@ def batch(
 
     Each row writes OUT/LABEL.nc and OUT/LABEL.html; OUT/summary.csv, summary.parquet and
     index.html combine them. A failed row is recorded and the others go on; a re-run skips
-    rows already done. Exit code 4 if any row failed.
+    rows already done. The sampling options are the defaults of rows without their own.
+    Exit code 4 if any row failed.
 
     Example: spinefit batch manifest.csv --out fits/ --workers 2
     """
-    from spinefit.batch.run import BatchDefaults, run_batch
+    from spinefit.batch.run import run_batch
     from spinefit.sampling.settings import SamplerSettings
 
-    SamplerSettings(draws=draws, tune=tune, chains=chains, sampler=sampler, ess_target=ess_target)
-    defaults = BatchDefaults(
-        draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler, ess_target=ess_target
+    defaults = SamplerSettings(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=seed,
+        sampler=sampler,
+        ess_target=ess_target,
+        progressbar=False,
     )
     result = run_batch(
         manifest,

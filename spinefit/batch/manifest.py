@@ -30,14 +30,19 @@ from typing import Any
 from spinefit.errors import ConfigError
 from spinefit.options import parse_option_pairs
 
-INT_COLUMNS = ("draws", "tune", "chains", "seed", "ess_target")
-FLOAT_COLUMNS = ("interval_days",)
-TEXT_COLUMNS = (
-    "model",
-    "family",
-    "likelihood",
-    "by",
-    "sampler",
+SAMPLING_COLUMNS = {
+    "draws": "draws",
+    "tune": "tune",
+    "chains": "chains",
+    "seed": "random_seed",
+    "sampler": "sampler",
+    "ess_target": "ess_target",
+}
+"""Sampling columns and the :class:`~spinefit.sampling.settings.SamplerSettings` field each
+sets."""
+READER_COLUMNS = (
+    "interval_days",
+    "session_times",
     "volume_units",
     "spine_col",
     "time_col",
@@ -46,8 +51,22 @@ TEXT_COLUMNS = (
     "pre_col",
     "post_col",
 )
+"""Columns passed on as :class:`~spinefit.workflow.InputOptions` of the same names."""
+INT_COLUMNS = ("draws", "tune", "chains", "seed", "ess_target")
+FLOAT_COLUMNS = ("interval_days",)
 LIST_COLUMNS = ("labels", "session_times")
-COLUMNS = ("label", "input", "options", *TEXT_COLUMNS, *INT_COLUMNS, *FLOAT_COLUMNS, *LIST_COLUMNS)
+COLUMNS = (
+    "label",
+    "input",
+    "model",
+    "options",
+    "family",
+    "likelihood",
+    "by",
+    "labels",
+    *SAMPLING_COLUMNS,
+    *READER_COLUMNS,
+)
 
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """Labels name output files, so they are restricted to safe file-name characters."""

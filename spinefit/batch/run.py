@@ -13,13 +13,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from spinefit.batch.cluster import TaskOutcome, run_tasks
-from spinefit.batch.manifest import ManifestRow, read_manifest
+from spinefit.batch.manifest import (
+    READER_COLUMNS,
+    SAMPLING_COLUMNS,
+    ManifestRow,
+    read_manifest,
+)
 from spinefit.errors import ConfigError
+from spinefit.sampling.settings import SamplerSettings
 
 RECORDS_DIR = "records"
 SUMMARY_NAME = "summary"
@@ -41,26 +47,6 @@ SUMMARY_COLUMNS = (
     "error",
 )
 """Columns of the combined summary: one row per data set and parameter (one per failed set)."""
-
-
-@dataclass(frozen=True)
-class BatchDefaults:
-    """Sampling settings of rows that do not set their own.
-
-    Parameters
-    ----------
-    draws, tune, chains, seed, ess_target : int
-        As ``spinefit fit``'s options of the same names.
-    sampler : str
-        ``nutpie`` or ``pymc``.
-    """
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    seed: int = 0
-    sampler: str = "nutpie"
-    ess_target: int = 400
 
 
 @dataclass(frozen=True)
@@ -107,7 +93,7 @@ def completed_record(out_dir: Path, row: ManifestRow, fingerprint: str) -> dict 
 
 
 def fit_row(
-    row: ManifestRow, out_dir: str, defaults: BatchDefaults, fingerprint: str
+    row: ManifestRow, out_dir: str, defaults: SamplerSettings, fingerprint: str
 ) -> dict[str, Any]:
     """Fit one manifest row and write its result, report and record (runs in a worker).
 
@@ -123,7 +109,6 @@ def fit_row(
     """
     from spinefit.io.atomic import write_text_atomically
     from spinefit.report.html import write_report
-    from spinefit.sampling.settings import SamplerSettings
     from spinefit.stats import convergence_warnings
     from spinefit.summary import summarize
     from spinefit.workflow import InputOptions, fit_file
@@ -134,30 +119,9 @@ def fit_row(
     for key in ("family", "likelihood"):
         if key in s:
             config[key] = s[key]
-    settings = SamplerSettings(
-        draws=s.get("draws", defaults.draws),
-        tune=s.get("tune", defaults.tune),
-        chains=s.get("chains", defaults.chains),
-        random_seed=s.get("seed", defaults.seed),
-        sampler=s.get("sampler", defaults.sampler),
-        ess_target=s.get("ess_target", defaults.ess_target),
-        progressbar=False,
-    )
-    reader = {
-        k: s[k]
-        for k in (
-            "interval_days",
-            "session_times",
-            "volume_units",
-            "spine_col",
-            "time_col",
-            "volume_col",
-            "size_col",
-            "pre_col",
-            "post_col",
-        )
-        if k in s
-    }
+    overrides = {field: s[column] for column, field in SAMPLING_COLUMNS.items() if column in s}
+    settings = replace(defaults, progressbar=False, **overrides)
+    reader = {k: s[k] for k in READER_COLUMNS if k in s}
     model = s.get("model", DEFAULT_MODEL)
     start = time.perf_counter()
     tree = fit_file(
@@ -207,7 +171,7 @@ def run_batch(
     manifest: str | Path,
     out_dir: str | Path,
     *,
-    defaults: BatchDefaults | None = None,
+    defaults: SamplerSettings | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     progress: bool = True,
@@ -221,8 +185,9 @@ def run_batch(
         The manifest CSV (:mod:`spinefit.batch.manifest`).
     out_dir : str or Path
         Output folder (created).
-    defaults : BatchDefaults, optional
-        Sampling settings of rows without their own.
+    defaults : SamplerSettings, optional
+        Sampling settings of rows without their own (progress bars are always off in
+        the workers).
     scheduler, workers : optional
         Where to run (:func:`spinefit.batch.cluster.run_tasks`).
     progress : bool
@@ -255,7 +220,7 @@ def run_batch(
                 f"known: {', '.join(known)}"
             )
     (out / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
-    defaults = defaults or BatchDefaults()
+    defaults = defaults or SamplerSettings()
     fingerprints = {row.label: row.fingerprint() for row in rows}
     records: dict[str, dict[str, Any]] = {}
     todo = []
