@@ -441,3 +441,59 @@ def test_measure_reads_a_fiji_roi_set_like_the_table(small_scene, tmp_path):
         assert result.exit_code == 0, result.output
         outputs.append(pd.read_csv(out))
     pd.testing.assert_frame_equal(*outputs)
+
+
+# --------------------------------------------------------------------------- repeated frames
+
+
+def test_repeated_frames_give_a_spread_error_that_agrees_with_the_noise_model(tmp_path):
+    """Frames of one session (ImageJ TZYX): volumes from their mean, errors from their spread.
+
+    The same sessions written as their mean frame and measured with the mean's gain
+    (gain / frames) give the same volumes and, from the shot-noise model, errors of the
+    same size as the frames' spread.
+    """
+    n_frames = 6
+    scene = render_stacks(
+        (12, 96, 96),
+        n_spines=12,
+        times_days=(0, 3, 6),
+        random_seed=5,
+        brightness=200,
+        frames=n_frames,
+    )
+    paths = write_stacks(scene, tmp_path / "frames")
+    framed = measure_stacks([paths["folder"]], paths["rois"])
+    mean_folder = tmp_path / "mean"
+    mean_folder.mkdir()
+    for k, stack in enumerate(scene.stacks):
+        assert stack.shape[0] == n_frames
+        mean = stack.astype(np.float64).mean(axis=0).astype(np.float32)
+        tifffile.imwrite(mean_folder / f"session_{k:02d}.tif", mean)
+    (mean_folder / "sessions.csv").write_text(paths["sessions"].read_text())
+    averaged = measure_stacks([mean_folder], paths["rois"], gain=1.0 / n_frames)
+
+    spread, model = framed.table, averaged.table
+    np.testing.assert_allclose(spread["volume"], model["volume"], rtol=1e-4)
+    present = spread["volume"].notna().to_numpy()
+    assert present.sum() >= 12
+    ratio = (spread["volume_se"] / model["volume_se"]).to_numpy()[present]
+    assert 0.7 < np.median(ratio) < 1.4, ratio
+    assert framed.settings["frames"] == [n_frames] * 3
+    assert any("repeated frames" in note for note in framed.notes)
+
+
+@pytest.mark.fast
+def test_a_stack_with_channels_is_refused(tmp_path):
+    from spinefit.io.images import open_stack
+
+    path = tmp_path / "zc.tif"
+    data = np.zeros((4, 2, 16, 16), dtype=np.uint16)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "ZCYX"})
+    with pytest.raises(DataError, match="TZYX"):
+        open_stack(path)
+    frames = tmp_path / "tz.tif"
+    tifffile.imwrite(
+        frames, data.transpose(1, 0, 2, 3).copy(), imagej=True, metadata={"axes": "TZYX"}
+    )
+    assert open_stack(frames).shape == (2, 4, 16, 16)

@@ -183,13 +183,15 @@ def open_stack(path: str | Path) -> NDArray:
     Parameters
     ----------
     path : str or Path
-        A single-channel TIFF with axes (plane, row, column).
+        A single-channel TIFF with axes (plane, row, column), or repeated frames of one
+        session as an ImageJ hyperstack with axes TZYX (frame, plane, row, column).
 
     Returns
     -------
     numpy.ndarray
         A read-only memory map (uncompressed TIFF) or an array backed by a temporary
-        memory-mapped file (compressed TIFF), with the file's numeric dtype.
+        memory-mapped file (compressed TIFF), with the file's numeric dtype; 3-D, or
+        4-D with frames first.
 
     Raises
     ------
@@ -204,6 +206,7 @@ def open_stack(path: str | Path) -> NDArray:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+            file_axes = series.axes
             colour = series.keyframe.photometric in (
                 tifffile.PHOTOMETRIC.RGB,
                 tifffile.PHOTOMETRIC.YCBCR,
@@ -221,15 +224,18 @@ def open_stack(path: str | Path) -> NDArray:
             source=source,
         )
     squeezed = tuple(n for n in shape if n > 1)
+    axes = "".join(a for a, n in zip(file_axes, shape, strict=True) if n > 1)
     if colour:
         raise DataError(
             "TIFF holds colour (RGB/palette) images; expected one grey-level channel with axes "
             "(plane, row, column)",
             source=source,
         )
-    if len(squeezed) != 3:
+    frames = len(squeezed) == 4 and axes[0] == "T" and "C" not in axes
+    if len(squeezed) != 3 and not frames:
         raise DataError(
-            f"stack has shape {shape}; expected one channel with axes (plane, row, column)",
+            f"stack has shape {shape} (axes {file_axes}); expected one channel with axes "
+            "(plane, row, column), or repeated frames as an ImageJ hyperstack with axes TZYX",
             source=source,
         )
     try:

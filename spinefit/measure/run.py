@@ -50,6 +50,8 @@ CROP_HALF = 10
 """Half-width (pixels) of the spine crops kept for the QC gallery."""
 PROJECTION_SIZE = 512
 """Max projections are block-max reduced to at most this many pixels per side."""
+MIN_FRAMES = 3
+"""Sessions with at least this many repeated frames take volume_se from the frames' spread."""
 REGISTRATION_VOXELS = 1 << 24
 """Registration uses a central crop of at most this many voxels, bounding its memory."""
 TABLE_COLUMNS = (
@@ -175,12 +177,13 @@ def measure_stacks(
         raise ConfigError(f"--min-snr must be a number, got {min_snr}")
     sessions = find_sessions(stacks, session_times=session_times, interval_days=interval_days)
     opened = [open_stack(s.path) for s in sessions]
-    shape = opened[0].shape
+    frames = [stack.shape[0] if stack.ndim == 4 else 1 for stack in opened]
+    shape = opened[0].shape[-3:]
     for session, stack in zip(sessions[1:], opened[1:], strict=True):
-        if stack.shape != shape:
+        if stack.shape[-3:] != shape:
             raise DataError(
-                f"stack has shape {stack.shape} (planes, rows, columns) but the first session "
-                f"{sessions[0].path.name} has {shape}; all sessions must match",
+                f"stack has shape {stack.shape[-3:]} (planes, rows, columns) but the first "
+                f"session {sessions[0].path.name} has {shape}; all sessions must match",
                 source=str(session.path),
             )
     roi_table = read_rois(rois, shape)
@@ -208,8 +211,11 @@ def measure_stacks(
     with _progress(progressbar, n_sessions) as advance:
         for k, (session, stack) in enumerate(zip(sessions, opened, strict=True)):
             # The stack stays memory-mapped: one pass over its planes (projection and value
-            # check), the registration window, then small patches per ROI.
-            volume = stack
+            # check), the registration window, then small patches per ROI. Repeated frames
+            # are measured on their mean (a temporary memory map), whose shot noise is that
+            # of gain / frames.
+            volume = _frame_mean(stack) if stack.ndim == 4 else stack
+            session_gain = gain / frames[k]
             projections.append(_projection_checked(volume, step, session))
             if k == 0:
                 reference = volume
@@ -223,10 +229,11 @@ def measure_stacks(
             # Shaft points follow the global shift: their peak is searched over a few
             # voxels anyway, and refining them too tripled the time of --refine.
             shaft_pos[:, k] = roi_table.shaft_zyx + shifts[k]
-            level = float(
-                np.median(volume[:, :: max(1, shape[1] // 128), :: max(1, shape[2] // 128)])
-            )
+            level = _background_level(volume)
             peaks = [shaft_peak(volume, shaft_pos[j, k], aperture, level) for j in range(n_shaft)]
+            frame_levels = (
+                [_background_level(frame) for frame in stack] if frames[k] >= MIN_FRAMES else []
+            )
             for i, spine_id in enumerate(roi_table.spine_ids):
                 row, missing = _measure_one(
                     volume,
@@ -236,9 +243,20 @@ def measure_stacks(
                     nearest[i],
                     _neighbours(spine_pos[:, k], i, aperture),
                     aperture,
-                    gain,
+                    session_gain,
                     min_snr,
                 )
+                if frames[k] >= MIN_FRAMES and np.isfinite(row["volume"]):
+                    row["volume_se"] = _frame_spread_se(
+                        stack,
+                        frame_levels,
+                        spine_pos[i, k],
+                        shaft_pos[:, k],
+                        nearest[i],
+                        _neighbours(spine_pos[:, k], i, aperture),
+                        aperture,
+                        gain,
+                    )
                 outside += missing
                 displacement = spine_pos[i, k] - roi_table.spine_zyx[i]
                 row.update(
@@ -263,6 +281,11 @@ def measure_stacks(
             f"{outside} spine measurements fell outside the stack after registration, or "
             "had no shaft point inside it (written as absent)"
         )
+    if max(frames) >= MIN_FRAMES:
+        notes.append(
+            "sessions with repeated frames: volumes from the mean frame; volume_se is the "
+            f"spread of the per-frame volumes (SD / sqrt(frames)), frames per session {frames}"
+        )
     notes += _crowded_note(roi_table, aperture)
     settings = {
         "aperture": {
@@ -274,6 +297,7 @@ def measure_stacks(
         "max_refinement": max_refinement,
         "max_shift": list(margin),
         "shape": list(shape),
+        "frames": frames,
     }
     return MeasureResult(
         table=table.reset_index(drop=True),
@@ -432,6 +456,58 @@ def _neighbours(
     close = (lateral <= reach) & np.all(np.isfinite(positions), axis=1)
     close[index] = False
     return positions[close]
+
+
+def _frame_mean(stack: NDArray) -> NDArray[np.float32]:
+    """Return the mean over frames of a (frames, planes, rows, columns) stack.
+
+    Written plane by plane into a temporary memory-mapped file, so memory holds one plane.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile() as handle:  # the map keeps its own descriptor
+        mean = np.memmap(handle, dtype=np.float32, mode="w+", shape=stack.shape[1:])
+    for z in range(stack.shape[1]):
+        mean[z] = np.asarray(stack[:, z], dtype=np.float64).mean(axis=0)
+    return mean
+
+
+def _background_level(volume: NDArray) -> float:
+    """Return a rough background level: the median of a lateral subsample (≤ 128²/plane)."""
+    rows, cols = volume.shape[1:]
+    return float(np.median(volume[:, :: max(1, rows // 128), :: max(1, cols // 128)]))
+
+
+def _frame_spread_se(
+    stack: NDArray,
+    levels: list[float],
+    centre: NDArray[np.float64],
+    shaft_points: NDArray[np.float64],
+    nearest: NDArray[np.int64],
+    neighbours: NDArray[np.float64],
+    aperture: Aperture,
+    gain: float,
+) -> float:
+    """Return SD / sqrt(frames) of one spine's volume measured in each frame on its own.
+
+    Every frame is measured at the same position and normalised by its own shaft peaks; a
+    frame where the spine or shaft cannot be measured is left out. NaN with fewer than
+    :data:`MIN_FRAMES` usable frames.
+    """
+    volumes = []
+    for frame, level in zip(stack, levels, strict=True):
+        peaks = [
+            shaft_peak(frame, shaft_points[j], aperture, level) if j in nearest else None
+            for j in range(len(shaft_points))
+        ]
+        row, _ = _measure_one(
+            frame, centre, peaks, shaft_points, nearest, neighbours, aperture, gain, -np.inf
+        )
+        if np.isfinite(row["volume"]):
+            volumes.append(row["volume"])
+    if len(volumes) < MIN_FRAMES:
+        return float("nan")
+    return float(np.std(volumes, ddof=1) / np.sqrt(len(volumes)))
 
 
 def _projection_checked(stack: NDArray, step: int, session: SessionStack) -> NDArray[np.float32]:

@@ -75,7 +75,8 @@ class SyntheticStacks:
     Attributes
     ----------
     stacks : list of numpy.ndarray
-        One ``uint16`` array per session, shape ``(planes, rows, columns)``.
+        One ``uint16`` array per session, shape ``(planes, rows, columns)``, or
+        ``(frames, planes, rows, columns)`` with repeated frames.
     times_days : numpy.ndarray
         Session times (days).
     rois : list of dict
@@ -126,6 +127,7 @@ def render_stacks(
     offset: float = 100.0,
     max_shift: Sequence[float] = (1.0, 4.0, 4.0),
     warp_px: float = 0.3,
+    frames: int = 1,
     random_seed: int = 0,
 ) -> SyntheticStacks:
     """Render synthetic two-photon stacks of spiny dendrites with known volumes and shifts.
@@ -170,6 +172,9 @@ def render_stacks(
         ``[-max_shift, max_shift]``.
     warp_px : float
         Amplitude of the smooth lateral warp (pixels).
+    frames : int
+        Repeated frames per session, each with its own shot and read noise (same scene);
+        with more than one, a session's stack is ``(frames, planes, rows, columns)``.
     random_seed : int
         Seed of the geometry, shifts, dynamics and noise.
 
@@ -194,6 +199,8 @@ def render_stacks(
         raise ConfigError("PSF widths, shaft radius, brightness and gain must be positive")
     if min(background, read_noise, warp_px, neck_um) < 0:
         raise ConfigError("background, read_noise, warp_px and neck_um must be >= 0")
+    if frames < 1:
+        raise ConfigError(f"frames must be >= 1, got {frames}")
     rng = np.random.default_rng(random_seed)
     times = np.asarray(times_days, dtype=float)
     n_sessions = times.size
@@ -242,10 +249,14 @@ def render_stacks(
                 psf_sigma_z,
                 brightness * volume_um3[i, k] / voxel_volume,
             )
-        noise_rng = np.random.default_rng([random_seed, k])
-        counts = noise_rng.poisson(expected).astype(np.float64)
-        adu = gain * counts + offset + read_noise * noise_rng.standard_normal(shape)
-        stacks.append(np.clip(np.rint(adu), 0, np.iinfo(np.uint16).max).astype(np.uint16))
+        frame_stacks = []
+        for f in range(frames):
+            # Frame 0 keeps the seed of single-frame scenes, so they render as before.
+            noise_rng = np.random.default_rng([random_seed, k] if f == 0 else [random_seed, k, f])
+            counts = noise_rng.poisson(expected).astype(np.float64)
+            adu = gain * counts + offset + read_noise * noise_rng.standard_normal(shape)
+            frame_stacks.append(np.clip(np.rint(adu), 0, np.iinfo(np.uint16).max).astype(np.uint16))
+        stacks.append(frame_stacks[0] if frames == 1 else np.stack(frame_stacks))
 
     rois = [
         {
@@ -328,7 +339,10 @@ def write_stacks(scene: SyntheticStacks, folder: str | Path) -> dict[str, Path]:
     names = []
     for k, stack in enumerate(scene.stacks):
         name = f"session_{k:02d}.tif"
-        tifffile.imwrite(folder / name, stack, photometric="minisblack")
+        if stack.ndim == 4:  # repeated frames: an ImageJ hyperstack (frames, planes, y, x)
+            tifffile.imwrite(folder / name, stack, imagej=True, metadata={"axes": "TZYX"})
+        else:
+            tifffile.imwrite(folder / name, stack, photometric="minisblack")
         names.append(name)
     sessions = folder / "sessions.csv"
     with sessions.open("w", newline="") as handle:
