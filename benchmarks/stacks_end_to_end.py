@@ -1,0 +1,108 @@
+"""Synthetic stacks -> `spinefit measure` -> `spinefit fit`, over several seeds (issue 17).
+
+Each seed renders 80 spines on 4 dendrites over 6 sessions (16 x 256 x 256 voxels), whose
+volumes follow the default drift-diffusion run with a detection threshold, measures
+them, and fits the latent drift-diffusion model twice: with one estimated noise τ, and
+with the measurement's own errors (`-o measurement_error=column`). Measured volumes are
+the rendered sizes times one scale k (shaft-peak units), so the truth becomes a·k, b,
+c·k², d. Records, per fit, whether each 94% HDI holds its truth, the HDI widths, and τ
+against the median relative standard error that `measure` reported.
+
+Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--out runs.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spinefit.measure.files import measure_to_files
+from spinefit.models.base import SamplerSettings
+from spinefit.simulate.stacks import render_stacks, write_stacks
+from spinefit.summary import summarize
+from spinefit.workflow import fit_file
+
+
+def run(seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        scene = render_stacks(
+            (16, 256, 256),
+            n_spines=80,
+            n_dendrites=4,
+            times_days=(0, 2, 4, 7, 10, 14),
+            random_seed=seed,
+            brightness=200,
+        )
+        paths = write_stacks(scene, tmp / "stacks")
+        out = tmp / "volumes.csv"
+        measure_to_files([paths["folder"]], paths["rois"], out)
+        table = pd.read_csv(out, dtype={"spine_id": str})
+        measured = table["volume"].to_numpy().reshape(len(scene.spine_ids), -1)
+        truth_size = scene.volume_um3 / scene.truth["volume_um3_per_unit"]
+        both = np.isfinite(measured) & np.isfinite(truth_size)
+        k = float(np.median(measured[both] / truth_size[both]))
+        dyn = scene.truth["dynamics"]
+        truth = {"a": dyn["a"] * k, "b": dyn["b"], "c": dyn["c"] * k**2, "d": dyn["d"]}
+        present = table["volume"].notna()
+        relative_se = float(
+            np.median(table.loc[present, "volume_se"] / table.loc[present, "volume"])
+        )
+        record = {"seed": seed, "scale_k": k, "median_relative_se": relative_se, "fits": {}}
+        for name, config in (("tau", {}), ("column", {"measurement_error": "column"})):
+            start = time.perf_counter()
+            tree = fit_file(
+                out,
+                "drift-diffusion",
+                tmp / f"{name}.nc",
+                config=config,
+                settings=SamplerSettings(
+                    draws=500, tune=500, chains=2, random_seed=seed, progressbar=False
+                ),
+            )
+            parameters = summarize(tree)["parameters"]
+            fit = {"seconds": time.perf_counter() - start}
+            for p, value in truth.items():
+                s = parameters[p]
+                fit[p] = {
+                    "truth": value,
+                    "mean": s["mean"],
+                    "hdi": [s["hdi_low"], s["hdi_high"]],
+                    "covered": s["hdi_low"] <= value <= s["hdi_high"],
+                    "width": s["hdi_high"] - s["hdi_low"],
+                }
+            if "measurement_cv" in parameters:
+                fit["measurement_cv"] = parameters["measurement_cv"]["mean"]
+            record["fits"][name] = fit
+        return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seeds", type=int, nargs="+")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/output/stacks_e2e.jsonl"))
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        record = run(seed)
+        with open(args.out, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for name, fit in record["fits"].items():
+            cover = " ".join(f"{p}:{'y' if fit[p]['covered'] else 'n'}" for p in "abcd")
+            print(
+                f"seed {seed} {name:>6}: {cover} | widths "
+                + " ".join(f"{p} {fit[p]['width']:.3g}" for p in "abcd")
+                + f" | tau {fit.get('measurement_cv', float('nan')):.3f} vs median rel. SE "
+                f"{record['median_relative_se']:.3f} | {fit['seconds']:.0f} s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
