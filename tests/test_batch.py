@@ -51,6 +51,17 @@ def test_manifest_rows_are_typed_and_inputs_resolved(tmp_path, table):
 
 
 @pytest.mark.fast
+def test_other_labs_column_names_json_options_and_default_labels(tmp_path, table):
+    manifest = _write(
+        tmp_path / "m.csv",
+        'Path,Name,Config,Random_Seed\nspines.csv,,"{""family"": ""power""}",4\n',
+    )
+    (row,) = read_manifest(manifest)
+    assert row.label == "spines"
+    assert row.settings == {"options": {"family": "power"}, "seed": 4}
+
+
+@pytest.mark.fast
 def test_fingerprint_follows_settings_and_input_contents(tmp_path, table):
     manifest = _write(tmp_path / "m.csv", "label,input,seed\na,spines.csv,1\n")
     before = read_manifest(manifest)[0].fingerprint()
@@ -66,8 +77,10 @@ def test_fingerprint_follows_settings_and_input_contents(tmp_path, table):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("label,file\na,spines.csv\n", "unknown manifest column(s) file"),
-        ("label,draws\na,3\n", "needs column(s) input"),
+        ("label,input,wibble\na,spines.csv,1\n", "unknown manifest column(s) wibble"),
+        ("label,draws\na,3\n", "needs an input column"),
+        ("path,file\nspines.csv,spines.csv\n", "several columns mean input (path, file)"),
+        ("label,input,options\na,spines.csv,{1: 2}\n", "options are not a JSON object"),
         ("label,input\na,spines.csv\na,spines.csv\n", "label 'a' already used on line 2"),
         ("label,input\n../x,spines.csv\n", "label '../x' must start"),
         ("label,input\na,missing.csv\n", "missing.csv not found"),

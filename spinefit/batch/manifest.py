@@ -1,11 +1,14 @@
 """The batch manifest: one CSV row per data set to fit.
 
-Columns (names matched ignoring case; only ``label`` and ``input`` are required)::
+Columns (names matched ignoring case; only ``input`` is required)::
 
     label      unique name of the fit; its outputs are DIR/<label>.nc and .html
+               (default: the input file's name without suffix; also "name", "id")
     input      input file; several files separated by ';' (then `labels` too)
+               (also "path", "file")
     model      registered model name (default drift-diffusion)
-    options    model options KEY=VALUE, separated by spaces or ';' (as fit -o)
+    options    model options KEY=VALUE, separated by spaces or ';' (as fit -o), or
+               one JSON object
     family, likelihood, by, labels
                as the fit options of the same names (labels separated by ';')
     draws, tune, chains, seed, sampler, ess_target
@@ -68,6 +71,20 @@ COLUMNS = (
     *READER_COLUMNS,
 )
 
+ALIASES = {
+    "name": "label",
+    "id": "label",
+    "dataset": "label",
+    "inputs": "input",
+    "path": "input",
+    "file": "input",
+    "files": "input",
+    "config": "options",
+    "option": "options",
+    "random_seed": "seed",
+}
+"""Other names a lab may give a manifest column (matched ignoring case)."""
+
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """Labels name output files, so they are restricted to safe file-name characters."""
 
@@ -118,8 +135,8 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     Raises
     ------
     ConfigError
-        One line naming the manifest line: a missing file, missing ``label``/``input``
-        columns, unknown columns, duplicate or unsafe labels, missing inputs, values that
+        One line naming the manifest line: a missing file, no ``input`` column, unknown
+        or repeated columns, duplicate or unsafe labels, missing inputs, values that
         are not numbers.
     """
     path = Path(path)
@@ -151,22 +168,29 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
 
 
 def _column_names(path: Path, header: list[str]) -> dict[str, str]:
-    known = {name.lower(): name for name in COLUMNS}
+    known = {name.lower(): name for name in COLUMNS} | ALIASES
     unknown = [h for h in header if h.lower() not in known]
     if unknown:
         raise ConfigError(
             f"{path}: unknown manifest column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}"
         )
     columns = {h: known[h.lower()] for h in header}
-    missing = [c for c in ("label", "input") if c not in columns.values()]
-    if missing:
-        raise ConfigError(f"{path}: the manifest needs column(s) {', '.join(missing)}")
+    repeated = {c for c in columns.values() if list(columns.values()).count(c) > 1}
+    if repeated:
+        raise ConfigError(
+            f"{path}: several columns mean {', '.join(sorted(repeated))} "
+            f"({', '.join(h for h, c in columns.items() if c in repeated)})"
+        )
+    if "input" not in columns.values():
+        raise ConfigError(
+            f"{path}: the manifest needs an input column (input, path or file: the data file)"
+        )
     return columns
 
 
 def _row(path: Path, number: int, values: dict[str, str]) -> ManifestRow:
     where = f"{path}:{number}"
-    label = values.get("label", "")
+    label = values.get("label", "") or _default_label(values.get("input", ""))
     if not LABEL_PATTERN.match(label):
         raise ConfigError(
             f"{where}: label '{label}' must start with a letter or digit and use only "
@@ -185,7 +209,7 @@ def _row(path: Path, number: int, values: dict[str, str]) -> ManifestRow:
         if not text or name in ("label", "input"):
             continue
         if name == "options":
-            settings[name] = parse_option_pairs(_split(text, spaces=True), f"{where}: options")
+            settings[name] = _options(text, where)
         elif name in INT_COLUMNS:
             settings[name] = _number(where, name, text, int)
         elif name in FLOAT_COLUMNS:
@@ -197,6 +221,25 @@ def _row(path: Path, number: int, values: dict[str, str]) -> ManifestRow:
         else:
             settings[name] = text
     return ManifestRow(label, inputs, settings, number)
+
+
+def _default_label(inputs: str) -> str:
+    """Label of a row without one: its (first) input file's name without suffix."""
+    names = _split(inputs)
+    return Path(names[0]).stem if names else ""
+
+
+def _options(text: str, where: str) -> dict[str, Any]:
+    """Read ``KEY=VALUE`` pairs (space- or ';'-separated), or one JSON object."""
+    if text.startswith("{"):
+        try:
+            options = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{where}: options are not a JSON object ({err.msg})") from None
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}: options must be a JSON object or KEY=VALUE pairs")
+        return {str(k).replace("-", "_"): v for k, v in options.items()}
+    return parse_option_pairs(_split(text, spaces=True), f"{where}: options")
 
 
 def _split(text: str, spaces: bool = False) -> list[str]:
