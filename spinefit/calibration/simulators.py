@@ -47,6 +47,7 @@ so unordered draws are rejected, which samples the restricted prior exactly.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,7 +160,9 @@ def _prior_batches(model, var_names: list[str], rng: np.random.Generator):
     from spinefit.models.base import one_blas_thread
 
     while True:
-        with one_blas_thread():
+        with one_blas_thread(), warnings.catch_warnings():
+            # The latent likelihood is a Potential; the data are simulated from it apart.
+            warnings.filterwarnings("ignore", message="The effect of Potentials")
             draws = pm.sample_prior_predictive(
                 draws=BATCH,
                 model=model,
@@ -350,6 +353,8 @@ def simulate_variance_split_replicate(
     Simulation
         Truth of :data:`VARIANCE_CHECKED`.
     """
+    import pandas as pd
+
     from spinefit.models.variance_split import VarianceSplit
 
     rng = np.random.default_rng(random_seed)
@@ -357,6 +362,9 @@ def simulate_variance_split_replicate(
     # Offsets keep pre and post ids distinct, as in simulate_shared_snapshot.
     pre_ids, post_ids = pre + 1000, post + 100_000
     n = connection.size
+    # Cell effects are indexed as the model indexes them: present cells, first seen first.
+    pre_code = pd.factorize(pre_ids.astype(str))[0]
+    post_code = pd.factorize(post_ids.astype(str))[0]
     log_template = VARIANCE_CENTRE + VARIANCE_SCALE * _standardised(n)
     template = _snapshot(log_template / np.log(10.0), pre_ids, post_ids, "template")
     config = {"baselines": "on"}
@@ -369,8 +377,8 @@ def simulate_variance_split_replicate(
         own = rng.standard_normal((BATCH, n))
         log_size = (
             batch["mu"][:, None]
-            + np.sqrt(batch["var_pre"])[:, None] * batch["z_pre"][:, pre]
-            + np.sqrt(batch["var_post"])[:, None] * batch["z_post"][:, post]
+            + np.sqrt(batch["var_pre"])[:, None] * batch["z_pre"][:, pre_code]
+            + np.sqrt(batch["var_post"])[:, None] * batch["z_post"][:, post_code]
             + np.sqrt(batch["var_connection"])[:, None] * shared[:, connection]
             + np.sqrt(batch["var_synapse"])[:, None] * own
         )
@@ -558,8 +566,7 @@ def simulate_latent_chain(
 
     initial = np.clip(dyn.initial * delta, 0.0, None)
     node = rng.choice(n_nodes, size=n_spines, p=initial / initial.sum())
-    rows = [np.full(times.size, -1)]
-    rows[0] = np.full((n_spines, times.size), -1)
+    rows = [np.full((n_spines, times.size), -1)]  # node per session, -1 absent
     rows[0][:, 0] = node
     for k, t in enumerate(np.diff(times), start=1):
         propagator = op.propagator(t)
