@@ -371,8 +371,9 @@ def calibrate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records_path = out / RECORDS_FILE
-    records = [r for r in _read_records(records_path, fingerprint) if r["replicate"] < n]
-    done = {r["replicate"] for r in records}
+    # Every record stays in the file; a smaller --n summarises the first n replicates.
+    all_records = _read_records(records_path, fingerprint)
+    done = {r["replicate"] for r in all_records}
     items = [
         (
             f"replicate-{i}",
@@ -400,13 +401,14 @@ def calibrate(
         description=f"calibrating {model}",
     ):
         if outcome.ok:
-            records.append(
+            all_records.append(
                 outcome.value | {"fingerprint": fingerprint, "task_seconds": outcome.seconds}
             )
-            _write_records(records_path, records)
+            _write_records(records_path, all_records)
         else:
             failures.append({"key": outcome.key, "error": outcome.error})
     wall_seconds = time.perf_counter() - start
+    records = [r for r in all_records if r["replicate"] < n]
     summary = summarise(records, identity, failures, n, wall_seconds, command_line)
     write_text_atomically(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=False))
     from spinefit.report.calibration import render_calibration_report
