@@ -64,12 +64,13 @@ def main() -> None:
         f"{minutes:.1f} min this run, {summary['task_minutes']:.1f} min of tasks in all"
     )
     print(f"Bonferroni threshold {summary['bonferroni_threshold']:.2g}; {summary['verdict']}")
-    print(f"{'parameter':28s} {'chi2 p':>8s} {'cov50':>6s} {'cov94':>6s}  94% range")
+    print(f"{'parameter':28s} {'chi2 p':>8s} {'cov50':>6s} {'cov94':>6s}  94% range   Bonf. p")
     for name, entry in summary["parameters"].items():
         c50, c94 = entry["coverage"]["50"], entry["coverage"]["94"]
         print(
             f"{name:28s} {entry['rank_uniformity']['p_value']:8.3g} {c50['coverage']:6.3f} "
             f"{c94['coverage']:6.3f}  [{c94['expected_low']:.3f}, {c94['expected_high']:.3f}]"
+            f"  {c94.get('p_value_bonferroni', float('nan')):.2g}"
         )
     print("largest prior mismatch:", summary["prior_approximation"]["largest_realised_mismatch"])
     print(

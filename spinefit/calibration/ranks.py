@@ -232,9 +232,10 @@ def parameter_table(
     -------
     dict
         ``parameters`` (per parameter: ``rank_uniformity`` and ``coverage`` per central
-        probability), ``bonferroni_threshold``, ``family_alpha``, ``failing`` (parameters
-        with a χ² p-value below the threshold) and ``coverage_outside`` (parameters whose
-        94% coverage lies outside its binomial range).
+        probability, each with ``p_value_bonferroni``, its binomial-test p-value times the
+        number of parameters), ``bonferroni_threshold``, ``family_alpha``, ``failing``
+        (parameters with a χ² p-value below the threshold) and ``coverage_outside``
+        (parameters whose 94% coverage lies outside its uncorrected binomial range).
     """
     names = list(dict.fromkeys(name for record in records for name in record["ranks"]))
     table: dict[str, Any] = {}
@@ -249,6 +250,11 @@ def parameter_table(
         }
         table[name] = entry
     threshold = family_alpha / max(len(names), 1)
+    for entry in table.values():
+        # The binomial range is per parameter (uncorrected): with many parameters some
+        # fall outside by chance; the Bonferroni-adjusted p-value says how surprising it is.
+        for result in entry["coverage"].values():
+            result["p_value_bonferroni"] = min(1.0, result["p_value"] * len(names))
     failing = [
         name
         for name, entry in table.items()
