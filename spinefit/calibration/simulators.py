@@ -533,7 +533,8 @@ def simulate_latent_chain(
     numpy.ndarray or None
         ``(spines, sessions)`` observed sizes, NaN where absent; spines born later are
         extra rows. None when more than :data:`MAX_POPULATION_GROWTH` × ``n_spines`` new
-        spines are expected in one interval (such a draw is rejected anyway).
+        spines are expected in one interval, or the draw overflows the grid (NaN steady
+        state or propagator); such draws are rejected anyway.
     """
     from spinefit.models.killed_grid import (
         NOISE_FLOOR,
@@ -565,6 +566,8 @@ def simulate_latent_chain(
         return (rng.random((probabilities.shape[0], 1)) < cumulative).argmax(axis=1)
 
     initial = np.clip(dyn.initial * delta, 0.0, None)
+    if not (np.all(np.isfinite(initial)) and initial.sum() > 0):
+        return None  # extreme draws overflow the grid's steady state (replicate 24, seed 0)
     node = rng.choice(n_nodes, size=n_spines, p=initial / initial.sum())
     rows = [np.full((n_spines, times.size), -1)]  # node per session, -1 absent
     rows[0][:, 0] = node
@@ -577,12 +580,16 @@ def simulate_latent_chain(
                 continue
             j = block[alive, k - 1]
             move = np.clip(propagator[j] * delta[None, :] / delta[j, None], 0.0, None)
+            if not np.all(np.isfinite(move)):
+                return None
             killed = np.clip(1.0 - move.sum(axis=1), 0.0, None)
             nxt = draw_nodes(np.column_stack([move, killed]))
             block[alive, k] = np.where(nxt < n_nodes, nxt, -1)
         n_start = sum(int((block[:, k - 1] >= 0).sum()) for block in rows)
         born = np.clip(op.born_within(dyn.birth, t) * delta, 0.0, None)
         survival = born.sum()
+        if not (np.isfinite(survival) and survival > 0):
+            return None
         expected = p["formation_per_day"] * n_start * t * survival
         if expected > MAX_POPULATION_GROWTH * n_spines:
             return None  # an exploding population: no data set like the template's
