@@ -563,6 +563,69 @@ def batch(
         raise typer.Exit(4)
 
 
+@app.command()
+@handle_errors
+def calibrate(
+    out: Annotated[Path, typer.Option(help="Folder for the report, JSON summary and records.")],
+    model: Annotated[str, typer.Option(help="Model to calibrate.")] = "drift-diffusion",
+    family: Annotated[
+        str | None, typer.Option(help="drift-diffusion SDE family (the simulator: linear).")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="Simulated data sets (replicates).")] = 200,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="dask scheduler address, or 'inprocess' to run one at a time here."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local dask workers.")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed; replicate i derives its own.")] = 0,
+    draws: Draws = 500,
+    tune: Tune = 500,
+    chains: Chains = 2,
+    sampler: Sampler = "nutpie",
+    thin: Annotated[
+        int, typer.Option(help="L: thinned posterior draws per replicate (ranks 0..L).")
+    ] = 99,
+    design: Annotated[
+        list[str] | None,
+        typer.Option(help="Simulator option KEY=VALUE, e.g. n_synapses=300 (repeat)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Model option KEY=VALUE (repeat for several)."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Simulation-based calibration: fit data simulated from the model's own prior.
+
+    Reruns with the same --out resume. Example: spinefit calibrate --model mixture
+    --n 200 --out calibration/mixture
+    """
+    from spinefit.calibration.run import REPORT_FILE, SUMMARY_FILE
+    from spinefit.calibration.run import calibrate as run_calibration
+
+    summary = run_calibration(
+        model,
+        out=out,
+        n=n,
+        family=family,
+        scheduler=scheduler,
+        workers=workers,
+        seed=seed,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        sampler=sampler,
+        n_thinned=thin,
+        design=_parse_config(design),
+        options=_parse_config(option),
+        progress=not quiet,
+        command_line=_command_line(),
+    )
+    if not quiet:
+        err_console.print(summary["verdict"], markup=False, highlight=False)
+        err_console.print(f"wrote {out / REPORT_FILE} and {out / SUMMARY_FILE}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
