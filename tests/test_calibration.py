@@ -317,3 +317,13 @@ def test_model_is_calibrated_at_n_40(tmp_path, model, settings):
     )
     assert summary["replicates_done"] == 40
     assert_calibrated(summary)
+
+
+@pytest.mark.fast
+def test_a_small_calibration_is_not_called_a_pass():
+    from spinefit.calibration.run import MIN_REPLICATES_TO_PASS, _verdict
+
+    table = {"failing": [], "coverage_outside": [], "bonferroni_threshold": 0.001}
+    assert "too few replicates" in _verdict(table, 5)
+    assert _verdict(table, MIN_REPLICATES_TO_PASS).startswith("calibrated at n = ")
+    assert _verdict(table | {"failing": ["c"]}, 5).startswith("NOT calibrated")

@@ -396,12 +396,21 @@ def summarise(
     }
 
 
+MIN_REPLICATES_TO_PASS = 50
+"""Below this many replicates a calibration without failures is not called a pass."""
+
+
 def _verdict(table: dict[str, Any], n: int) -> str:
     """Return one sentence saying whether the calibration passed."""
     if n < 2:
         return "too few replicates to judge"
     failing, outside = table["failing"], table["coverage_outside"]
     if not failing and not outside:
+        if n < MIN_REPLICATES_TO_PASS:
+            return (
+                f"no failure seen at n = {n}, too few replicates to call the model calibrated "
+                f"(use --n {MIN_REPLICATES_TO_PASS} or more; 200 for the issue's standard)"
+            )
         return (
             f"calibrated at n = {n}: no rank χ² p-value below the Bonferroni threshold "
             f"{table['bonferroni_threshold']:.2g} and every 94% coverage in its binomial range"
