@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -164,13 +167,10 @@ def test_cli_bad_manifest_is_exit_2_and_writes_nothing(tmp_path, table):
     assert not out.exists()
 
 
-def test_batch_on_a_two_worker_cluster_records_failures_and_resumes(
-    tmp_path, small_timeseries, monkeypatch
-):
+def test_batch_on_a_two_worker_cluster_records_failures_and_resumes(tmp_path, small_timeseries):
     """Tiny fits on a LocalCluster: one bad data set, then a re-run that reuses the rest."""
     from spinefit.simulate.synthetic import write_example
 
-    monkeypatch.setenv("SPINEFIT_COMPILE_ROOT", str(tmp_path / "compile"))
     data, truth = small_timeseries
     write_example(data, truth, tmp_path / "good.csv", "test")
     _write(tmp_path / "bad.csv", "spine_id,time_days,volume\ns1,0,x\n")
@@ -184,9 +184,16 @@ def test_batch_on_a_two_worker_cluster_records_failures_and_resumes(
     out = tmp_path / "out"
     args = ["batch", str(manifest), "--out", str(out), "--draws", "100", "--tune", "100"]
     args += ["--ess-target", "0", "-q"]
-    first = runner.invoke(app, [*args, "--workers", "2"])
-    assert first.exit_code == 4, first.output
-    assert "failed: broken:" in first.output and "is not a number" in first.output
+    # In a child process: dask leaves threads behind in the process that ran a cluster,
+    # and later tests that fork would inherit them.
+    first = subprocess.run(
+        [sys.executable, "-m", "spinefit", *args, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"SPINEFIT_COMPILE_ROOT": str(tmp_path / "compile")},
+    )
+    assert first.returncode == 4, first.stderr
+    assert "failed: broken:" in first.stderr and "is not a number" in first.stderr
     for name in ("one.nc", "one.html", "two.nc", "two.html", "index.html", "summary.csv"):
         assert (out / name).is_file(), name
     assert not (out / "broken.nc").exists()
@@ -219,28 +226,44 @@ def _compile_dir_of_worker():
     return os.environ.get("PYTENSOR_FLAGS", "")
 
 
-@pytest.mark.fast
-def test_tasks_run_on_a_running_scheduler_with_isolated_compile_dirs(tmp_path, monkeypatch):
-    """The --scheduler path: a cluster started elsewhere, reached by its address."""
-    from distributed import LocalCluster
+SCHEDULER_SCRIPT = """
+import json, os, sys
+from distributed import LocalCluster
+from spinefit.batch.cluster import run_tasks
+sys.path.insert(0, sys.argv[1])
+from test_batch import _compile_dir_of_worker, _square_or_fail
 
-    monkeypatch.setenv("SPINEFIT_COMPILE_ROOT", str(tmp_path / "compile"))
+if __name__ == "__main__":
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         items = [("p", {"x": 2}), ("n", {"x": -2})]
-        outcomes = {
-            o.key: o
-            for o in run_tasks(
-                _square_or_fail, items, scheduler=cluster.scheduler_address, progress=False
-            )
-        }
-        assert outcomes["p"].value == 4 and outcomes["n"].error == "negative: -2"
-        (flags,) = [
-            o.value
-            for o in run_tasks(
-                _compile_dir_of_worker, [("f", {})], scheduler=cluster.scheduler_address
-            )
-        ]
-    assert f"compiledir={tmp_path / 'compile'}/worker-" in flags
+        out = {o.key: [o.value, o.error] for o in run_tasks(
+            _square_or_fail, items, scheduler=cluster.scheduler_address, progress=False)}
+        (flags,) = [o.value for o in run_tasks(
+            _compile_dir_of_worker, [("f", {})], scheduler=cluster.scheduler_address,
+            progress=False)]
+    print(json.dumps({"outcomes": out, "flags": flags}))
+"""
+
+
+@pytest.mark.fast
+def test_tasks_run_on_a_running_scheduler_with_isolated_compile_dirs(tmp_path):
+    """The --scheduler path: a cluster started elsewhere, reached by its address.
+
+    Run in a child process, so that no dask threads stay behind in the test process.
+    """
+    script = tmp_path / "scheduler.py"
+    script.write_text(SCHEDULER_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"SPINEFIT_COMPILE_ROOT": str(tmp_path / "compile")},
+    )
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcomes"]["p"] == [4, None]
+    assert body["outcomes"]["n"] == [None, "negative: -2"]
+    assert f"compiledir={tmp_path / 'compile'}/worker-" in body["flags"]
 
 
 @pytest.mark.fast

@@ -76,7 +76,6 @@ def isolate_process(name: str) -> Path:
     flags = [f for f in os.environ.get("PYTENSOR_FLAGS", "").split(",") if f]
     flags = [f for f in flags if not f.startswith(("compiledir=", "base_compiledir="))]
     os.environ["PYTENSOR_FLAGS"] = ",".join([*flags, f"compiledir={path}"])
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(path / "numba"))
     for variable in SINGLE_THREAD_ENV:
         os.environ[variable] = "1"
     _LOCKS.append(lock)
