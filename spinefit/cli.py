@@ -493,7 +493,10 @@ def measure(
 @handle_errors
 def batch(
     manifest: Annotated[
-        Path, typer.Argument(help="CSV with one row per data set: label, input[, model, options…].")
+        Path,
+        typer.Argument(
+            help="CSV with one row per data set: input, and optionally label, model, options."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     scheduler: Annotated[
