@@ -11,23 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph
+from spinefit.report.sections import (
+    ReportSection,
+    figure_html,
+    new_figure,
+    paragraph,
+    render_page,
+)
 
 FOREST_PARAMETERS = 6
 """Parameters shown as forest plots (those shared by most successful fits, in order)."""
 
 SHOWN_PARAMETERS = 4
 """Parameters quoted in each data set's row of the table."""
-
-
-def _environment() -> jinja2.Environment:
-    """Return the Jinja environment of the shared page template (no fit-report imports)."""
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("spinefit.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
 
 
 def render_batch_report(
@@ -67,8 +63,7 @@ def render_batch_report(
         f"manifest {manifest.name} · spinefit {version} · generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     )
-    template = _environment().get_template("report.html.j2")
-    return template.render(title="spinefit batch", subtitle=subtitle, sections=sections)
+    return render_page("spinefit batch", subtitle, sections)
 
 
 def _table(records: list[dict[str, Any]], skipped: set[str]) -> str:

@@ -11,7 +11,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import jinja2
 import numpy as np
 from scipy import stats
 
@@ -20,6 +19,7 @@ from spinefit.report.sections import (
     ReportSection,
     figure_html,
     paragraph,
+    render_page,
     table_html,
 )
 
@@ -28,14 +28,6 @@ __all__ = ["render_calibration_report"]
 PANEL_COLUMNS = 4
 REPLICATE_ROWS = 50
 """Replicates listed in the diagnostics table (the rest are in replicates.jsonl)."""
-
-
-def _environment() -> jinja2.Environment:
-    """Return the Jinja environment of the shared page template (as the measure report)."""
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("spinefit.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
 
 
 def render_calibration_report(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
@@ -65,10 +57,7 @@ def render_calibration_report(summary: dict[str, Any], records: list[dict[str, A
         f"model {summary['model']} · {summary['replicates_done']} replicates · L = "
         f"{summary['n_thinned']} · generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     )
-    template = _environment().get_template("report.html.j2")
-    return template.render(
-        title=f"spinefit calibrate: {summary['model']}", subtitle=subtitle, sections=sections
-    )
+    return render_page(f"spinefit calibrate: {summary['model']}", subtitle, sections)
 
 
 def _verdict_section(summary: dict[str, Any]) -> ReportSection:

@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import jinja2
 import xarray as xr
 
 from spinefit import dims
@@ -18,19 +17,18 @@ from spinefit.io.ingestion_report import IngestionReport
 from spinefit.models import model_of
 from spinefit.report.diagnostics import diagnostics_section
 from spinefit.report.registry import model_sections
-from spinefit.report.sections import ReportSection, paragraph, scope_svg_ids, table_html
+from spinefit.report.sections import (
+    ReportSection,
+    paragraph,
+    render_page,
+    scope_svg_ids,
+    table_html,
+)
 from spinefit.results.names import DATA_GROUP
 from spinefit.sampling import DRAWS_ATTR, RESTARTED_ATTR, sampling_notes
 from spinefit.stats import convergence_warnings
 
 LIBRARIES = ("spinefit", "pymc", "pytensor", "arviz", "nutpie", "numpy", "scipy", "xarray")
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("spinefit.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
 
 
 def equation_html(latex: str) -> str:
@@ -225,7 +223,6 @@ def render_report(trees: list[xr.DataTree], title: str | None = None) -> str:
         f"Dataset: {', '.join(names)} · generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     )
-    template = _environment().get_template("report.html.j2")
     warnings = [
         (f"{t.attrs.get('spinefit_model', '')}: " if len(trees) > 1 else "") + w
         for t in trees
@@ -236,12 +233,8 @@ def render_report(trees: list[xr.DataTree], title: str | None = None) -> str:
         for t in trees
         for note in sampler_notes(t)
     ]
-    return template.render(
-        title=title or default_title,
-        subtitle=subtitle,
-        sections=sections,
-        warnings=warnings,
-        sampler_notes=notes,
+    return render_page(
+        title or default_title, subtitle, sections, warnings=warnings, sampler_notes=notes
     )
 
 

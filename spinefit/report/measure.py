@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.metadata
 from datetime import UTC, datetime
 
-import jinja2
 import numpy as np
 
 from spinefit.measure.run import MeasureResult
@@ -19,6 +18,7 @@ from spinefit.report.sections import (
     figure_html,
     new_figure,
     paragraph,
+    render_page,
     table_html,
 )
 
@@ -26,18 +26,6 @@ __all__ = ["render_measure_report"]
 
 GALLERY_SPINES = 24
 """Spines shown in the crop gallery (the first ones in ROI order)."""
-
-
-def _environment() -> jinja2.Environment:
-    """Return the Jinja environment of the shared page template.
-
-    Not imported from :mod:`spinefit.report.html`: that module loads ArviZ and PyMC for
-    the fit reports, which added 11 s to every ``spinefit measure``.
-    """
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("spinefit.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
 
 
 def render_measure_report(result: MeasureResult, command_line: str | None = None) -> str:
@@ -67,8 +55,7 @@ def render_measure_report(result: MeasureResult, command_line: str | None = None
         f"{len(result.sessions)} sessions, {len(result.rois.spine_ids)} spines · generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     )
-    template = _environment().get_template("report.html.j2")
-    return template.render(title="spinefit measure: QC", subtitle=subtitle, sections=sections)
+    return render_page("spinefit measure: QC", subtitle, sections)
 
 
 def _summary_section(result: MeasureResult) -> ReportSection:

@@ -7,11 +7,16 @@ import io
 import itertools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+PAGE_TEMPLATE = "report.html.j2"
+"""The one page template of every report (fits, measure QC, batch, calibration)."""
 
 FIGURE_WIDTH_IN = 7.0
 """Default figure width: readable at laptop width when shown at 100%."""
@@ -100,3 +105,23 @@ def new_figure(ncols: int = 1, height: float = 3.2) -> tuple[plt.Figure, list[pl
     """Return a figure with ``ncols`` side-by-side axes at the report's width."""
     fig, axes = plt.subplots(1, ncols, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
     return fig, list(axes[0])
+
+
+def render_page(title: str, subtitle: str, sections: list[ReportSection], **context: Any) -> str:
+    """Render the shared page template into one self-contained HTML page.
+
+    Parameters
+    ----------
+    title, subtitle : str
+        Page heading and the line under it (escaped).
+    sections : list of ReportSection
+        The page's sections, in order.
+    **context
+        Further template variables (``warnings``, ``sampler_notes`` of fit reports).
+    """
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("spinefit.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    template = environment.get_template(PAGE_TEMPLATE)
+    return template.render(title=title, subtitle=subtitle, sections=sections, **context)

@@ -7,7 +7,8 @@ import json
 import pytest
 import xarray as xr
 
-from spinefit.report.html import _environment, sampler_notes
+from spinefit.report.html import sampler_notes
+from spinefit.report.sections import render_page
 
 pytestmark = pytest.mark.fast
 
@@ -19,10 +20,7 @@ def result_with(**attrs) -> xr.DataTree:
 
 
 def first_screen(notes: list[str]) -> str:
-    template = _environment().get_template("report.html.j2")
-    page = template.render(
-        title="t", subtitle="s", sections=[], warnings=["R-hat 1.05"], sampler_notes=notes
-    )
+    page = render_page("t", "s", [], warnings=["R-hat 1.05"], sampler_notes=notes)
     return page[: page.index('<nav class="toc"')]
 
 
