@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from spinefit.errors import ConfigError
+from spinefit.errors import ConfigError, SpinefitError
+from spinefit.progress import progress_bar
 
 IN_PROCESS = "inprocess"
 """``scheduler`` value that runs the tasks one after another in this process (tests)."""
@@ -54,8 +55,6 @@ class TaskOutcome:
 
 def run_task(func: Callable[..., Any], key: str, kwargs: dict[str, Any]) -> TaskOutcome:
     """Call ``func(**kwargs)`` and return its outcome; never raises."""
-    from spinefit.errors import SpinefitError
-
     start = time.perf_counter()
     try:
         value = func(**kwargs)
@@ -119,7 +118,7 @@ def run_tasks(
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if workers is not None and scheduler not in (None, IN_PROCESS):
         raise ConfigError("--workers starts a local cluster; it cannot be used with --scheduler")
-    with _progress_bar(len(items), description, progress) as advance:
+    with progress_bar(progress, len(items), description, counts=True) as advance:
         if scheduler == IN_PROCESS:
             for key, kwargs in items:
                 outcome = run_task(func, key, kwargs)
@@ -171,32 +170,3 @@ def _run_on_dask(func, items, scheduler, workers, advance) -> Iterator[TaskOutco
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-class _progress_bar:
-    """Context manager yielding a function that advances a rich progress bar by one."""
-
-    def __init__(self, total: int, description: str, enabled: bool):
-        self.total, self.description, self.enabled = total, description, enabled
-        self.progress = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self.progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
-        self.progress.start()
-        task = self.progress.add_task(self.description, total=self.total)
-        return lambda: self.progress.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()

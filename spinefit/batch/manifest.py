@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from spinefit.errors import ConfigError
+from spinefit.io.tables import file_hash
 from spinefit.options import parse_option_pairs
 
 SAMPLING_COLUMNS = {
@@ -117,16 +118,8 @@ class ManifestRow:
         """
         digest = hashlib.sha256(json.dumps(asdict(self) | {"line": 0}, sort_keys=True).encode())
         for path in self.inputs:
-            digest.update(_file_hash(Path(path)).encode())
+            digest.update(file_hash(path).encode())
         return digest.hexdigest()[:16]
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:

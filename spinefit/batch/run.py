@@ -25,23 +25,21 @@ from spinefit.batch.manifest import (
     read_manifest,
 )
 from spinefit.errors import ConfigError
+from spinefit.io.atomic import write_atomically, write_text_atomically
 from spinefit.sampling.settings import SamplerSettings
 
 RECORDS_DIR = "records"
 SUMMARY_NAME = "summary"
 INDEX_NAME = "index.html"
 DEFAULT_MODEL = "drift-diffusion"
+STAT_COLUMNS = ("mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk")
+"""A parameter's summary statistics, as :func:`spinefit.stats.stats_of` names them."""
 SUMMARY_COLUMNS = (
     "label",
     "status",
     "model",
     "parameter",
-    "mean",
-    "sd",
-    "hdi_low",
-    "hdi_high",
-    "r_hat",
-    "ess_bulk",
+    *STAT_COLUMNS,
     "seconds",
     "warnings",
     "error",
@@ -80,6 +78,11 @@ def record_path(out_dir: Path, label: str) -> Path:
     return out_dir / RECORDS_DIR / f"{label}.json"
 
 
+def write_record(out_dir: Path, record: dict[str, Any]) -> None:
+    """Write a row's record atomically (a fitted row's last output, or a failure)."""
+    write_text_atomically(record_path(out_dir, record["label"]), json.dumps(record, indent=1))
+
+
 def completed_record(out_dir: Path, row: ManifestRow, fingerprint: str) -> dict | None:
     """Return the stored record of a row completed with this fingerprint, else None."""
     path = record_path(out_dir, row.label)
@@ -107,7 +110,6 @@ def fit_row(
     SpinefitError
         Bad input or options of this row (the batch records the message and goes on).
     """
-    from spinefit.io.atomic import write_text_atomically
     from spinefit.report.html import write_report
     from spinefit.stats import convergence_warnings
     from spinefit.summary import summarize
@@ -148,7 +150,7 @@ def fit_row(
         "parameters": body.get("parameters", {}),
         "diagnostics": body.get("diagnostics", {}),
     }
-    write_text_atomically(record_path(out, row.label), json.dumps(record, indent=1))
+    write_record(out, record)
     return record
 
 
@@ -230,7 +232,7 @@ def run_batch(
             records[row.label] = done
         else:
             todo.append(row)
-    skipped = [label for label in records]
+    skipped = list(records)
     by_label = {row.label: row for row in todo}
     items = [
         (
@@ -257,17 +259,11 @@ def run_batch(
             records[row.label] = outcome.value
         else:
             records[row.label] = failed_record(row, outcome, fingerprints[row.label])
-            _write_failed(out, records[row.label])
+            write_record(out, records[row.label])
     ordered = [records[row.label] for row in rows]
     csv_path, parquet_path = write_summary(ordered, out)
     index = write_index(ordered, out, manifest=Path(manifest), skipped=skipped)
     return BatchResult(ordered, skipped, csv_path, parquet_path, index)
-
-
-def _write_failed(out: Path, record: dict[str, Any]) -> None:
-    from spinefit.io.atomic import write_text_atomically
-
-    write_text_atomically(record_path(out, record["label"]), json.dumps(record, indent=1))
 
 
 def summary_rows(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -285,21 +281,12 @@ def summary_rows(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         if not parameters:
             yield common | {"parameter": ""}
         for name, stats in parameters.items():
-            yield (
-                common
-                | {"parameter": name}
-                | {
-                    k: stats.get(k)
-                    for k in ("mean", "sd", "hdi_low", "hdi_high", "r_hat", "ess_bulk")
-                }
-            )
+            yield (common | {"parameter": name} | {k: stats.get(k) for k in STAT_COLUMNS})
 
 
 def write_summary(records: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     """Write ``summary.csv`` and ``summary.parquet`` atomically; return both paths."""
     import pandas as pd
-
-    from spinefit.io.atomic import write_atomically
 
     frame = pd.DataFrame(list(summary_rows(records)), columns=list(SUMMARY_COLUMNS))
     csv_path = out / f"{SUMMARY_NAME}.csv"
@@ -313,7 +300,6 @@ def write_index(
     records: list[dict[str, Any]], out: Path, *, manifest: Path, skipped: list[str]
 ) -> Path:
     """Write the batch report ``index.html`` atomically and return its path."""
-    from spinefit.io.atomic import write_text_atomically
     from spinefit.report.batch import render_batch_report
 
     page = render_batch_report(records, manifest=manifest, skipped=skipped)

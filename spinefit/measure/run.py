@@ -37,6 +37,7 @@ from spinefit.measure.registration import (
     refine_shift,
     register,
 )
+from spinefit.progress import progress_bar
 
 __all__ = ["MeasureResult", "measure_stacks", "table_csv"]
 
@@ -208,7 +209,7 @@ def measure_stacks(
     outside = 0
     reference = None
     reference_fft = None
-    with _progress(progressbar, n_sessions) as advance:
+    with progress_bar(progressbar, n_sessions, "measuring sessions", transient=True) as advance:
         for k, (session, stack) in enumerate(zip(sessions, opened, strict=True)):
             # The stack stays memory-mapped: one pass over its planes (projection and value
             # check), the registration window, then small patches per ROI. Repeated frames
@@ -558,27 +559,3 @@ def _roi_order(rois: RoiTable):
         return column
 
     return key
-
-
-class _progress:
-    """A rich progress bar over sessions on stderr, or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self._bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._bar = Progress(console=Console(stderr=True), transient=True)
-        self._bar.start()
-        task = self._bar.add_task("measuring sessions", total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
