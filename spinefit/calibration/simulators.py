@@ -180,6 +180,27 @@ def _content_hash(*arrays: np.ndarray) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+def _template_notes(
+    values: np.ndarray, attempts: int, tolerance: float, centre: float, scale: float
+) -> dict[str, Any]:
+    """Return how a kept data set was found and how far its mean and SD are from the template's.
+
+    Shared by the simulators whose priors are centred and scaled by the data's mean and SD
+    (mixture, variance split).
+    """
+    return {
+        "method": TOLERANCE_METHOD,
+        "attempts": attempts,
+        "tolerance": tolerance,
+        "template_centre": centre,
+        "template_scale": scale,
+        "mismatch": {
+            "mean_offset": float((values.mean() - centre) / scale),
+            "log_scale_ratio": float(np.log(values.std() / scale)),
+        },
+    }
+
+
 # -- mixture -----------------------------------------------------------------------------------
 MIXTURE_CENTRE = -1.0
 """c0: mean log10 size of the template (0.1 µm³)."""
@@ -270,17 +291,9 @@ def simulate_mixture_replicate(
         truth[f"weight_{label}"] = float(batch["weight"][i, k])
     log10_size = y[i]
     data = _snapshot(log10_size, pre, post, f"calibration: mixture prior draw, seed {random_seed}")
-    notes = {
-        "method": TOLERANCE_METHOD,
-        "attempts": attempts - BATCH + i + 1,
-        "tolerance": tolerance,
-        "template_centre": MIXTURE_CENTRE,
-        "template_scale": MIXTURE_SCALE,
-        "mismatch": {
-            "mean_offset": float((log10_size.mean() - MIXTURE_CENTRE) / MIXTURE_SCALE),
-            "log_scale_ratio": float(np.log(log10_size.std() / MIXTURE_SCALE)),
-        },
-    }
+    notes = _template_notes(
+        log10_size, attempts - BATCH + i + 1, tolerance, MIXTURE_CENTRE, MIXTURE_SCALE
+    )
     return Simulation(data, truth, config, notes)
 
 
@@ -398,19 +411,9 @@ def simulate_variance_split_replicate(
         post_ids,
         f"calibration: variance-split prior draw, seed {random_seed}",
     )
-    notes = {
-        "method": TOLERANCE_METHOD,
-        "attempts": attempts - BATCH + i + 1,
-        "tolerance": tolerance,
-        "template_centre": VARIANCE_CENTRE,
-        "template_scale": VARIANCE_SCALE,
-        "mismatch": {
-            "mean_offset": float((y.mean() - VARIANCE_CENTRE) / VARIANCE_SCALE),
-            "log_scale_ratio": float(np.log(y.std() / VARIANCE_SCALE)),
-        },
-        "synapses": int(n),
-        "connections": int(n_connections),
-    }
+    notes = _template_notes(
+        y, attempts - BATCH + i + 1, tolerance, VARIANCE_CENTRE, VARIANCE_SCALE
+    ) | {"synapses": int(n), "connections": int(n_connections)}
     return Simulation(data, truth, config, notes)
 
 
