@@ -197,6 +197,7 @@ def measure_stacks(
         len(roi_table.shaft_zyx),
     )
     nearest = _nearest_shaft(roi_table)
+    used_shaft = np.unique(nearest)
     shifts = np.zeros((n_sessions, 3))
     spine_pos = np.full((n_spines, n_sessions, 3), np.nan)
     shaft_pos = np.full((n_shaft, n_sessions, 3), np.nan)
@@ -232,8 +233,10 @@ def measure_stacks(
             shaft_pos[:, k] = roi_table.shaft_zyx + shifts[k]
             level = _background_level(volume)
             peaks = [shaft_peak(volume, shaft_pos[j, k], aperture, level) for j in range(n_shaft)]
-            frame_levels = (
-                [_background_level(frame) for frame in stack] if frames[k] >= MIN_FRAMES else []
+            frame_peaks = (
+                _frame_shaft_peaks(stack, shaft_pos[:, k], used_shaft, aperture)
+                if frames[k] >= MIN_FRAMES
+                else []
             )
             for i, spine_id in enumerate(roi_table.spine_ids):
                 row, missing = _measure_one(
@@ -250,7 +253,7 @@ def measure_stacks(
                 if frames[k] >= MIN_FRAMES and np.isfinite(row["volume"]):
                     row["volume_se"] = _frame_spread_se(
                         stack,
-                        frame_levels,
+                        frame_peaks,
                         spine_pos[i, k],
                         shaft_pos[:, k],
                         nearest[i],
@@ -479,9 +482,23 @@ def _background_level(volume: NDArray) -> float:
     return float(np.median(volume[:, :: max(1, rows // 128), :: max(1, cols // 128)]))
 
 
+def _frame_shaft_peaks(
+    stack: NDArray, shaft_points: NDArray[np.float64], used: NDArray[np.int64], aperture: Aperture
+) -> list[list[tuple[float, float] | None]]:
+    """Return each frame's shaft peaks at the points some spine is normalised by (else None)."""
+    peaks = []
+    for frame in stack:
+        level = _background_level(frame)
+        frame_peaks: list[tuple[float, float] | None] = [None] * len(shaft_points)
+        for j in used:
+            frame_peaks[j] = shaft_peak(frame, shaft_points[j], aperture, level)
+        peaks.append(frame_peaks)
+    return peaks
+
+
 def _frame_spread_se(
     stack: NDArray,
-    levels: list[float],
+    frame_peaks: list[list[tuple[float, float] | None]],
     centre: NDArray[np.float64],
     shaft_points: NDArray[np.float64],
     nearest: NDArray[np.int64],
@@ -491,16 +508,12 @@ def _frame_spread_se(
 ) -> float:
     """Return SD / sqrt(frames) of one spine's volume measured in each frame on its own.
 
-    Every frame is measured at the same position and normalised by its own shaft peaks; a
-    frame where the spine or shaft cannot be measured is left out. NaN with fewer than
-    :data:`MIN_FRAMES` usable frames.
+    Every frame is measured at the same position and normalised by its own shaft peaks
+    (:func:`_frame_shaft_peaks`); a frame where the spine or shaft cannot be measured is
+    left out. NaN with fewer than :data:`MIN_FRAMES` usable frames.
     """
     volumes = []
-    for frame, level in zip(stack, levels, strict=True):
-        peaks = [
-            shaft_peak(frame, shaft_points[j], aperture, level) if j in nearest else None
-            for j in range(len(shaft_points))
-        ]
+    for frame, peaks in zip(stack, frame_peaks, strict=True):
         row, _ = _measure_one(
             frame, centre, peaks, shaft_points, nearest, neighbours, aperture, gain, -np.inf
         )
