@@ -71,6 +71,22 @@ def test_pytensor_moments_match_numpy(intervals, index):
         assert got_var[k] == pytest.approx(v[0], rel=1e-8)
 
 
+def test_many_distinct_intervals_make_one_matrix_exponential():
+    """Irregular sessions give hundreds of distinct intervals; the graph must not grow with
+    them (one expm node per interval made a 120-spine fit spend 100 s in graph rewriting)."""
+    intervals = np.linspace(0.5, 9.0, 300)
+    index = np.arange(300)
+    a, b, c, d = (pt.dscalar(name) for name in "abcd")
+    mean, var = linear_moments(a, b, c, d, np.full(300, 1.2), index, intervals)
+    graph = pytensor.graph.basic.ancestors([mean, var])
+    ops = [v.owner.op for v in graph if v.owner is not None]
+    assert sum("expm" in type(op).__name__.lower() or "Expm" in str(op) for op in ops) == 1
+    got_mean, got_var = pytensor.function([a, b, c, d], [mean, var])(*CASES[0])
+    m, v = linear_moments_numpy(*CASES[0], np.array([1.2]), intervals[137])
+    assert got_mean[137] == pytest.approx(m[0], rel=1e-10)
+    assert got_var[137] == pytest.approx(v[0], rel=1e-8)
+
+
 def test_per_transition_parameters_use_rk4_path():
     a, b, c, d = CASES[0]
     intervals = np.array([4.0])
