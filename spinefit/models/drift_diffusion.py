@@ -319,19 +319,28 @@ class DriftDiffusion(SpineModel):
             animal_index = animal_index_of_spine[trans["spine_index"].values]
 
         with pm.Model(coords=coords) as model:
-            a = pm.Normal("a", 0.0, 2.0 * scale_w / scale_t)
-            b = pm.Normal("b", 0.0, 2.0 / scale_t)
-            c = pm.HalfNormal("c", 2.0 * rate_var)
-            d = pm.HalfNormal("d", 2.0 * rate_var / scale_w**2)
+            # Every number taken from the data is pm.Data, not a constant of the graph, so
+            # that a compiled model serves any data set of the same structure
+            # (spinefit.sampling.compiled_cache).
+            w0_data = pm.Data("w_start", w0, dims=dims.TRANSITION)
+            size_unit = pm.Data("size_unit", scale_w)
+            time_unit = pm.Data("time_unit", scale_t)
+            rate_unit = pm.Data("rate_variance_unit", rate_var)
+            a = pm.Normal("a", 0.0, 2.0 * size_unit / time_unit)
+            b = pm.Normal("b", 0.0, 2.0 / time_unit)
+            c = pm.HalfNormal("c", 2.0 * rate_unit)
+            d = pm.HalfNormal("d", 2.0 * rate_unit / size_unit**2)
             a_t, b_t, d_t = a, b, d
             if pool:
-                tau = pm.HalfNormal("tau", 0.5 * np.array([scale_w / scale_t, 1 / scale_t, 1.0]))
+                tau_scale = pt.stack([size_unit / time_unit, 1.0 / time_unit, pt.ones(())])
+                tau = pm.HalfNormal("tau", 0.5 * tau_scale)
                 z = pm.Normal("animal_offset_z", 0.0, 1.0, dims=(dims.ANIMAL, "pooled_param"))
                 offsets = z * tau
                 a_animal = pm.Deterministic("a_animal", a + offsets[:, 0], dims=dims.ANIMAL)
                 b_animal = pm.Deterministic("b_animal", b + offsets[:, 1], dims=dims.ANIMAL)
                 d_animal = pm.Deterministic("d_animal", d * pt.exp(offsets[:, 2]), dims=dims.ANIMAL)
-                a_t, b_t, d_t = (p[animal_index] for p in (a_animal, b_animal, d_animal))
+                animal_of = pm.Data("animal_of_transition", animal_index, dims=dims.TRANSITION)
+                a_t, b_t, d_t = (p[animal_of] for p in (a_animal, b_animal, d_animal))
                 model.add_coord("pooled_param", ["a", "b", "log_d"])
 
             scales = PriorScales.from_transitions(scale_w, w0 / scale_w, w1 / scale_w, dt)
@@ -340,7 +349,19 @@ class DriftDiffusion(SpineModel):
                 model.add_coord(name, values)
             extra = family.extra_priors(scales)
             if family.exact_linear_moments:
-                mean, var = linear_moments(a_t, b_t, c, d_t, w0, interval_index, intervals)
+                index = None
+                if len(intervals) > 1 or pool:
+                    index = pm.Data("interval_index", interval_index, dims=dims.TRANSITION)
+                mean, var = linear_moments(
+                    a_t,
+                    b_t,
+                    c,
+                    d_t,
+                    w0_data,
+                    index,
+                    pm.Data("intervals", intervals),
+                    scale=size_unit,
+                )
             else:
                 params = {"a": a_t / scale_w, "b": b_t, "c": c / scale_w**2, "d": d_t} | extra
                 xp = pytensor_namespace()
@@ -353,7 +374,8 @@ class DriftDiffusion(SpineModel):
                 )
             threshold = self.detection_threshold(data)
             sd = pt.sqrt(var)
-            pm.Normal("w_end", mu=mean, sigma=sd, observed=w1, dims=dims.TRANSITION)
+            w1_data = pm.Data("w_end_observed", w1, dims=dims.TRANSITION)
+            pm.Normal("w_end", mu=mean, sigma=sd, observed=w1_data, dims=dims.TRANSITION)
             if threshold is not None:
                 pm.Potential(
                     "survival_conditioning",

@@ -51,7 +51,7 @@ def _generator(a, b, c, d, xp):
     return xp.stack(rows)
 
 
-def linear_moments(a, b, c, d, w_start, interval_index, intervals: np.ndarray):
+def linear_moments(a, b, c, d, w_start, interval_index, intervals, scale=None):
     """Return the exact transition mean and variance of the linear family (PyTensor).
 
     Parameters
@@ -61,10 +61,15 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals: np.ndarray):
         per-animal pooling). Units: a in w/day, b in 1/day, c in w²/day, d in 1/day.
     w_start : TensorVariable or ndarray
         Size at the start of each transition.
-    interval_index : ndarray of int
-        For each transition, the index into ``intervals`` of its length.
-    intervals : ndarray of float
-        The distinct interval lengths (days).
+    interval_index : ndarray of int, TensorVariable or None
+        For each transition, the index into ``intervals`` of its length (None: every
+        transition has the first interval).
+    intervals : ndarray of float or TensorVariable
+        The distinct interval lengths (days). Symbolic data (``pm.Data``) lets one compiled
+        model serve another data set of the same structure.
+    scale : float or TensorVariable, optional
+        The size unit of the computation (default: the median start size, which needs
+        numeric ``w_start``; 1 for symbolic input).
 
     Returns
     -------
@@ -80,14 +85,15 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals: np.ndarray):
             lambda w: c + d * w**2,
             lambda w: 2.0 * d + 0.0 * w,
             w_start,
-            pt.as_tensor(intervals)[interval_index],
+            pt.as_tensor(intervals)[0 if interval_index is None else interval_index],
             n_steps=16,
         )
     # Work in units of the median start size, so that every entry of M·Δt is unit-free
     # (b·Δt, (2b+d)·Δt and a·Δt, c·Δt in units of that size) and the bound below means the
     # same whatever the volume units: clipping a·Δt in raw fluorescence units (~1e4) made
     # variances 44–98% too small.
-    scale = _size_scale(w_start)
+    if scale is None:
+        scale = _size_scale(w_start)
     a, c, w_start = a / scale, c / scale**2, w_start / scale
     generator = _generator(a, b, c, d, pt)
     # Far in the tails a sampler can propose rates whose exponential overflows inside expm's
@@ -96,7 +102,7 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals: np.ndarray):
     # One batched expm over the distinct intervals: a Python list of K expm nodes made
     # graph compilation super-linear in K (irregular sessions give hundreds of distinct
     # intervals; 100 s of rewriting for one fit of 120 spines).
-    steps = np.asarray(intervals, dtype=float)[:, None, None]
+    steps = pt.as_tensor(intervals).astype("float64")[:, None, None]
     propagators = pt.linalg.expm(
         pt.clip(generator[None, :, :] * steps, -MAX_EXPONENT, MAX_EXPONENT)
     )
@@ -104,10 +110,10 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals: np.ndarray):
     # vectors over the distinct intervals (or not at all with one interval) instead of a
     # 3x3 matrix per transition makes the gradient's scatter 5/9 as large, or nothing.
     entries = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2))
-    if len(intervals) == 1:
+    if interval_index is None or (isinstance(intervals, np.ndarray) and len(intervals) == 1):
         p10, p11, p20, p21, p22 = (propagators[0, i, j] for i, j in entries)
     else:
-        index = np.asarray(interval_index)
+        index = interval_index if hasattr(interval_index, "owner") else np.asarray(interval_index)
         p10, p11, p20, p21, p22 = (propagators[:, i, j][index] for i, j in entries)
     mean = p10 + p11 * w_start
     second = p20 + p21 * w_start + p22 * w_start**2

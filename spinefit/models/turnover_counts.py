@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 TURNOVER_COUNTS = ("poisson", "overdispersed")
 """Values of the ``turnover_counts`` option."""
 ELIMINATION_OVERDISPERSION_SD = 0.5
@@ -42,12 +40,13 @@ def add_turnover_counts(
     import pymc as pm
     import pytensor.tensor as pt
 
-    at_risk = table["present_start"].values
-    interval = table["dt_days"].values
+    # pm.Data, so that a compiled model serves another data set of the same structure.
+    at_risk = pm.Data("turnover_at_risk", table["present_start"].values)
+    interval = pm.Data("turnover_interval_days", table["dt_days"].values)
     p = 1.0 - pt.exp(-elimination_rate * interval)
     mean_formed = formation_rate * at_risk * interval
-    eliminated = table["eliminated"].values
-    formed = table["formed"].values
+    eliminated = pm.Data("turnover_eliminated", table["eliminated"].values)
+    formed = pm.Data("turnover_formed", table["formed"].values)
     if counts == "poisson":
         pm.Binomial("eliminations", n=at_risk, p=p, observed=eliminated)
         pm.Poisson("formations", mu=mean_formed, observed=formed)
@@ -63,5 +62,5 @@ def add_turnover_counts(
         "formations",
         mu=pt.maximum(mean_formed, 1e-12),
         alpha=1.0 / pt.maximum(phi, _MIN_OVERDISPERSION),
-        observed=np.asarray(formed),
+        observed=formed,
     )

@@ -198,12 +198,12 @@ class NutpieBackend:
     name = "nutpie"
 
     def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
-        import nutpie
+        from spinefit.sampling.compiled_cache import compile_nutpie
 
         self.model = model
         self.settings = settings
         # No jitter here: starts come from a StartPoint.
-        self.compiled = nutpie.compile_pymc_model(model, backend="numba", jitter_rvs=set())
+        self.compiled = compile_nutpie(model, backend="numba", jitter_rvs=set())
 
     def logp_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Return the log density (with Jacobian) and gradient at a flat point."""

@@ -78,7 +78,7 @@ def test_many_distinct_intervals_make_one_matrix_exponential():
     index = np.arange(300)
     a, b, c, d = (pt.dscalar(name) for name in "abcd")
     mean, var = linear_moments(a, b, c, d, np.full(300, 1.2), index, intervals)
-    graph = pytensor.graph.basic.ancestors([mean, var])
+    graph = pytensor.graph.traversal.ancestors([mean, var])
     ops = [v.owner.op for v in graph if v.owner is not None]
     assert sum("expm" in type(op).__name__.lower() or "Expm" in str(op) for op in ops) == 1
     got_mean, got_var = pytensor.function([a, b, c, d], [mean, var])(*CASES[0])
