@@ -77,3 +77,17 @@ def test_a_cache_hit_skips_the_compile_and_gives_the_fresh_compile_draws(counted
     for name in hit:
         assert np.array_equal(hit[name], new[name]), name
     assert abs(hit["mu"].mean() - second.mean()) < 1.0  # and they describe the new data
+
+
+def test_sampled_shapes_that_follow_the_data_are_compiled_again(counted_compiles):
+    """A free variable sized by a data container (no dim): same key, other size."""
+
+    def sized(n):
+        with pm.Model() as model:
+            size = pm.Data("n_groups", np.int64(n))
+            pm.Normal("x", 0.0, 1.0, shape=(size,))
+        return model
+
+    compiled_cache.compile_nutpie(sized(2), backend="numba", jitter_rvs=set())
+    bigger = compiled_cache.compile_nutpie(sized(3), backend="numba", jitter_rvs=set())
+    assert bigger.n_dim == 3

@@ -75,6 +75,9 @@ def structure_key(model: pm.Model) -> str | None:
     lines.append("free:" + ",".join(rv.name for rv in model.free_RVs))
     lines.append("deterministic:" + ",".join(v.name for v in model.deterministics))
     lines.append("types:" + ",".join(str(v.type) for v in model.value_vars))
+    for rv in model.free_RVs:  # shapes that follow the data (a dim, or a sized container)
+        if any(length is None for length in rv.type.shape):
+            lines.append(f"shape:{rv.name}:{tuple(int(n) for n in rv.shape.eval())}")
     traced = {*model.free_RVs, *model.deterministics}
     used = sorted({d for v in traced for d in model.named_vars_to_dims.get(v.name, ())})
     for dim in used:
