@@ -123,6 +123,8 @@ def test_fit_end_to_end_with_strict(tmp_path):
         "150",
         "--seed",
         "3",
+        "--ess-target",
+        "0",
         "--quiet",
         "--strict",
     )
@@ -225,7 +227,8 @@ def test_fit_labelled_files_compares_conditions(tmp_path):
     wt, ko = _split_wt_ko(tmp_path)
     before = wt.read_bytes()
     out = tmp_path / "wtko.nc"
-    args = ("--out", out, "--draws", "100", "--tune", "100", "--quiet", "-o", "loo=false")
+    args = ("--out", out, "--draws", "100", "--tune", "100", "--ess-target", "0", "-q")
+    args += ("-o", "loo=false")
     result = run("fit", ko, wt, "--label", "KO", "--label", "WT", *args)
     assert result.exit_code == 0, result.output
     assert wt.read_bytes() == before
@@ -258,7 +261,8 @@ def test_fit_by_none_ignores_condition_column(tmp_path):
     small = tmp_path / "small.csv"
     table[table["spine_id"].isin(table["spine_id"].unique()[::8])].to_csv(small, index=False)
     out = tmp_path / "pooled.nc"
-    args = ("--out", out, "--draws", "60", "--tune", "60", "--quiet", "--by", "none")
+    args = ("--out", out, "--draws", "60", "--tune", "60", "--ess-target", "0", "-q")
+    args += ("--by", "none")
     result = run("fit", small, *args)
     assert result.exit_code == 0
     # 60 draws cannot reach a bulk ESS of 400: the fit says so even with --quiet, and the

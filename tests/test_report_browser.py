@@ -157,7 +157,10 @@ def conditions_report_path():
     data = data.assign_coords(condition=("spine", labels))
     # The moments likelihood keeps this report test quick; the latent one is tested on its own.
     tree = ConditionalDriftDiffusion({"loo": False, "likelihood": "moments"}).fit(
-        data, SamplerSettings(draws=100, tune=150, chains=2, random_seed=2, progressbar=False)
+        data,
+        SamplerSettings(
+            draws=100, tune=150, chains=2, random_seed=2, progressbar=False, ess_target=0
+        ),
     )
     OUTPUT.mkdir(exist_ok=True)
     return write_report([tree], OUTPUT / "conditions_report.html", title="Conditions")

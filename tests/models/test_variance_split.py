@@ -39,9 +39,15 @@ FRACTIONS = ["connection_shared_fraction", "connection_unshared_fraction"]
 GROUP_FRACTIONS = ["group_shared_fraction", "group_unshared_fraction"]
 
 
-def quick(seed: int = 1, draws: int = 150) -> SamplerSettings:
+def quick(seed: int = 1, draws: int = 150, **extra) -> SamplerSettings:
     return SamplerSettings(
-        draws=draws, tune=draws, chains=2, random_seed=seed, sampler="nutpie", progressbar=False
+        draws=draws,
+        tune=draws,
+        chains=2,
+        random_seed=seed,
+        sampler="nutpie",
+        progressbar=False,
+        **extra,
     )
 
 
@@ -255,7 +261,7 @@ def test_time_series_smoke_fit():
 def test_silenced_smoke_fit():
     data, _ = simulate_silenced_control(n_spines=40, times_days=(0, 2, 4, 6), random_seed=3)
     model = VarianceSplit({"design": "silenced"})
-    tree = model.fit(data, quick(seed=3, draws=100))
+    tree = model.fit(data, quick(seed=3, draws=100, ess_target=0))
     assert list(tree["posterior"]["d"][dims.TREATMENT].values) == ["control", "silenced"]
     summary = model.summarize(tree, grid=[0.5, 1.0, 1.5])
     assert {"d[control]", "d[silenced]", "intrinsic_fraction_mean"} <= set(summary["parameters"])
