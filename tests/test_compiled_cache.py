@@ -55,10 +55,14 @@ def test_same_structure_same_key_other_constants_other_key():
     d1, _ = simulate_time_series(n_spines=60, random_seed=1)
     d2, _ = simulate_time_series(n_spines=90, random_seed=2)
     moments = {"likelihood": "moments"}
-    model_1 = DriftDiffusion(moments).build(d1)
-    assert key(model_1) == key(DriftDiffusion(moments).build(d2))
-    conditioned = DriftDiffusion(moments | {"detection_threshold": 0.05}).build(d1)
-    assert key(model_1) != key(conditioned)
+    with compiled_cache.reuse():  # as in batch and calibrate: data in pm.Data
+        model_1 = DriftDiffusion(moments).build(d1)
+        assert key(model_1) == key(DriftDiffusion(moments).build(d2))
+        conditioned = DriftDiffusion(moments | {"detection_threshold": 0.05}).build(d1)
+        assert key(model_1) != key(conditioned)
+    # A single fit keeps the data as constants (they compile faster in a new process).
+    plain = DriftDiffusion(moments).build(d1)
+    assert not plain.data_vars and key(plain) != key(DriftDiffusion(moments).build(d2))
 
 
 def test_a_cache_hit_skips_the_compile_and_gives_the_fresh_compile_draws(counted_compiles):

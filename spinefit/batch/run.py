@@ -111,6 +111,7 @@ def fit_row(
         Bad input or options of this row (the batch records the message and goes on).
     """
     from spinefit.report.html import write_report
+    from spinefit.sampling.compiled_cache import reuse
     from spinefit.stats import convergence_warnings
     from spinefit.summary import summarize
     from spinefit.workflow import InputOptions, fit_file
@@ -126,17 +127,18 @@ def fit_row(
     reader = {k: s[k] for k in READER_COLUMNS if k in s}
     model = s.get("model", DEFAULT_MODEL)
     start = time.perf_counter()
-    tree = fit_file(
-        list(row.inputs),
-        model,
-        out / f"{row.label}.nc",
-        config=config,
-        settings=settings,
-        input_options=InputOptions(**reader),
-        command_line=f"spinefit batch (row {row.label})",
-        by=s.get("by"),
-        labels=s.get("labels"),
-    )
+    with reuse():  # rows of one structure share one compile per worker
+        tree = fit_file(
+            list(row.inputs),
+            model,
+            out / f"{row.label}.nc",
+            config=config,
+            settings=settings,
+            input_options=InputOptions(**reader),
+            command_line=f"spinefit batch (row {row.label})",
+            by=s.get("by"),
+            labels=s.get("labels"),
+        )
     write_report([tree], out / f"{row.label}.html", title=f"spinefit batch: {row.label}")
     body = summarize(tree)
     record = {

@@ -119,6 +119,7 @@ def calibration_task(
     import xarray as xr
 
     from spinefit.models import get_model_class
+    from spinefit.sampling.compiled_cache import reuse
     from spinefit.stats import stats_of
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
@@ -127,7 +128,8 @@ def calibration_task(
     settings = SamplerSettings(**(sampler | {"random_seed": replicate_random_seed}))
     model = get_model_class(model_name)(simulation.config | (options or {}))
     start = time.perf_counter()
-    tree = model.fit(simulation.data, settings, command_line=f"calibrate replicate {replicate}")
+    with reuse():  # replicates share their structure: compile once per worker
+        tree = model.fit(simulation.data, settings, command_line=f"calibrate replicate {replicate}")
     fit_seconds = time.perf_counter() - start
     names = list(simulation.truth)
     draws = _scalar_draws(model, tree, names)

@@ -58,6 +58,7 @@ from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelih
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import TURNOVER_COUNTS, add_turnover_counts
 from spinefit.results.names import DATA_GROUP
+from spinefit.sampling.compiled_cache import data as data_or_value
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
@@ -319,27 +320,29 @@ class DriftDiffusion(SpineModel):
             animal_index = animal_index_of_spine[trans["spine_index"].values]
 
         with pm.Model(coords=coords) as model:
-            # Every number taken from the data is pm.Data, not a constant of the graph, so
-            # that a compiled model serves any data set of the same structure
-            # (spinefit.sampling.compiled_cache).
-            w0_data = pm.Data("w_start", w0, dims=dims.TRANSITION)
-            size_unit = pm.Data("size_unit", scale_w)
-            time_unit = pm.Data("time_unit", scale_t)
-            rate_unit = pm.Data("rate_variance_unit", rate_var)
+            # Every number taken from the data goes through data_or_value: pm.Data when
+            # compiled models are reused (batch, calibrate), so that one compile serves every
+            # data set of this structure; a constant otherwise (spinefit.sampling.compiled_cache).
+            w0_data = data_or_value("w_start", w0, dims=dims.TRANSITION)
+            size_unit = data_or_value("size_unit", scale_w)
+            time_unit = data_or_value("time_unit", scale_t)
+            rate_unit = data_or_value("rate_variance_unit", rate_var)
             a = pm.Normal("a", 0.0, 2.0 * size_unit / time_unit)
             b = pm.Normal("b", 0.0, 2.0 / time_unit)
             c = pm.HalfNormal("c", 2.0 * rate_unit)
             d = pm.HalfNormal("d", 2.0 * rate_unit / size_unit**2)
             a_t, b_t, d_t = a, b, d
             if pool:
-                tau_scale = pt.stack([size_unit / time_unit, 1.0 / time_unit, pt.ones(())])
+                tau_scale = pt.stack(
+                    [pt.as_tensor(x) for x in (size_unit / time_unit, 1.0 / time_unit, 1.0)]
+                )
                 tau = pm.HalfNormal("tau", 0.5 * tau_scale)
                 z = pm.Normal("animal_offset_z", 0.0, 1.0, dims=(dims.ANIMAL, "pooled_param"))
                 offsets = z * tau
                 a_animal = pm.Deterministic("a_animal", a + offsets[:, 0], dims=dims.ANIMAL)
                 b_animal = pm.Deterministic("b_animal", b + offsets[:, 1], dims=dims.ANIMAL)
                 d_animal = pm.Deterministic("d_animal", d * pt.exp(offsets[:, 2]), dims=dims.ANIMAL)
-                animal_of = pm.Data("animal_of_transition", animal_index, dims=dims.TRANSITION)
+                animal_of = data_or_value("animal_of_transition", animal_index, dims.TRANSITION)
                 a_t, b_t, d_t = (p[animal_of] for p in (a_animal, b_animal, d_animal))
                 model.add_coord("pooled_param", ["a", "b", "log_d"])
 
@@ -351,7 +354,7 @@ class DriftDiffusion(SpineModel):
             if family.exact_linear_moments:
                 index = None
                 if len(intervals) > 1 or pool:
-                    index = pm.Data("interval_index", interval_index, dims=dims.TRANSITION)
+                    index = data_or_value("interval_index", interval_index, dims.TRANSITION)
                 mean, var = linear_moments(
                     a_t,
                     b_t,
@@ -359,7 +362,7 @@ class DriftDiffusion(SpineModel):
                     d_t,
                     w0_data,
                     index,
-                    pm.Data("intervals", intervals),
+                    data_or_value("intervals", intervals),
                     scale=size_unit,
                 )
             else:
@@ -374,7 +377,7 @@ class DriftDiffusion(SpineModel):
                 )
             threshold = self.detection_threshold(data)
             sd = pt.sqrt(var)
-            w1_data = pm.Data("w_end_observed", w1, dims=dims.TRANSITION)
+            w1_data = data_or_value("w_end_observed", w1, dims=dims.TRANSITION)
             pm.Normal("w_end", mu=mean, sigma=sd, observed=w1_data, dims=dims.TRANSITION)
             if threshold is not None:
                 pm.Potential(

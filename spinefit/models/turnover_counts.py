@@ -40,13 +40,15 @@ def add_turnover_counts(
     import pymc as pm
     import pytensor.tensor as pt
 
-    # pm.Data, so that a compiled model serves another data set of the same structure.
-    at_risk = pm.Data("turnover_at_risk", table["present_start"].values)
-    interval = pm.Data("turnover_interval_days", table["dt_days"].values)
+    from spinefit.sampling.compiled_cache import data
+
+    # pm.Data when compiled models are reused (spinefit.sampling.compiled_cache.reuse).
+    at_risk = data("turnover_at_risk", table["present_start"].values)
+    interval = data("turnover_interval_days", table["dt_days"].values)
     p = 1.0 - pt.exp(-elimination_rate * interval)
     mean_formed = formation_rate * at_risk * interval
-    eliminated = pm.Data("turnover_eliminated", table["eliminated"].values)
-    formed = pm.Data("turnover_formed", table["formed"].values)
+    eliminated = data("turnover_eliminated", table["eliminated"].values)
+    formed = data("turnover_formed", table["formed"].values)
     if counts == "poisson":
         pm.Binomial("eliminations", n=at_risk, p=p, observed=eliminated)
         pm.Poisson("formations", mu=mean_formed, observed=formed)

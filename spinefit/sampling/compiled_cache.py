@@ -18,6 +18,7 @@ many data sets in one process and compile each structure once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections import OrderedDict
@@ -32,6 +33,37 @@ MAX_ENTRIES = 8
 """Compiled models kept per process (least recently used dropped first)."""
 
 _CACHE: OrderedDict[str, Any] = OrderedDict()
+_REUSE = {"on": False}
+
+
+@contextlib.contextmanager
+def reuse():
+    """Within this block, models put their data in ``pm.Data`` (see :func:`data`).
+
+    ``spinefit batch`` and ``spinefit calibrate`` fit many data sets in one process and turn
+    it on. A single ``spinefit fit`` leaves it off: a model with data containers compiled
+    ~6 s more slowly in a new process (Melander, moments: 17.5 s vs 11.5 s for the whole
+    fit), because constants let PyTensor fold and cache more.
+    """
+    before = _REUSE["on"]
+    _REUSE["on"] = True
+    try:
+        yield
+    finally:
+        _REUSE["on"] = before
+
+
+def data(name: str, value, dims=None):
+    """Return ``pm.Data(name, value)`` inside :func:`reuse`, else ``value`` itself.
+
+    Models call it for every number taken from the data, so that inside :func:`reuse` the
+    compiled model of one data set serves the next one of the same structure.
+    """
+    if not _REUSE["on"]:
+        return value
+    import pymc as pm
+
+    return pm.Data(name, value, dims=dims)
 
 
 def _variable_token(var) -> str:
