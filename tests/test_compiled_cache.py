@@ -33,7 +33,8 @@ def counted_compiles(monkeypatch):
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", counting)
     compiled_cache.clear()
-    yield calls
+    with compiled_cache.reuse():  # the cache is consulted only inside reuse()
+        yield calls
     compiled_cache.clear()
 
 
@@ -95,3 +96,20 @@ def test_sampled_shapes_that_follow_the_data_are_compiled_again(counted_compiles
     compiled_cache.compile_nutpie(sized(2), backend="numba", jitter_rvs=set())
     bigger = compiled_cache.compile_nutpie(sized(3), backend="numba", jitter_rvs=set())
     assert bigger.n_dim == 3
+
+
+def test_outside_reuse_nothing_is_kept(monkeypatch):
+    """A single fit compiles directly: no key is built and nothing stays in the cache."""
+    import nutpie
+
+    calls = []
+    original = nutpie.compile_pymc_model
+    monkeypatch.setattr(
+        nutpie, "compile_pymc_model", lambda m, **o: calls.append(m) or original(m, **o)
+    )
+    monkeypatch.setattr(compiled_cache, "structure_key", None)  # never called here
+    compiled_cache.clear()
+    y = np.random.default_rng(2).normal(0, 1, 10)
+    compiled_cache.compile_nutpie(toy_model(y), backend="numba", jitter_rvs=set())
+    compiled_cache.compile_nutpie(toy_model(y), backend="numba", jitter_rvs=set())
+    assert len(calls) == 2 and not compiled_cache._CACHE

@@ -76,6 +76,7 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals, scale=None):
     mean, variance : TensorVariable
         Moments of the size at the end of each transition.
     """
+    steps = pt.as_tensor(intervals).astype("float64")
     per_transition = any(getattr(p, "ndim", 0) > 0 for p in (a, b, c, d))
     if per_transition:
         return rk4_moments(
@@ -85,7 +86,7 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals, scale=None):
             lambda w: c + d * w**2,
             lambda w: 2.0 * d + 0.0 * w,
             w_start,
-            pt.as_tensor(intervals)[0 if interval_index is None else interval_index],
+            steps[0 if interval_index is None else interval_index],
             n_steps=16,
         )
     # Work in units of the median start size, so that every entry of M·Δt is unit-free
@@ -103,7 +104,6 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals, scale=None):
     # vectors over the distinct intervals (or not at all with one interval) instead of a
     # 3x3 matrix per transition makes the gradient's scatter 5/9 as large, or nothing.
     entries = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2))
-    steps = pt.as_tensor(intervals).astype("float64")
     if interval_index is None or (isinstance(intervals, np.ndarray) and len(intervals) == 1):
         # One interval: a plain 3x3 expm (the batched one compiles twice as slowly).
         exponent = pt.clip(generator * steps[0], -MAX_EXPONENT, MAX_EXPONENT)

@@ -12,8 +12,10 @@ support point use).
 
 A cache hit gives bit-identical draws to a fresh compile (tests check it). Anything that
 cannot be matched by name (an unnamed shared variable, a rank change) compiles afresh.
-The cache lives in the process: ``spinefit batch`` workers and ``spinefit calibrate`` fit
-many data sets in one process and compile each structure once.
+The cache lives in the process and is consulted only inside :func:`reuse`:
+``spinefit batch`` workers and ``spinefit calibrate`` fit many data sets in one process and
+compile each structure once; a single fit keeps its data as constants, could only ever hit
+on identical data, and so compiles directly without building a key.
 """
 
 from __future__ import annotations
@@ -80,8 +82,30 @@ def _variable_token(var) -> str:
     return f"input:{var.name}:{var.type}"
 
 
-def structure_key(model: pm.Model) -> str | None:
+def _graph(model: pm.Model) -> tuple[list, list]:
+    """Return the graphs nutpie compiles (log density, value variables) and their inputs."""
+    from pytensor.graph.traversal import graph_inputs
+
+    outputs = [model.logp(), *model.unobserved_value_vars]
+    return outputs, list(graph_inputs(outputs))
+
+
+def _coord_values(model: pm.Model, dim: str):
+    """Return a dim's coordinate values (a range when the dim has only a length)."""
+    values = model.coords.get(dim)
+    if values is None:
+        values = range(int(model.dim_lengths[dim].eval()))
+    return values
+
+
+def structure_key(model: pm.Model, graph: tuple[list, list] | None = None) -> str | None:
     """Return a hash of what a compiled model depends on apart from its data values.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    graph : (outputs, inputs), optional
+        The model's graphs from :func:`_graph`, when the caller has them already.
 
     Returns
     -------
@@ -89,10 +113,9 @@ def structure_key(model: pm.Model) -> str | None:
         The key, or None when the model cannot be reused (a shared variable in the graph
         without a unique name).
     """
-    from pytensor.graph.traversal import graph_inputs, io_toposort
+    from pytensor.graph.traversal import io_toposort
 
-    outputs = [model.logp(), *model.unobserved_value_vars]
-    inputs = list(graph_inputs(outputs))
+    outputs, inputs = graph or _graph(model)
     names = [v.name for v in inputs if _is_shared(v)]
     if any(name is None for name in names) or len(set(names)) != len(names):
         return None
@@ -113,10 +136,7 @@ def structure_key(model: pm.Model) -> str | None:
     traced = {*model.free_RVs, *model.deterministics}
     used = sorted({d for v in traced for d in model.named_vars_to_dims.get(v.name, ())})
     for dim in used:
-        values = model.coords.get(dim)
-        if values is None:
-            values = range(int(model.dim_lengths[dim].eval()))
-        lines.append(f"dim:{dim}:{list(values)}")
+        lines.append(f"dim:{dim}:{list(_coord_values(model, dim))}")
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -126,14 +146,10 @@ def _is_shared(var) -> bool:
     return isinstance(var, SharedVariable)
 
 
-def _shared_by_name(model: pm.Model, outputs) -> dict[str, Any]:
-    from pytensor.graph.traversal import graph_inputs
-
-    return {v.name: v for v in graph_inputs(outputs) if _is_shared(v)}
-
-
 def compile_nutpie(model: pm.Model, **options) -> Any:
     """Return nutpie's compiled model of ``model``, from the cache when its structure matches.
+
+    Outside :func:`reuse` it compiles directly (no key, nothing kept).
 
     Parameters
     ----------
@@ -148,7 +164,10 @@ def compile_nutpie(model: pm.Model, **options) -> Any:
     """
     import nutpie
 
-    key = structure_key(model)
+    if not _REUSE["on"]:
+        return nutpie.compile_pymc_model(model, **options)
+    graph = _graph(model)
+    key = structure_key(model, graph)
     if key is not None:
         key = hashlib.sha256(f"{key}|{sorted(options.items(), key=str)}".encode()).hexdigest()
     if key is None or key not in _CACHE:
@@ -159,18 +178,21 @@ def compile_nutpie(model: pm.Model, **options) -> Any:
                 _CACHE.popitem(last=False)
         return compiled
     _CACHE.move_to_end(key)
-    compiled = _with_new_data(_CACHE[key], model)
+    shared = {v.name: v for v in graph[1] if _is_shared(v)}
+    compiled = _with_new_data(_CACHE[key], model, shared)
     if compiled is None:  # a container of the compiled functions is missing by name
         return nutpie.compile_pymc_model(model, **options)
     _CACHE[key] = compiled
     return compiled
 
 
-def _with_new_data(compiled: Any, model: pm.Model) -> Any:
-    """Return the cached compiled model carrying ``model``'s data and coordinates (or None)."""
+def _with_new_data(compiled: Any, model: pm.Model, fresh: dict[str, Any]) -> Any:
+    """Return the cached compiled model carrying ``model``'s data and coordinates (or None).
+
+    ``fresh`` maps the names of the new model's shared containers to them.
+    """
     import pandas as pd
 
-    fresh = _shared_by_name(model, [model.logp(), *model.unobserved_value_vars])
     if any(old.name not in fresh for old in compiled.shared_var_keys):
         return None
     updates = {}
@@ -180,10 +202,8 @@ def _with_new_data(compiled: Any, model: pm.Model) -> Any:
         updates[old.name] = value
     compiled = compiled.with_data(**updates)
     coords = dict(compiled.coords or {})
-    for name, values in model.coords.items():
-        if values is None:
-            values = range(int(model.dim_lengths[name].eval()))
-        coords[name] = pd.Index(values)
+    for name in model.coords:
+        coords[name] = pd.Index(_coord_values(model, name))
     return dataclasses.replace(compiled, _coords=coords)
 
 
