@@ -113,3 +113,29 @@ def test_outside_reuse_nothing_is_kept(monkeypatch):
     compiled_cache.compile_nutpie(toy_model(y), backend="numba", jitter_rvs=set())
     compiled_cache.compile_nutpie(toy_model(y), backend="numba", jitter_rvs=set())
     assert len(calls) == 2 and not compiled_cache._CACHE
+
+
+@pytest.mark.fast
+def test_the_latent_model_is_a_function_of_its_data_containers():
+    """Default (latent) likelihood: other spines and sizes, same sessions → same structure.
+
+    The model of one data set, given another data set's container values, has that data
+    set's log density, equal to a model built on it with constants.
+    """
+    times = np.array([0, 2, 4, 8, 9, 13.0])
+    d1, _ = simulate_time_series(n_spines=60, times_days=times, random_seed=1, measurement_cv=0.1)
+    d2, _ = simulate_time_series(n_spines=90, times_days=times, random_seed=2, measurement_cv=0.1)
+    d2["volume"] = d2["volume"] * 40.0  # other units
+    key = compiled_cache.structure_key
+    with compiled_cache.reuse():
+        first, second = DriftDiffusion({}).build(d1), DriftDiffusion({}).build(d2)
+    assert key(first) == key(second)
+    logp = first.compile_logp()
+    point = {name: value + 0.1 for name, value in second.initial_point().items()}
+    before = logp(point)
+    for var in second.data_vars:
+        first[var.name].set_value(var.get_value())
+    plain = DriftDiffusion({}).build(d2)
+    assert not plain.data_vars
+    assert logp(point) == pytest.approx(plain.compile_logp()(point), rel=1e-10)
+    assert logp(point) != pytest.approx(before)

@@ -32,12 +32,17 @@ the posterior given :math:`y` does not depend on why :math:`y` was kept. What re
 approximate is that the fit's prior is centred and scaled by the kept data set's own
 statistics, which differ from the template's by at most :math:`\epsilon` (0.05 by
 default for the mixture and the variance split: a shift of at most 0.05/1.5 prior SDs of
-a standardised mean and a 5% change of scale). The drift–diffusion model has four such
-statistics, which rarely match together, so its tolerance is 0.3 on the log scale (priors
-up to 35% wider or narrower, centres up to 0.3 in log size apart): its calibration is
-approximate, and a small miscalibration could come from that rather than from the code.
-Exact SBC of these models would need a data-independent prior, which none of them has.
-Each simulation records the attempts it took and the realised mismatch.
+a standardised mean and a 5% change of scale).
+
+The drift–diffusion model can be told its prior scales (its ``prior_scales`` option,
+the template's :func:`~spinefit.models.drift_diffusion.prior_scales_of`), so by default
+its simulator keeps every data set (within the size bound) and its calibration is
+**exact**: the fit's prior is the one the truth was drawn from. Its four statistics
+rarely match together, so the approximate mode (``tolerance=``, 0.3 on the log scale:
+priors up to 35% wider or narrower) left a miscalibration that could come from the
+approximation rather than from the code. The mixture and the variance split have no such
+option yet and stay approximate. Each simulation records the attempts it took and the
+realised mismatch.
 
 The mixture's means carry an ordered transform: their prior density is the product of
 normals restricted to increasing means. Forward draws of the graph ignore the transform,
@@ -437,17 +442,24 @@ is abandoned (its data could never match the template's statistics)."""
 SIMULATION_GRID_POINTS = 160
 """Live nodes of the grid the data are simulated on (finer than the fit's 48)."""
 DRIFT_DIFFUSION_TOLERANCE = 0.3
-"""ε of the drift–diffusion simulator (log scale). Four statistics must match at once: at 0.1
-each matched in 4–20% of non-degenerate prior draws but all four in none of 1000 (so about
-1 in 10⁵), at 0.3 in 0.2%; so the prior used in the fit may differ by up to e^0.3 (35%) in
-scale from the one drawn from."""
-DRIFT_DIFFUSION_METHOD = (
+"""ε of the drift–diffusion simulator's approximate mode (log scale). Four statistics must
+match at once: at 0.1 each matched in 4–20% of non-degenerate prior draws but all four in
+none of 1000 (so about 1 in 10⁵), at 0.3 in 0.2%; so the prior used in the fit may differ
+by up to e^0.3 (35%) in scale from the one drawn from."""
+_DRIFT_DIFFUSION_DATA = (
     "truth drawn from the latent model's priors built for a template time series "
     "(simulate_time_series, the demo process); data simulated from the model's own killed "
     "birth-death chain on a fine grid (steady-state first session, killing at θ and by the "
     "loss hazard, births per present spine per day with the floored log-normal birth law, "
-    "uniform position within a cell, multiplicative noise with the model's 2% floor); a "
-    "data set is kept only when the four statistics the priors depend on (median size s, "
+    "uniform position within a cell, multiplicative noise with the model's 2% floor); "
+)
+DRIFT_DIFFUSION_METHOD = _DRIFT_DIFFUSION_DATA + (
+    "the fit is given the template's prior scales (prior_scales), so its prior is exactly "
+    "the one the truth was drawn from (exact SBC); the fit's own grid (G nodes from θ to 0.7 "
+    "above the largest observed size) is coarser than the simulation's"
+)
+DRIFT_DIFFUSION_APPROXIMATE_METHOD = _DRIFT_DIFFUSION_DATA + (
+    "a data set is kept only when the four statistics the priors depend on (median size s, "
     "variance v of Δ(w/s)/√Δt, smallest observed size, mean log size of new spines) are "
     "within the tolerance of the template's (log scale), so the fit's prior differs from "
     "the drawn one by at most that much (approximate SBC); the fit's own grid (G nodes "
@@ -618,7 +630,7 @@ def simulate_drift_diffusion_replicate(
     n_sessions: int = 6,
     interval_days: float = 4.0,
     family: str = "linear",
-    tolerance: float = DRIFT_DIFFUSION_TOLERANCE,
+    tolerance: float | None = None,
     max_spines_factor: float = 2.0,
     max_attempts: int = 20_000,
 ) -> Simulation:
@@ -629,11 +641,14 @@ def simulate_drift_diffusion_replicate(
     noise, seed 0) at ``n_sessions`` sessions ``interval_days`` apart; its free
     variables are drawn with :func:`pymc.sample_prior_predictive` and the data are
     simulated by :func:`simulate_latent_chain` in units of the template's median size
-    :math:`s_0`. A data set is kept when the four statistics its priors depend on match
-    the template's within ``tolerance`` (see :data:`DRIFT_DIFFUSION_METHOD`); the fit
-    then re-derives them from the kept data, so the prior it uses is close to, not equal
-    to, the one drawn from. Data sets with more than ``max_spines_factor`` × ``n_spines``
-    spines (births included) are skipped too, to bound the cost of a fit.
+    :math:`s_0`. By default (``tolerance`` None) the fit is given the template's prior
+    scales (the model's ``prior_scales`` option), so it uses exactly the prior the truth
+    was drawn from (exact SBC, :data:`DRIFT_DIFFUSION_METHOD`). With a number, the fit
+    re-derives its priors from the data as a user's fit does, and a data set is kept only
+    when the four statistics the priors depend on match the template's within
+    ``tolerance`` (approximate SBC, :data:`DRIFT_DIFFUSION_APPROXIMATE_METHOD`). Data sets
+    with more than ``max_spines_factor`` × ``n_spines`` spines (births included) are
+    skipped, to bound the cost of a fit.
 
     Returns
     -------
@@ -642,7 +657,7 @@ def simulate_drift_diffusion_replicate(
         ``detection_threshold``, ``measurement_cv``, ``birth_median``, ``birth_log_sd``,
         ``formation_per_day``, ``loss_per_day``.
     """
-    from spinefit.models.drift_diffusion import DriftDiffusion
+    from spinefit.models.drift_diffusion import DriftDiffusion, prior_scales_of
     from spinefit.models.latent_likelihood import TOP_MARGIN, prepare_latent
     from spinefit.simulate.synthetic import simulate_time_series
 
@@ -679,7 +694,7 @@ def simulate_drift_diffusion_replicate(
             if found is None:
                 continue
             mismatch = {key: found[key] - reference[key] for key in reference}
-            if max(abs(v) for v in mismatch.values()) <= tolerance:
+            if tolerance is None or max(abs(v) for v in mismatch.values()) <= tolerance:
                 chosen = p
                 break
             if attempts >= max_attempts:
@@ -702,8 +717,11 @@ def simulate_drift_diffusion_replicate(
         "formation_per_day": p["formation_per_day"],
         "loss_per_day": p["loss_per_day"],
     }
+    exact = tolerance is None
+    if exact:
+        config = config | {"prior_scales": prior_scales_of(template)}
     notes = {
-        "method": DRIFT_DIFFUSION_METHOD,
+        "method": DRIFT_DIFFUSION_METHOD if exact else DRIFT_DIFFUSION_APPROXIMATE_METHOD,
         "attempts": attempts,
         "tolerance": tolerance,
         "template_statistics": reference,

@@ -31,6 +31,7 @@ Likelihoods (``likelihood``):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -125,6 +126,67 @@ def record_family(tree: xr.DataTree, data: xr.Dataset, model: SpineModel) -> xr.
     return tree
 
 
+PRIOR_SCALE_KEYS = ("size", "interval", "rate_variance", "min_size", "birth_median")
+"""Keys of ``-o prior_scales``: the data summaries the latent model's priors are set from."""
+
+
+def prior_scales_of(data: xr.Dataset, noise: str = "multiplicative") -> dict[str, float]:
+    """Return the data summaries that set the latent model's priors (see ``prior_scales``).
+
+    ``size`` s (the median observed size), ``interval`` T (the median interval, days),
+    ``rate_variance`` v (of Δ(w/s)/√Δt), ``min_size`` (the smallest observed size, the
+    centre of the threshold's prior) and ``birth_median`` (the centre of the birth law's
+    prior: the geometric mean first size of new spines, or e^0.5 × ``min_size`` with fewer
+    than 3), in volume units and days.
+    """
+    ld = prepare_latent(data, noise)
+    trans = transitions(data)
+    s = ld.scale
+    scales = PriorScales.from_transitions(
+        s, trans["w_start"].values / s, trans["w_end"].values / s, trans["dt_days"].values
+    )
+    new = ld.new_log_sizes
+    centre = float(np.mean(new)) if new.size >= 3 else ld.log_min_observed + 0.5
+    return {
+        "size": s,
+        "interval": ld.median_interval,
+        "rate_variance": scales.rate_var,
+        "min_size": float(np.exp(ld.log_min_observed) * s),
+        "birth_median": float(np.exp(centre) * s),
+    }
+
+
+def check_prior_scales(value: Any) -> dict[str, float] | None:
+    """Validate ``-o prior_scales`` (None, a dict or its JSON text); return it as floats.
+
+    Raises
+    ------
+    ConfigError
+        If it is not a mapping of exactly :data:`PRIOR_SCALE_KEYS` to positive numbers.
+    """
+    if value in (None, "none", "data"):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, dict) or set(value) != set(PRIOR_SCALE_KEYS):
+        raise ConfigError(
+            "prior_scales takes a JSON object with the keys " + ", ".join(PRIOR_SCALE_KEYS)
+        )
+    out = {}
+    for key in PRIOR_SCALE_KEYS:
+        try:
+            number = float(value[key])
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not (np.isfinite(number) and number > 0):
+            raise ConfigError(f"prior_scales {key} must be a positive number, got {value[key]!r}")
+        out[key] = number
+    return out
+
+
 class DriftDiffusion(SpineModel):
     r"""Langevin drift–diffusion model :math:`dw = (a + b w)dt + \sqrt{c + d w^2}\,dB`.
 
@@ -136,7 +198,10 @@ class DriftDiffusion(SpineModel):
         ``family_options``), ``pool_animals`` (partial pooling of a, b and log d across
         animals, non-centred), ``n_substeps`` (Runge–Kutta sub-steps per interval for
         families without exact moments), ``detection_threshold`` (None, "auto" or a size;
-        see :meth:`detection_threshold`).
+        see :meth:`detection_threshold`), ``prior_scales`` (latent likelihood: None to set
+        the priors' scales from the data, or the values of :func:`prior_scales_of` of
+        another data set, so that several fits share one prior; simulation-based
+        calibration uses it to fit with exactly the prior the truth was drawn from).
     """
 
     name = "drift-diffusion"
@@ -156,6 +221,7 @@ class DriftDiffusion(SpineModel):
         "pointwise": False,
         "compare_families": [],
         "turnover_counts": "poisson",
+        "prior_scales": None,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -174,6 +240,8 @@ class DriftDiffusion(SpineModel):
         self.config["compare_families"] = _family_list(self.config["compare_families"])
         if known_errors(self.config) and not self.latent:
             raise ConfigError("measurement_error=column needs the latent likelihood")
+        if self.config["prior_scales"] not in (None, "none", "data") and not self.latent:
+            raise ConfigError("prior_scales needs the latent likelihood")
         if self.latent:
             self._check_latent_options()
 
@@ -207,6 +275,7 @@ class DriftDiffusion(SpineModel):
         if not 16 <= points <= 400:
             raise ConfigError(f"grid_points must be between 16 and 400, got {points}")
         config["grid_points"] = points
+        config["prior_scales"] = check_prior_scales(config["prior_scales"])
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -269,7 +338,13 @@ class DriftDiffusion(SpineModel):
                 "the spine present in both); the drift-diffusion model needs at least 5",
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
-        ld = prepare_latent(data, self.config["noise"], measurement_error=known_errors(self.config))
+        fixed = self.config["prior_scales"]
+        ld = prepare_latent(
+            data,
+            self.config["noise"],
+            scale=fixed["size"] if fixed else None,
+            measurement_error=known_errors(self.config),
+        )
         s = ld.scale
         scales = PriorScales.from_transitions(
             s,
@@ -278,10 +353,21 @@ class DriftDiffusion(SpineModel):
             trans["dt_days"].values,
             interval=ld.median_interval,
         )
+        if fixed:
+            scales = dataclasses.replace(
+                scales, interval=fixed["interval"], rate_var=fixed["rate_variance"]
+            )
         family = configure_family(self, scales)
         coords = {dims.SPINE: data[dims.SPINE].values} | family.extra_coords()
         with pm.Model(coords=coords) as model:
-            params = core_priors(scales) | family.extra_priors(scales)
+            # The prior scales are data too (containers inside compiled_cache.reuse()).
+            prior_scales = dataclasses.replace(
+                scales,
+                size=data_or_value("latent_size_unit", scales.size),
+                interval=data_or_value("prior_interval", scales.interval),
+                rate_var=data_or_value("prior_rate_variance", scales.rate_var),
+            )
+            params = core_priors(prior_scales) | family.extra_priors(prior_scales)
             xp = pytensor_namespace()
             add_latent_likelihood(
                 ld,

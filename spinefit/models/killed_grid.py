@@ -196,18 +196,28 @@ class GridOperator:
         r""":math:`\\Delta` (G,)."""
         return self.xp.exp(self.log_delta)
 
-    def propagator(self, t: float):
-        r"""Return :math:`V e^{\\Lambda t} V^T` (G, G): ``beta @ it`` propagates over t days."""
-        v = self.eigenvectors
-        return (v * self.xp.exp(self.eigenvalues * t)) @ v.T
+    def _rates_times(self, t):
+        r"""Return :math:`\\lambda t`: (G,) for a scalar t, (I, G) for a vector of I intervals."""
+        if getattr(t, "ndim", np.ndim(t)) == 0:
+            return self.eigenvalues * t
+        return t[:, None] * self.eigenvalues[None, :]
 
-    def killed_within(self, t: float):
-        """Return the probability (G,) of elimination within t days, from each node."""
-        v = self.eigenvectors
-        decay = self.xp.expm1(self.eigenvalues * t)  # e^{λt} - 1, exact for tiny λt
-        return -((v * decay) @ (v.T @ self.delta)) / self.delta
+    def propagator(self, t):
+        r"""Return :math:`V e^{\\Lambda t} V^T`: ``beta @ it`` propagates over t days.
 
-    def born_within(self, birth_beta, t: float):
+        (G, G) for a scalar t; (I, G, G) for a vector of I interval lengths (one graph node
+        for all of them, whatever I is, so that t may be data).
+        """
+        v = self.eigenvectors
+        return (v * self.xp.exp(self._rates_times(t))[..., None, :]) @ v.T
+
+    def killed_within(self, t):
+        """Return the probability of elimination within t days from each node: (G,) or (I, G)."""
+        v = self.eigenvectors
+        decay = self.xp.expm1(self._rates_times(t))  # e^{λt} - 1, exact for tiny λt
+        return -((v * decay[..., None, :]) @ (v.T @ self.delta)) / self.delta
+
+    def born_within(self, birth_beta, t):
         """Return the distribution at the end of t days of spines born uniformly within it.
 
         Parameters
@@ -217,12 +227,12 @@ class GridOperator:
 
         Returns
         -------
-        beta : array (G,)
+        beta : array (G,), or (I, G) for a vector of I interval lengths
             Unnormalised distribution of the still-live spines divided by Δ; its Δ-weighted
             sum is the probability that a spine born in the interval survives to its end.
         """
         v = self.eigenvectors
-        lam_t = self.eigenvalues * t
+        lam_t = self._rates_times(t)
         tiny = self.xp.abs(lam_t) < 1e-8
         safe = self.xp.where(tiny, 1.0, lam_t)
         ratio = self.xp.where(tiny, 1.0 + 0.5 * lam_t, self.xp.expm1(safe) / safe)

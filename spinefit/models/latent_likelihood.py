@@ -296,6 +296,22 @@ class Dynamics:
             )
         return self._cache[key]
 
+    def intervals(self, t) -> tuple[Any, Any, Any, Any]:
+        """Return the operators of :meth:`interval` for a vector of I interval lengths at once.
+
+        Shapes (I, G, G), (I, G), (I, G) and (I,): one graph node each, whatever I is, so
+        the lengths may be a data container (``spinefit.sampling.compiled_cache.data``).
+        """
+        op = self.op
+        born = op.born_within(self.birth, t)
+        survival = born @ op.delta
+        return (
+            op.propagator(t),
+            op.killed_within(t),
+            born / survival[:, None],
+            op.xp.log(survival),
+        )
+
 
 def dynamics(op: GridOperator, birth_nodes, noise_sd) -> Dynamics:
     """Return the :class:`Dynamics` of a grid with a birth-size law on its nodes."""
@@ -440,8 +456,29 @@ def _pit(op: GridOperator, candidate, log_y, noise_sd, noise: str) -> np.ndarray
     return np.clip((weights * cdf).sum(axis=1), 0.0, 1.0)
 
 
+def formation_terms(block: LatentBlock) -> dict[str, Any]:
+    """Return the data of a block's formation counts, per session interval.
+
+    ``log_exposure`` (log of spines present at the start × days), ``counts`` (spines
+    formed) and ``log_factorial`` (the sum of log counts!, a constant of the likelihood).
+    """
+    dt = block.intervals[block.interval_index]
+    exposure = np.maximum(block.present_start * dt, 1e-12)
+    counts = block.formed.astype(float)
+    return {
+        "log_exposure": np.log(exposure),
+        "counts": counts,
+        "log_factorial": float(np.sum(gammaln(counts + 1))),
+    }
+
+
 def formation_log_likelihood(
-    block: LatentBlock, log_survival_birth, birth_rate, xp=NUMPY, dispersion=None
+    block: LatentBlock,
+    log_survival_birth,
+    birth_rate,
+    xp=NUMPY,
+    dispersion=None,
+    terms: dict[str, Any] | None = None,
 ):
     r"""Log-likelihood of the spines formed in each interval of a block.
 
@@ -450,13 +487,16 @@ def formation_log_likelihood(
     :math:`m = \lambda_b n \Delta t\, S_b(\Delta t)`. The counts are Poisson with mean
     :math:`m`, or, given ``dispersion`` :math:`\alpha`, negative binomial with mean
     :math:`m` and variance :math:`m + m^2/\alpha` (overdispersed counts).
+
+    ``log_survival_birth`` holds one value per session interval (a list or an array);
+    ``terms`` replaces :func:`formation_terms` of the block (e.g. by data containers).
     """
-    dt = block.intervals[block.interval_index]
-    log_survival = xp.stack(log_survival_birth) if log_survival_birth else xp.zeros(0)
-    exposure = np.maximum(block.present_start * dt, 1e-12)
-    log_mean = xp.log(birth_rate) + np.log(exposure) + log_survival
-    counts = block.formed
-    constant = float(np.sum(gammaln(counts + 1)))
+    terms = formation_terms(block) if terms is None else terms
+    if isinstance(log_survival_birth, list):
+        log_survival_birth = xp.stack(log_survival_birth) if log_survival_birth else xp.zeros(0)
+    log_mean = xp.log(birth_rate) + terms["log_exposure"] + log_survival_birth
+    counts = terms["counts"]
+    constant = terms["log_factorial"]
     if dispersion is None:
         return xp.sum(counts * log_mean - xp.exp(log_mean)) - constant
     alpha = dispersion

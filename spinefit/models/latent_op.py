@@ -186,8 +186,14 @@ def _numba_latent_forward_grad(op, **kwargs):
     return latent_forward_grad, KERNEL_VERSION
 
 
-def block_log_likelihood(dyn, block, noise: str = "multiplicative"):
+def block_log_likelihood(dyn, block, noise: str = "multiplicative", name: str = "block"):
     """Per-spine log-likelihood of one block as one Op (PyTensor twin of ``forward``).
+
+    The block's arrays and interval lengths go through
+    :func:`spinefit.sampling.compiled_cache.data`, named ``{name}_present`` etc.: data
+    containers inside ``compiled_cache.reuse()``, so that one compiled model serves every
+    data set of the same structure (any number of spines; the same number of sessions and
+    distinct intervals), and constants otherwise.
 
     Parameters
     ----------
@@ -197,26 +203,28 @@ def block_log_likelihood(dyn, block, noise: str = "multiplicative"):
         The block's data.
     noise : {"multiplicative", "additive"}
         Measurement-noise model.
+    name : str
+        Prefix of the block's data containers (unique within the model).
 
     Returns
     -------
     log_lik : TensorVariable (R,)
-    log_survival_birth : list of TensorVariable
+    log_survival_birth : TensorVariable (K-1,)
         Log survival of a spine born within each session interval (formation counts).
     """
     from spinefit.models.killed_grid import NOISE_FLOOR
+    from spinefit.sampling.compiled_cache import data
 
     op = dyn.op
-    per_interval = [dyn.interval(t) for t in block.intervals]
-    props = pt.stack([p[0] for p in per_interval])
-    killed = pt.stack([p[1] for p in per_interval])
-    born = pt.stack([p[2] for p in per_interval])
+    intervals = data(f"{name}_intervals", np.asarray(block.intervals, dtype=float))
+    index = data(f"{name}_interval_index", np.asarray(block.interval_index, dtype=np.int64))
+    props, killed, born, log_survival = dyn.intervals(pt.as_tensor_variable(intervals))
     sd = pt.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2)
     outputs = LatentForward(noise == "additive")(
-        pt.constant(block.present.astype(np.int8)),
-        pt.constant(np.asarray(block.log_y, dtype=float)),
-        pt.constant(np.asarray(block.extra_var, dtype=float)),
-        pt.constant(np.asarray(block.interval_index, dtype=np.int64)),
+        data(f"{name}_present", block.present.astype(np.int8)),
+        data(f"{name}_log_y", np.asarray(block.log_y, dtype=float)),
+        data(f"{name}_extra_var", np.asarray(block.extra_var, dtype=float)),
+        index,
         pt.as_tensor_variable(op.z[0]).astype("float64"),
         pt.as_tensor_variable(op.h).astype("float64"),
         sd.astype("float64"),
@@ -226,5 +234,4 @@ def block_log_likelihood(dyn, block, noise: str = "multiplicative"):
         killed,
         born,
     )
-    log_survival = [per_interval[i][3] for i in block.interval_index]
-    return outputs[0], log_survival
+    return outputs[0], log_survival[pt.as_tensor_variable(index)]

@@ -47,6 +47,7 @@ from spinefit.models.latent_likelihood import (
     LatentData,
     dynamics,
     formation_log_likelihood,
+    formation_terms,
 )
 
 THRESHOLD_PRIOR = (-0.3, 0.3)
@@ -164,14 +165,22 @@ def add_grouped_latent_likelihood(
     import pytensor.tensor as pt
 
     from spinefit.models.latent_op import block_log_likelihood
+    from spinefit.sampling.compiled_cache import data
 
-    s = reference.scale
+    # Every number taken from the data goes through `data`: a container inside
+    # compiled_cache.reuse() (batch rows, calibration replicates), a constant otherwise.
+    s = data("latent_size_unit", reference.scale)
+    log_top = data("latent_log_top", reference.log_top)
+    prior = config.get("prior_scales") or {}  # fixed prior centres (volume units)
+    log_min = reference.log_min_observed
+    if prior:
+        log_min = float(np.log(prior["min_size"] / reference.scale))
     fixed_threshold = config.get("detection_threshold")
     if fixed_threshold is None:
         offset = pm.Normal("threshold_log_offset", *THRESHOLD_PRIOR)
-        log_threshold = reference.log_min_observed + offset
+        log_threshold = data("latent_log_min_observed", log_min) + offset
     else:
-        log_threshold = pt.as_tensor(np.log(float(fixed_threshold) / s))
+        log_threshold = np.log(float(fixed_threshold)) - pt.log(s)
     pm.Deterministic("detection_threshold", pt.exp(log_threshold) * s)
 
     fixed_noise = config.get("measurement_cv")
@@ -183,6 +192,9 @@ def add_grouped_latent_likelihood(
 
     new = reference.new_log_sizes
     centre = float(np.mean(new)) if new.size >= 3 else reference.log_min_observed + 0.5
+    if prior:
+        centre = float(np.log(prior["birth_median"] / reference.scale))
+    centre = data("latent_birth_prior_centre", centre)
     shape = {"dims": turnover_dim} if turnover_dim else {}
     birth_log_mean = pm.Normal("birth_log_mean", centre, 1.0, **shape)
     birth_log_sd = pm.HalfNormal("birth_log_sd", 1.0, **shape)
@@ -204,23 +216,27 @@ def add_grouped_latent_likelihood(
     n_groups = max(part.turnover_index for part in parts) + 1
     flux = [[] for _ in range(n_groups)]
     threshold_flux = [[] for _ in range(n_groups)]
-    for part in parts:
+    weights = [
+        sum(float(p.ld.n_spines) for p in parts if p.turnover_index == k) for k in range(n_groups)
+    ]
+    for p, part in enumerate(parts):
         k = part.turnover_index
         part_loss = per_group(loss, k) * xp.exp(part.loss_log_offset)
         op = grid_operator(
             part.drift,
             part.variance,
             log_threshold,
-            reference.log_top,
+            log_top,
             config["grid_points"],
             part_loss,
             xp,
         )
         birth = lognormal_nodes(op, per_group(birth_log_mean, k), per_group(birth_log_sd, k))
         dyn = dynamics(op, birth, noise_sd)
-        total = total + part.ld.log_jacobian
-        for block in part.ld.blocks:
-            log_lik, log_survival = block_log_likelihood(dyn, block, part.ld.noise)
+        total = total + data(f"latent_{p}_log_jacobian", part.ld.log_jacobian)
+        for b, block in enumerate(part.ld.blocks):
+            name = f"latent_{p}_{b}"
+            log_lik, log_survival = block_log_likelihood(dyn, block, part.ld.noise, name)
             total = total + log_lik.sum()
             if pointwise:
                 rows = part.spine_rows[block.rows]
@@ -231,26 +247,24 @@ def add_grouped_latent_likelihood(
                 per_group(birth_rate, k) * xp.exp(part.formation_log_offset),
                 xp,
                 dispersion,
+                {
+                    key: data(f"{name}_formation_{key}", value)
+                    for key, value in formation_terms(block).items()
+                },
             )
-        # Steady-state flux of this part's live spines, weighted by its number of spines.
+        # Steady-state flux of this part's live spines, weighted by its share of the group's
+        # spines (exactly 1 for a group of one part, so one data set's counts stay out of
+        # the graph).
         live = dyn.initial * op.delta
-        weight = float(part.ld.n_spines)
+        weight = float(part.ld.n_spines) / weights[k]
         flux[k].append(weight * (live @ op.killing_rate))
         threshold_flux[k].append(weight * live[0] * (op.killing_rate[0] - part_loss))
     pm.Potential("latent_log_likelihood", total)
     if pointwise:
         pm.Deterministic("spine_log_likelihood", per_spine, dims=dims.SPINE)
 
-    weights = [
-        sum(float(p.ld.n_spines) for p in parts if p.turnover_index == k) for k in range(n_groups)
-    ]
-    elimination = [
-        pt.add(*f) / w if len(f) > 1 else f[0] / w for f, w in zip(flux, weights, strict=True)
-    ]
-    through = [
-        pt.add(*f) / w if len(f) > 1 else f[0] / w
-        for f, w in zip(threshold_flux, weights, strict=True)
-    ]
+    elimination = [pt.add(*f) if len(f) > 1 else f[0] for f in flux]
+    through = [pt.add(*f) if len(f) > 1 else f[0] for f in threshold_flux]
     if turnover_dim:
         pm.Deterministic("elimination_per_day", pt.stack(elimination), dims=turnover_dim)
         pm.Deterministic(

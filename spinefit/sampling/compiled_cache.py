@@ -59,12 +59,20 @@ def data(name: str, value, dims=None):
     """Return ``pm.Data(name, value)`` inside :func:`reuse`, else ``value`` itself.
 
     Models call it for every number taken from the data, so that inside :func:`reuse` the
-    compiled model of one data set serves the next one of the same structure.
+    compiled model of one data set serves the next one of the same structure. A second call
+    with a name already in the model returns that container when it holds the same values
+    (parts of a model may share a number, e.g. the size unit).
     """
     if not _REUSE["on"]:
         return value
     import pymc as pm
 
+    model = pm.modelcontext(None)
+    if name in model.named_vars:
+        existing = model[name]
+        if not np.array_equal(existing.get_value(), np.asarray(value)):
+            raise ValueError(f"data container '{name}' already holds other values")
+        return existing
     return pm.Data(name, value, dims=dims)
 
 

@@ -8,7 +8,7 @@ import pytest
 from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.models.base import SamplerSettings
-from spinefit.models.drift_diffusion import DriftDiffusion
+from spinefit.models.drift_diffusion import PRIOR_SCALE_KEYS, DriftDiffusion, prior_scales_of
 from spinefit.results import load_result
 from spinefit.summary import summarize
 
@@ -62,6 +62,47 @@ def test_bad_latent_options_are_config_errors(value):
         DriftDiffusion({"detection_threshold": value})
     with pytest.raises(ConfigError, match="likelihood"):
         DriftDiffusion({"likelihood": "exact"})
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"prior_scales": "size=1"}, "JSON object with the keys"),
+        ({"prior_scales": {"size": 1.0}}, "JSON object with the keys"),
+        (
+            {"prior_scales": dict.fromkeys(PRIOR_SCALE_KEYS, 1.0) | {"interval": -2}},
+            "interval must be a positive number",
+        ),
+        (
+            {"likelihood": "moments", "prior_scales": dict.fromkeys(PRIOR_SCALE_KEYS, 1.0)},
+            "needs the latent likelihood",
+        ),
+    ],
+)
+def test_bad_prior_scales_are_config_errors(config, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        DriftDiffusion(config)
+
+
+def test_prior_scales_give_another_data_sets_prior(small_timeseries):
+    """With another data set's prior scales (same volume units), the prior is that data set's."""
+    data, _ = small_timeseries
+    other = data.isel(spine=slice(0, 40))
+    other[dims.VOLUME] = other[dims.VOLUME] * 1.3
+    scales = prior_scales_of(data)
+    own = DriftDiffusion().build(data)
+    borrowed = DriftDiffusion({"prior_scales": json.dumps(scales)}).build(other)
+    plain = DriftDiffusion().build(other)
+    rng = np.random.default_rng(1)
+    point = {k: v + 0.2 * rng.standard_normal(np.shape(v)) for k, v in own.initial_point().items()}
+
+    def prior(model):
+        return model.compile_fn(model.varlogp, point_fn=True)(point)
+
+    assert prior(borrowed) == pytest.approx(prior(own), rel=1e-12)
+    assert prior(plain) != pytest.approx(prior(own), rel=1e-3)
+    # the likelihood is still the other data's, in the borrowed size unit
+    assert borrowed.compile_logp()(point) != pytest.approx(own.compile_logp()(point))
 
 
 def test_latent_log_density_is_unit_equivariant(small_timeseries):
