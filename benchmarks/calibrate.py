@@ -39,7 +39,11 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--scheduler", default="inprocess")
+    parser.add_argument(
+        "--scheduler",
+        default="inprocess",
+        help="'inprocess', 'local' (a local dask cluster, one worker per core) or an address",
+    )
     parser.add_argument("--design", nargs="*", default=[], help="simulator options KEY=VALUE")
     parser.add_argument("--option", nargs="*", default=[], help="model options KEY=VALUE")
     args = parser.parse_args()
@@ -52,7 +56,7 @@ def main() -> None:
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
-        scheduler=args.scheduler,
+        scheduler=None if args.scheduler == "local" else args.scheduler,
         design=_pairs(args.design),
         options=_pairs(args.option),
         progress=False,

@@ -473,28 +473,20 @@ def _prior_statistics(data: xr.Dataset) -> dict[str, float] | None:
     None when the data cannot be fitted (fewer than 5 transitions or no repeated spine).
     """
     from spinefit.errors import DataError
-    from spinefit.families.base import PriorScales
     from spinefit.io.transitions import transitions
-    from spinefit.models.latent_likelihood import prepare_latent
+    from spinefit.models.drift_diffusion import prior_scales_of
 
     try:
-        trans = transitions(data)
-        if trans.sizes["transition"] < 5:
+        if transitions(data).sizes["transition"] < 5:
             return None
-        ld = prepare_latent(data)
+        scales = prior_scales_of(data)
     except DataError:
         return None
-    s = ld.scale
-    scales = PriorScales.from_transitions(
-        s, trans["w_start"].values / s, trans["w_end"].values / s, trans["dt_days"].values
-    )
-    new = ld.new_log_sizes
-    centre = float(np.mean(new)) if new.size >= 3 else ld.log_min_observed + 0.5
     return {
-        "log_scale": float(np.log(s)),
-        "log_rate_var": float(np.log(scales.rate_var)),
-        "log_min_size": float(ld.log_min_observed + np.log(s)),
-        "birth_centre": float(centre + np.log(s)),
+        "log_scale": float(np.log(scales["size"])),
+        "log_rate_var": float(np.log(scales["rate_variance"])),
+        "log_min_size": float(np.log(scales["min_size"])),
+        "birth_centre": float(np.log(scales["birth_median"])),
     }
 
 
