@@ -137,7 +137,11 @@ def test_mixture_simulation_is_the_models_data_and_matches_its_truth():
     assert y.size == 5000
     assert set(sim.truth) == {"mu_small", "mu_large", "sigma_small", "sigma_large", "weight_large"}
     assert sim.truth["mu_small"] < sim.truth["mu_large"]
-    assert max(abs(v) for v in sim.notes["mismatch"].values()) <= sim.notes["tolerance"]
+    assert sim.config["prior_scales"] == {"mean": pytest.approx(-1.0), "sd": pytest.approx(0.3)}
+    # the approximate mode keeps only data sets whose mean and SD match the template's
+    approximate = simulate_mixture_replicate(5, n_synapses=300, tolerance=0.05)
+    assert max(abs(v) for v in approximate.notes["mismatch"].values()) <= 0.05
+    assert "prior_scales" not in approximate.config
     # The sizes follow the drawn mixture: its mean and SD within 4 standard errors.
     w = np.array([1 - sim.truth["weight_large"], sim.truth["weight_large"]])
     mu = np.array([sim.truth["mu_small"], sim.truth["mu_large"]])
@@ -179,31 +183,64 @@ def test_variance_split_simulation_is_the_models_data_with_its_correlations():
     assert pairs["same_axon"]["r"] == pytest.approx(sim.truth["corr_same_axon"], abs=0.1)
 
 
-@pytest.mark.fast
-def test_drift_diffusion_replicates_are_fitted_with_the_prior_they_were_drawn_from():
-    """Exact SBC: the fit's prior density equals the template model's, which drew the truth."""
-    from spinefit.calibration.simulators import simulate_drift_diffusion_replicate
-    from spinefit.models.drift_diffusion import DriftDiffusion
+def _templates():
+    """The template data set each simulator draws its truth from, and the model config."""
+    from spinefit.calibration.simulators import (
+        MIXTURE_CENTRE,
+        MIXTURE_SCALE,
+        VARIANCE_CENTRE,
+        VARIANCE_SCALE,
+        _snapshot,
+        _standardised,
+        variance_layout,
+    )
     from spinefit.simulate.synthetic import simulate_time_series
 
-    sim = simulate_drift_diffusion_replicate(3)
-    times = 4.0 * np.arange(6)
-    template, _ = simulate_time_series(
-        n_spines=80, times_days=times, random_seed=0, measurement_cv=0.1
+    ids = np.arange(300)
+    mixture = _snapshot(MIXTURE_CENTRE + MIXTURE_SCALE * _standardised(300), ids, ids + 10**5, "t")
+    connection, pre, post = variance_layout(150, 20, 40)
+    log_template = VARIANCE_CENTRE + VARIANCE_SCALE * _standardised(connection.size)
+    variance = _snapshot(log_template / np.log(10.0), pre + 1000, post + 100_000, "t")
+    series, _ = simulate_time_series(
+        n_spines=80, times_days=4.0 * np.arange(6), random_seed=0, measurement_cv=0.1
     )
-    drawn_from = DriftDiffusion({"family": "linear"}).build(template)
-    fitted = DriftDiffusion(sim.config).build(sim.data)
+    return {
+        "mixture": (mixture, {"n_components": 2, "binned": False, "component_comparison": False}),
+        "variance-split": (variance, {"baselines": "on"}),
+        "drift-diffusion": (series, {"family": "linear"}),
+    }
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["mixture", "variance-split", "drift-diffusion"])
+def test_replicates_are_fitted_with_the_prior_they_were_drawn_from(name):
+    """Exact SBC: the fit's prior density equals the template model's, which drew the truth."""
+    from spinefit.calibration.simulators import simulator_for
+    from spinefit.models import get_model_class
+
+    sim = simulator_for(name)(3)
+    template, config = _templates()[name]
+    model_class = get_model_class(name)
+    drawn_from = model_class(config).build(template)
+    fitted = model_class(sim.config).build(sim.data)
     rng = np.random.default_rng(0)
     point = drawn_from.initial_point()
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    point = {k: np.sort(v) if k.startswith("mu_std") else v for k, v in point.items()}
 
     def prior(model):
-        return model.compile_fn(model.varlogp, point_fn=True)(point)
+        """Prior log density and the parameters in data units at the same point."""
+        # Elimination rates are computed on the fit's grid, whose top follows the data.
+        grid = {"elimination_per_day", "threshold_elimination_share"}
+        names = [v.name for v in model.deterministics if v.name not in grid]
+        outs = [model.varlogp, *model.replace_rvs_by_values([model[n] for n in names])]
+        values = model.compile_fn(outs, point_fn=True)(point)
+        return np.concatenate([np.ravel(v) for v in values])
 
-    assert prior(fitted) == pytest.approx(prior(drawn_from), rel=1e-12)
-    # without the template's scales the fit's prior is the data's own (approximate SBC)
-    own = DriftDiffusion({"family": "linear"}).build(sim.data)
-    assert prior(own) != pytest.approx(prior(drawn_from), rel=1e-6)
+    assert prior(fitted) == pytest.approx(prior(drawn_from), rel=1e-10)
+    # a fit with the data's own scales has another prior (the approximate mode's)
+    own = model_class({k: v for k, v in sim.config.items() if k != "prior_scales"})
+    assert not np.allclose(prior(own.build(sim.data)), prior(drawn_from), rtol=1e-6)
 
 
 @pytest.mark.fast

@@ -76,8 +76,14 @@ TOLERANCE_METHOD = (
     "sizes) are within the tolerance of the template's, so the fit's prior differs from "
     "the drawn one by at most that tolerance (approximate SBC)"
 )
+EXACT_METHOD = (
+    "truth drawn from the model's priors built for a template data set; the fit is given "
+    "the template's mean and SD of the log sizes (prior_scales), so its prior is exactly "
+    "the one the truth was drawn from (exact SBC); every simulated data set is kept"
+)
 DEFAULT_TOLERANCE = 0.05
-"""ε: largest mismatch between a kept data set's prior-setting statistics and the template's."""
+"""ε of the approximate mode: largest mismatch between a kept data set's prior-setting
+statistics and the template's (the default, None, is exact SBC with ``prior_scales``)."""
 BATCH = 2000
 """Prior draws tried per batch while looking for a data set within the tolerance."""
 MAX_ATTEMPTS = 400_000
@@ -151,11 +157,24 @@ def _standardised(n: int) -> np.ndarray:
     return (values - values.mean()) / values.std()
 
 
-def _within(values: np.ndarray, centre: float, scale: float, tolerance: float) -> np.ndarray:
-    """Return, per row of ``values``, whether its mean and SD match centre and scale."""
+def _within(values: np.ndarray, centre: float, scale: float, tolerance: float | None) -> np.ndarray:
+    """Return, per row of ``values``, whether its mean and SD match centre and scale.
+
+    All rows match when ``tolerance`` is None (exact SBC: the fit is told the template's).
+    """
+    if tolerance is None:
+        return np.ones(values.shape[0], dtype=bool)
     mean_offset = (values.mean(axis=1) - centre) / scale
     log_ratio = np.log(values.std(axis=1) / scale)
     return (np.abs(mean_offset) <= tolerance) & (np.abs(log_ratio) <= tolerance)
+
+
+def _template_scales(values: np.ndarray) -> dict[str, float]:
+    """Return the template's ``prior_scales`` (mean and SD), as the models compute them."""
+    from spinefit.models.prior_scales import location_and_scale
+
+    mean, sd = location_and_scale(values, None)
+    return {"mean": mean, "sd": sd}
 
 
 def _prior_batches(model, var_names: list[str], rng: np.random.Generator):
@@ -186,7 +205,7 @@ def _content_hash(*arrays: np.ndarray) -> str:
 
 
 def _template_notes(
-    values: np.ndarray, attempts: int, tolerance: float, centre: float, scale: float
+    values: np.ndarray, attempts: int, tolerance: float | None, centre: float, scale: float
 ) -> dict[str, Any]:
     """Return how a kept data set was found and how far its mean and SD are from the template's.
 
@@ -194,7 +213,7 @@ def _template_notes(
     (mixture, variance split).
     """
     return {
-        "method": TOLERANCE_METHOD,
+        "method": EXACT_METHOD if tolerance is None else TOLERANCE_METHOD,
         "attempts": attempts,
         "tolerance": tolerance,
         "template_centre": centre,
@@ -233,15 +252,17 @@ def simulate_mixture_replicate(
     *,
     n_synapses: int = 300,
     n_components: int = 2,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = None,
 ) -> Simulation:
     r"""Draw a K-component mixture from its priors and simulate log10 sizes from it.
 
     The model (exact likelihood, no component comparison) is built on a template of
     ``n_synapses`` sizes with mean :math:`c_0 = -1` and SD :math:`s_0 = 0.3` (log10
     µm³); ``mu``, ``sigma``, ``weight`` and the observed ``log10_size`` are drawn
-    together from its graph, unordered means are rejected, and a draw is kept when its
-    sizes' mean and SD are within ``tolerance`` of the template's (module docstring).
+    together from its graph and unordered means are rejected. By default the fit is given
+    the template's mean and SD (``prior_scales``: exact SBC); with a ``tolerance`` a draw
+    is kept only when its sizes' mean and SD are within it of the template's and the fit
+    uses the data's own (approximate SBC, module docstring).
 
     Parameters
     ----------
@@ -251,8 +272,8 @@ def simulate_mixture_replicate(
         Synapses per data set.
     n_components : int
         K (at least 2).
-    tolerance : float
-        ε of the data-dependent prior (module docstring).
+    tolerance : float, optional
+        ε of the approximate mode (module docstring); None: exact.
 
     Returns
     -------
@@ -261,7 +282,12 @@ def simulate_mixture_replicate(
         ``sigma_large``, ``weight_large``, ...).
     """
     from spinefit.models.mixture import Mixture
-    from spinefit.models.mixture_likelihood import LOG10_SIZE, component_labels
+    from spinefit.models.mixture_likelihood import (
+        LOG10_SIZE,
+        component_labels,
+        log10_sizes,
+        resolve_size_variable,
+    )
 
     if n_components < 2:
         raise ConfigError("the mixture simulator needs n_components >= 2")
@@ -273,6 +299,9 @@ def simulate_mixture_replicate(
         MIXTURE_CENTRE + MIXTURE_SCALE * _standardised(n_synapses), pre, post, "template"
     )
     model = Mixture(config).build(template)
+    if tolerance is None:
+        size = resolve_size_variable(template, None)
+        config = config | {"prior_scales": _template_scales(log10_sizes(template, size))}
     names = ["mu", "sigma", "weight", LOG10_SIZE]
     attempts = 0
     for batch in _prior_batches(model, names, rng):
@@ -352,7 +381,7 @@ def simulate_variance_split_replicate(
     n_connections: int = 150,
     n_pre: int = 20,
     n_post: int = 40,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = None,
 ) -> Simulation:
     r"""Draw the shared-design variance split from its priors and simulate log sizes.
 
@@ -363,8 +392,9 @@ def simulate_variance_split_replicate(
     ``CustomDist`` with no random method), so the sizes are simulated in numpy from the
     same equation, :math:`\ln w_i = \mu + \sqrt{V_{pre}} z^{pre}_{p(i)} +
     \sqrt{V_{post}} z^{post}_{q(i)} + u_{c(i)} + e_i`, :math:`u_c \sim N(0, V_c)`,
-    :math:`e_i \sim N(0, V_e)`, and kept within ``tolerance`` of the template's mean and
-    SD (module docstring).
+    :math:`e_i \sim N(0, V_e)`. By default the fit is given the template's mean and SD
+    (``prior_scales``: exact SBC); with a ``tolerance`` a data set is kept only within it of
+    the template's mean and SD (approximate SBC, module docstring).
 
     Returns
     -------
@@ -373,7 +403,7 @@ def simulate_variance_split_replicate(
     """
     import pandas as pd
 
-    from spinefit.models.variance_split import VarianceSplit
+    from spinefit.models.variance_split import VarianceSplit, log_sizes
 
     rng = np.random.default_rng(random_seed)
     connection, pre, post = variance_layout(n_connections, n_pre, n_post)
@@ -387,6 +417,8 @@ def simulate_variance_split_replicate(
     template = _snapshot(log_template / np.log(10.0), pre_ids, post_ids, "template")
     config = {"baselines": "on"}
     model = VarianceSplit(config).build(template)
+    if tolerance is None:
+        config = config | {"prior_scales": _template_scales(log_sizes(template)[0])}
     names = [*VARIANCE_CHECKED, "z_pre", "z_post"]
     attempts = 0
     for batch in _prior_batches(model, names, rng):

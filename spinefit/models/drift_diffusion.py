@@ -56,6 +56,7 @@ from spinefit.models.family_comparison import (
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import NOISE_MODELS, known_errors, prepare_latent
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
+from spinefit.models.prior_scales import check_prior_scales
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import TURNOVER_COUNTS, add_turnover_counts
 from spinefit.results.names import DATA_GROUP
@@ -156,37 +157,6 @@ def prior_scales_of(data: xr.Dataset, noise: str = "multiplicative") -> dict[str
     }
 
 
-def check_prior_scales(value: Any) -> dict[str, float] | None:
-    """Validate ``-o prior_scales`` (None, a dict or its JSON text); return it as floats.
-
-    Raises
-    ------
-    ConfigError
-        If it is not a mapping of exactly :data:`PRIOR_SCALE_KEYS` to positive numbers.
-    """
-    if value in (None, "none", "data"):
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            value = None
-    if not isinstance(value, dict) or set(value) != set(PRIOR_SCALE_KEYS):
-        raise ConfigError(
-            "prior_scales takes a JSON object with the keys " + ", ".join(PRIOR_SCALE_KEYS)
-        )
-    out = {}
-    for key in PRIOR_SCALE_KEYS:
-        try:
-            number = float(value[key])
-        except (TypeError, ValueError):
-            number = float("nan")
-        if not (np.isfinite(number) and number > 0):
-            raise ConfigError(f"prior_scales {key} must be a positive number, got {value[key]!r}")
-        out[key] = number
-    return out
-
-
 class DriftDiffusion(SpineModel):
     r"""Langevin drift–diffusion model :math:`dw = (a + b w)dt + \sqrt{c + d w^2}\,dB`.
 
@@ -240,7 +210,7 @@ class DriftDiffusion(SpineModel):
         self.config["compare_families"] = _family_list(self.config["compare_families"])
         if known_errors(self.config) and not self.latent:
             raise ConfigError("measurement_error=column needs the latent likelihood")
-        if self.config["prior_scales"] not in (None, "none", "data") and not self.latent:
+        if check_prior_scales(self.config["prior_scales"], PRIOR_SCALE_KEYS) and not self.latent:
             raise ConfigError("prior_scales needs the latent likelihood")
         if self.latent:
             self._check_latent_options()
@@ -275,7 +245,7 @@ class DriftDiffusion(SpineModel):
         if not 16 <= points <= 400:
             raise ConfigError(f"grid_points must be between 16 and 400, got {points}")
         config["grid_points"] = points
-        config["prior_scales"] = check_prior_scales(config["prior_scales"])
+        config["prior_scales"] = check_prior_scales(config["prior_scales"], PRIOR_SCALE_KEYS)
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:

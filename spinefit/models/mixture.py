@@ -80,7 +80,13 @@ from spinefit.models.mixture_likelihood import (
     state_probability_fast,
 )
 from spinefit.models.mixture_loo import DECISIVE_SE, loo_comparison, loo_from_pointwise
+from spinefit.models.prior_scales import (
+    LOCATION_SCALE_KEYS,
+    check_prior_scales,
+    location_and_scale,
+)
 from spinefit.results.names import DATA_GROUP
+from spinefit.sampling.compiled_cache import data as data_or_value
 from spinefit.stats import curve_stats, parameter_stats
 
 SKEW_SHAPE = "skew_shape"
@@ -126,7 +132,10 @@ class Mixture(SpineModel):
         ``n_components`` (2), ``by_multiplicity`` (False), ``size_variable`` (the Dataset's
         ``size_variable`` attr), ``binned`` ("auto", True or False),
         ``exact_max_synapses`` (20000), ``n_bins`` (2000), ``component_comparison`` (True),
-        ``loo_max_synapses`` (10000) and ``skew_normal`` (False; K = 1 only).
+        ``loo_max_synapses`` (10000), ``skew_normal`` (False; K = 1 only) and
+        ``prior_scales`` (None: standardise by the data's mean and SD of log10 sizes; or
+        ``{"mean": m, "sd": s}`` to use those, e.g. another data set's, see
+        :mod:`spinefit.models.prior_scales`).
     """
 
     name: ClassVar[str] = "mixture"
@@ -141,6 +150,7 @@ class Mixture(SpineModel):
         "component_comparison": True,
         "loo_max_synapses": 10_000,
         "skew_normal": False,
+        "prior_scales": None,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -158,6 +168,9 @@ class Mixture(SpineModel):
             raise ConfigError("n_bins must be at least 10")
         if self.config["skew_normal"] and k != 1:
             raise ConfigError("skew_normal needs n_components=1")
+        self.config["prior_scales"] = check_prior_scales(
+            self.config["prior_scales"], LOCATION_SCALE_KEYS, signed=("mean",)
+        )
 
     # -- data layout -------------------------------------------------------------------------
     def is_binned(self, n_synapses: int) -> bool:
@@ -191,9 +204,9 @@ class Mixture(SpineModel):
         binned = self.is_binned(len(y))
         if not binned:
             coords[dims.SYNAPSE] = data[dims.SYNAPSE].values
-        scale = float(np.std(y)) or 1.0
+        centre, scale = location_and_scale(y, self.config["prior_scales"])
         with pm.Model(coords=coords) as model:
-            mu, sigma = add_components(k, float(np.mean(y)), scale)
+            mu, sigma = add_components(k, centre, scale)
             if k == 1:
                 weight = pm.Deterministic("weight", pt.ones(1), dims=dims.COMPONENT)
             elif group_labels:
@@ -217,11 +230,17 @@ class Mixture(SpineModel):
                     logp[None, :, :] + log_weight[:, None, :], axis=-1, keepdims=False
                 )
                 pm.Potential("binned_loglik", pt.sum(counts[:, occupied] * mixture))
-            elif k == 1:
-                pm.Normal(LOG10_SIZE, mu[0], sigma[0], observed=y, dims=dims.SYNAPSE)
             else:
-                w = weight[group_index] if group_labels else weight
-                pm.NormalMixture(LOG10_SIZE, w=w, mu=mu, sigma=sigma, observed=y, dims=dims.SYNAPSE)
+                # A container inside compiled_cache.reuse() (calibration, batch): one compile
+                # serves every data set of this size.
+                observed = data_or_value("log10_size_observed", y, dims=dims.SYNAPSE)
+                if k == 1:
+                    pm.Normal(LOG10_SIZE, mu[0], sigma[0], observed=observed, dims=dims.SYNAPSE)
+                else:
+                    w = weight[group_index] if group_labels else weight
+                    pm.NormalMixture(
+                        LOG10_SIZE, w=w, mu=mu, sigma=sigma, observed=observed, dims=dims.SYNAPSE
+                    )
         return model
 
     def _skew_normal_likelihood(self, y: np.ndarray, loc, scale, shape, binned: bool) -> None:

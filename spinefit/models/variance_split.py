@@ -100,7 +100,13 @@ from spinefit.families import family_from_config
 from spinefit.io.transitions import transitions
 from spinefit.models import variance_split_silenced as silenced
 from spinefit.models.base import SamplerSettings, SpineModel, one_blas_thread
+from spinefit.models.prior_scales import (
+    LOCATION_SCALE_KEYS,
+    check_prior_scales,
+    location_and_scale,
+)
 from spinefit.results.names import DATA_GROUP
+from spinefit.sampling.compiled_cache import data as data_or_value
 from spinefit.stats import parameter_stats, stats_of
 
 if TYPE_CHECKING:
@@ -379,7 +385,10 @@ class VarianceSplit(SpineModel):
         ("auto", "on", "off": presynaptic/postsynaptic cell effects in snapshot fits
         grouped by connection); ``control_label``, ``silenced_label``; ``family`` (SDE
         family of the silenced design, default ``"linear"``; its own settings, e.g.
-        ``n_basis``, are options too and are kept in ``family_options``).
+        ``n_basis``, are options too and are kept in ``family_options``); ``prior_scales``
+        (shared design, snapshots: None to centre and scale the priors by the mean and SD
+        of the log sizes, or ``{"mean": m, "sd": s}`` to use those, see
+        :mod:`spinefit.models.prior_scales`).
     """
 
     name = "variance-split"
@@ -393,6 +402,7 @@ class VarianceSplit(SpineModel):
         "likelihood": "latent",
         "family": "linear",
         "family_options": {},
+        "prior_scales": None,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -416,6 +426,12 @@ class VarianceSplit(SpineModel):
             silenced.check_family(self.config, self.family)
         elif self.family.name != "linear":
             raise ConfigError("family applies to the silenced design only (design='silenced')")
+        prior = check_prior_scales(
+            self.config["prior_scales"], LOCATION_SCALE_KEYS, signed=("mean",)
+        )
+        if prior and self.config["design"] != "shared":
+            raise ConfigError("prior_scales applies to the shared design (snapshots) only")
+        self.config["prior_scales"] = prior
 
     # -- specification -------------------------------------------------------------------
     @property
@@ -502,9 +518,9 @@ class VarianceSplit(SpineModel):
             pre_codes, pre_labels = pd.factorize(data[PRE_ID].values.astype(str))
             post_codes, post_labels = pd.factorize(data[POST_ID].values.astype(str))
             coords |= {PRE_CELL: np.asarray(pre_labels), POST_CELL: np.asarray(post_labels)}
-        sd_y = float(np.std(y)) or 1.0
+        mean_y, sd_y = location_and_scale(y, self.config["prior_scales"])
         with pm.Model(coords=coords) as model:
-            mu = pm.Normal("mu", float(np.mean(y)), 2.0 * sd_y)
+            mu = pm.Normal("mu", mean_y, 2.0 * sd_y)
             var = _variance_components(group_by, sd_y, baselines)
             var_group = var[group_variance_name(group_by)]
             mean = mu + 0.0 * pm.math.ones(len(y))
@@ -513,8 +529,11 @@ class VarianceSplit(SpineModel):
                 z_post = pm.Normal("z_post", 0.0, 1.0, dims=POST_CELL)
                 mean = mean + pm.math.sqrt(var["var_pre"]) * z_pre[pre_codes]
                 mean = mean + pm.math.sqrt(var["var_post"]) * z_post[post_codes]
+            # A container inside compiled_cache.reuse() (calibration, batch): one compile
+            # serves every data set of this design.
+            observed = data_or_value("log_size_observed", y, dims=dims.SYNAPSE)
             _grouped_normal(
-                "log_size", mean, var_group, var["var_synapse"], group_codes, y, dims.SYNAPSE
+                "log_size", mean, var_group, var["var_synapse"], group_codes, observed, dims.SYNAPSE
             )
             if baselines:
                 total = var["var_pre"] + var["var_post"] + var_group + var["var_synapse"]
@@ -528,6 +547,8 @@ class VarianceSplit(SpineModel):
         return model
 
     def _build_changes(self, data: xr.Dataset) -> pm.Model:
+        if self.config["prior_scales"]:
+            raise ConfigError("prior_scales applies to snapshots (sizes), not to time series")
         group_by = self.group_by(data)
         table = log_changes(data, group_by)
         if len(table) < 5:
