@@ -23,26 +23,21 @@ Every model here centres or scales some priors on the data it is fitted to:
 
 So the model is built for a *template* data set whose statistics are set to chosen values
 (:math:`\bar y = c_0`, :math:`s_y = s_0`), the truth is drawn from that model's own priors
-(:func:`pymc.sample_prior_predictive` on its PyMC graph), data are simulated from the
-model's own likelihood, and a simulated data set is **kept only if its statistics are
-within a tolerance** :math:`\epsilon` of the template's (:math:`|\bar y - c_0| \le
-\epsilon s_0`, :math:`|\ln(s_y/s_0)| \le \epsilon`); otherwise the next draw is tried.
-Selecting on the data keeps SBC valid: ranks are uniform given any data event, because
-the posterior given :math:`y` does not depend on why :math:`y` was kept. What remains
-approximate is that the fit's prior is centred and scaled by the kept data set's own
-statistics, which differ from the template's by at most :math:`\epsilon` (0.05 by
-default for the mixture and the variance split: a shift of at most 0.05/1.5 prior SDs of
-a standardised mean and a 5% change of scale).
-
-The drift–diffusion model can be told its prior scales (its ``prior_scales`` option,
-the template's :func:`~spinefit.models.drift_diffusion.prior_scales_of`), so by default
-its simulator keeps every data set (within the size bound) and its calibration is
-**exact**: the fit's prior is the one the truth was drawn from. Its four statistics
-rarely match together, so the approximate mode (``tolerance=``, 0.3 on the log scale:
-priors up to 35% wider or narrower) left a miscalibration that could come from the
-approximation rather than from the code. The mixture and the variance split have no such
-option yet and stay approximate. Each simulation records the attempts it took and the
-realised mismatch.
+(:func:`pymc.sample_prior_predictive` on its PyMC graph), and data are simulated from the
+model's own likelihood. Every model here takes a ``prior_scales`` option
+(:mod:`spinefit.models.prior_scales`), so by default (``exact=True``) the fit is given the
+template's statistics and **its prior is exactly the one the truth was drawn from**: exact
+SBC. A simulator may also keep a data set only when its own statistics are within a
+tolerance :math:`\epsilon` of the template's (:math:`|\bar y - c_0| \le \epsilon s_0`,
+:math:`|\ln(s_y/s_0)| \le \epsilon`); selecting on the data keeps SBC valid, because the
+posterior given :math:`y` does not depend on why :math:`y` was kept. The mixture and the
+variance split keep every data set by default; the drift–diffusion simulator keeps those
+within 0.3 on the log scale (:data:`DRIFT_DIFFUSION_TOLERANCE`), because its prior's wide
+tails otherwise give explosive or nearly empty time series that the sampler cannot fit.
+With ``exact=False`` the fit re-derives its priors from the kept data, as a user's fit
+does, and the calibration is approximate (the prior differs from the drawn one by up to
+:math:`\epsilon`; 0.05 by default for the mixture and the variance split). Each simulation
+records the attempts it took and the realised mismatch.
 
 The mixture's means carry an ordered transform: their prior density is the product of
 normals restricted to increasing means. Forward draws of the graph ignore the transform,
@@ -70,20 +65,37 @@ __all__ = [
     "simulator_names",
 ]
 
-TOLERANCE_METHOD = (
-    "truth drawn from the model's priors built for a template data set; simulated data "
-    "sets kept only when the statistics the priors depend on (mean and SD of the log "
-    "sizes) are within the tolerance of the template's, so the fit's prior differs from "
-    "the drawn one by at most that tolerance (approximate SBC)"
+EXACT_PRIOR = (
+    "the fit is given the template's prior scales (prior_scales), so its prior is exactly "
+    "the one the truth was drawn from (exact SBC)"
 )
-EXACT_METHOD = (
-    "truth drawn from the model's priors built for a template data set; the fit is given "
-    "the template's mean and SD of the log sizes (prior_scales), so its prior is exactly "
-    "the one the truth was drawn from (exact SBC); every simulated data set is kept"
+APPROXIMATE_PRIOR = (
+    "the fit sets its priors from the kept data's own statistics, which differ from the "
+    "template's by at most the tolerance (approximate SBC)"
 )
+
+
+def selection_text(tolerance: float | None, statistics: str) -> str:
+    """Say which simulated data sets are kept (selection on the data keeps SBC valid)."""
+    if tolerance is None:
+        return "every simulated data set is kept"
+    return (
+        f"simulated data sets are kept only when {statistics} are within {tolerance} of the "
+        "template's (a selection on the data, which leaves ranks uniform)"
+    )
+
+
+def method_text(data: str, tolerance: float | None, statistics: str, exact: bool) -> str:
+    """Return a simulation's ``method`` note: how truth and data were made, and the prior."""
+    prior = EXACT_PRIOR if exact else APPROXIMATE_PRIOR
+    return f"{data}; {selection_text(tolerance, statistics)}; {prior}"
+
+
+TEMPLATE_DATA = "truth drawn from the model's priors built for a template data set"
+LOCATION_STATISTICS = "the mean and SD of the log sizes"
 DEFAULT_TOLERANCE = 0.05
-"""ε of the approximate mode: largest mismatch between a kept data set's prior-setting
-statistics and the template's (the default, None, is exact SBC with ``prior_scales``)."""
+"""ε of the approximate mode (``exact=False``): largest mismatch between a kept data set's
+prior-setting statistics and the template's."""
 BATCH = 2000
 """Prior draws tried per batch while looking for a data set within the tolerance."""
 MAX_ATTEMPTS = 400_000
@@ -205,7 +217,12 @@ def _content_hash(*arrays: np.ndarray) -> str:
 
 
 def _template_notes(
-    values: np.ndarray, attempts: int, tolerance: float | None, centre: float, scale: float
+    values: np.ndarray,
+    attempts: int,
+    tolerance: float | None,
+    centre: float,
+    scale: float,
+    exact: bool,
 ) -> dict[str, Any]:
     """Return how a kept data set was found and how far its mean and SD are from the template's.
 
@@ -213,7 +230,7 @@ def _template_notes(
     (mixture, variance split).
     """
     return {
-        "method": EXACT_METHOD if tolerance is None else TOLERANCE_METHOD,
+        "method": method_text(TEMPLATE_DATA, tolerance, LOCATION_STATISTICS, exact),
         "attempts": attempts,
         "tolerance": tolerance,
         "template_centre": centre,
@@ -253,16 +270,18 @@ def simulate_mixture_replicate(
     n_synapses: int = 300,
     n_components: int = 2,
     tolerance: float | None = None,
+    exact: bool = True,
 ) -> Simulation:
     r"""Draw a K-component mixture from its priors and simulate log10 sizes from it.
 
     The model (exact likelihood, no component comparison) is built on a template of
     ``n_synapses`` sizes with mean :math:`c_0 = -1` and SD :math:`s_0 = 0.3` (log10
     µm³); ``mu``, ``sigma``, ``weight`` and the observed ``log10_size`` are drawn
-    together from its graph and unordered means are rejected. By default the fit is given
-    the template's mean and SD (``prior_scales``: exact SBC); with a ``tolerance`` a draw
-    is kept only when its sizes' mean and SD are within it of the template's and the fit
-    uses the data's own (approximate SBC, module docstring).
+    together from its graph and unordered means are rejected. With ``exact`` (the
+    default) the fit is given the template's mean and SD (``prior_scales``: exact SBC);
+    otherwise it uses the data's own (approximate SBC, module docstring). With a
+    ``tolerance`` a draw is kept only when its sizes' mean and SD are within it of the
+    template's.
 
     Parameters
     ----------
@@ -273,7 +292,9 @@ def simulate_mixture_replicate(
     n_components : int
         K (at least 2).
     tolerance : float, optional
-        ε of the approximate mode (module docstring); None: exact.
+        Keep only data sets whose mean and SD are within ε of the template's (None: all).
+    exact : bool
+        Fit with the template's prior scales.
 
     Returns
     -------
@@ -299,7 +320,7 @@ def simulate_mixture_replicate(
         MIXTURE_CENTRE + MIXTURE_SCALE * _standardised(n_synapses), pre, post, "template"
     )
     model = Mixture(config).build(template)
-    if tolerance is None:
+    if exact:
         size = resolve_size_variable(template, None)
         config = config | {"prior_scales": _template_scales(log10_sizes(template, size))}
     names = ["mu", "sigma", "weight", LOG10_SIZE]
@@ -326,7 +347,7 @@ def simulate_mixture_replicate(
     log10_size = y[i]
     data = _snapshot(log10_size, pre, post, f"calibration: mixture prior draw, seed {random_seed}")
     notes = _template_notes(
-        log10_size, attempts - BATCH + i + 1, tolerance, MIXTURE_CENTRE, MIXTURE_SCALE
+        log10_size, attempts - BATCH + i + 1, tolerance, MIXTURE_CENTRE, MIXTURE_SCALE, exact
     )
     return Simulation(data, truth, config, notes)
 
@@ -382,6 +403,7 @@ def simulate_variance_split_replicate(
     n_pre: int = 20,
     n_post: int = 40,
     tolerance: float | None = None,
+    exact: bool = True,
 ) -> Simulation:
     r"""Draw the shared-design variance split from its priors and simulate log sizes.
 
@@ -392,9 +414,10 @@ def simulate_variance_split_replicate(
     ``CustomDist`` with no random method), so the sizes are simulated in numpy from the
     same equation, :math:`\ln w_i = \mu + \sqrt{V_{pre}} z^{pre}_{p(i)} +
     \sqrt{V_{post}} z^{post}_{q(i)} + u_{c(i)} + e_i`, :math:`u_c \sim N(0, V_c)`,
-    :math:`e_i \sim N(0, V_e)`. By default the fit is given the template's mean and SD
-    (``prior_scales``: exact SBC); with a ``tolerance`` a data set is kept only within it of
-    the template's mean and SD (approximate SBC, module docstring).
+    :math:`e_i \sim N(0, V_e)`. With ``exact`` (the default) the fit is given the
+    template's mean and SD (``prior_scales``: exact SBC), otherwise the data's own
+    (approximate SBC, module docstring); with a ``tolerance`` a data set is kept only
+    within it of the template's mean and SD.
 
     Returns
     -------
@@ -417,7 +440,7 @@ def simulate_variance_split_replicate(
     template = _snapshot(log_template / np.log(10.0), pre_ids, post_ids, "template")
     config = {"baselines": "on"}
     model = VarianceSplit(config).build(template)
-    if tolerance is None:
+    if exact:
         config = config | {"prior_scales": _template_scales(log_sizes(template)[0])}
     names = [*VARIANCE_CHECKED, "z_pre", "z_post"]
     attempts = 0
@@ -449,7 +472,7 @@ def simulate_variance_split_replicate(
         f"calibration: variance-split prior draw, seed {random_seed}",
     )
     notes = _template_notes(
-        y, attempts - BATCH + i + 1, tolerance, VARIANCE_CENTRE, VARIANCE_SCALE
+        y, attempts - BATCH + i + 1, tolerance, VARIANCE_CENTRE, VARIANCE_SCALE, exact
     ) | {"synapses": int(n), "connections": int(n_connections)}
     return Simulation(data, truth, config, notes)
 
@@ -474,28 +497,26 @@ is abandoned (its data could never match the template's statistics)."""
 SIMULATION_GRID_POINTS = 160
 """Live nodes of the grid the data are simulated on (finer than the fit's 48)."""
 DRIFT_DIFFUSION_TOLERANCE = 0.3
-"""ε of the drift–diffusion simulator's approximate mode (log scale). Four statistics must
-match at once: at 0.1 each matched in 4–20% of non-degenerate prior draws but all four in
-none of 1000 (so about 1 in 10⁵), at 0.3 in 0.2%; so the prior used in the fit may differ
-by up to e^0.3 (35%) in scale from the one drawn from."""
+"""ε of the drift–diffusion simulator (log scale): data sets are kept when their four
+prior-setting statistics are within it of the template's. At 0.1 each matched in 4–20% of
+non-degenerate prior draws but all four in none of 1000 (so about 1 in 10⁵), at 0.3 in
+0.2%. Without this selection (``tolerance=None``) the prior's wide tails (b up to ±1 per
+day) give explosive or nearly empty time series, on which the sampler fails to converge
+(R-hat 2–3.7 in 5 of the first 34 replicates of an exact run)."""
 _DRIFT_DIFFUSION_DATA = (
     "truth drawn from the latent model's priors built for a template time series "
     "(simulate_time_series, the demo process); data simulated from the model's own killed "
     "birth-death chain on a fine grid (steady-state first session, killing at θ and by the "
     "loss hazard, births per present spine per day with the floored log-normal birth law, "
-    "uniform position within a cell, multiplicative noise with the model's 2% floor); "
+    "uniform position within a cell, multiplicative noise with the model's 2% floor)"
 )
-DRIFT_DIFFUSION_METHOD = _DRIFT_DIFFUSION_DATA + (
-    "the fit is given the template's prior scales (prior_scales), so its prior is exactly "
-    "the one the truth was drawn from (exact SBC); the fit's own grid (G nodes from θ to 0.7 "
-    "above the largest observed size) is coarser than the simulation's"
+DRIFT_DIFFUSION_STATISTICS = (
+    "the four statistics the priors depend on (median size s, variance v of Δ(w/s)/√Δt, "
+    "smallest observed size, mean log size of new spines; log scale)"
 )
-DRIFT_DIFFUSION_APPROXIMATE_METHOD = _DRIFT_DIFFUSION_DATA + (
-    "a data set is kept only when the four statistics the priors depend on (median size s, "
-    "variance v of Δ(w/s)/√Δt, smallest observed size, mean log size of new spines) are "
-    "within the tolerance of the template's (log scale), so the fit's prior differs from "
-    "the drawn one by at most that much (approximate SBC); the fit's own grid (G nodes "
-    "from θ to 0.7 above the largest observed size) is coarser than the simulation's"
+DRIFT_DIFFUSION_GRID = (
+    "; the fit's own grid (G nodes from θ to 0.7 above the largest observed size) is "
+    "coarser than the simulation's"
 )
 
 
@@ -654,7 +675,8 @@ def simulate_drift_diffusion_replicate(
     n_sessions: int = 6,
     interval_days: float = 4.0,
     family: str = "linear",
-    tolerance: float | None = None,
+    tolerance: float | None = DRIFT_DIFFUSION_TOLERANCE,
+    exact: bool = True,
     max_spines_factor: float = 2.0,
     max_attempts: int = 20_000,
 ) -> Simulation:
@@ -665,14 +687,14 @@ def simulate_drift_diffusion_replicate(
     noise, seed 0) at ``n_sessions`` sessions ``interval_days`` apart; its free
     variables are drawn with :func:`pymc.sample_prior_predictive` and the data are
     simulated by :func:`simulate_latent_chain` in units of the template's median size
-    :math:`s_0`. By default (``tolerance`` None) the fit is given the template's prior
-    scales (the model's ``prior_scales`` option), so it uses exactly the prior the truth
-    was drawn from (exact SBC, :data:`DRIFT_DIFFUSION_METHOD`). With a number, the fit
-    re-derives its priors from the data as a user's fit does, and a data set is kept only
-    when the four statistics the priors depend on match the template's within
-    ``tolerance`` (approximate SBC, :data:`DRIFT_DIFFUSION_APPROXIMATE_METHOD`). Data sets
-    with more than ``max_spines_factor`` × ``n_spines`` spines (births included) are
-    skipped, to bound the cost of a fit.
+    :math:`s_0`. A data set is kept only when the four statistics the priors depend on
+    match the template's within ``tolerance`` (:data:`DRIFT_DIFFUSION_TOLERANCE`; None
+    keeps all) and it has at most ``max_spines_factor`` × ``n_spines`` spines (births
+    included, to bound the cost of a fit): selections on the data, which keep SBC valid.
+    With ``exact`` (the default) the fit is given the template's prior scales (the model's
+    ``prior_scales`` option), so it uses exactly the prior the truth was drawn from;
+    otherwise it re-derives its priors from the data as a user's fit does (approximate
+    SBC).
 
     Returns
     -------
@@ -741,11 +763,11 @@ def simulate_drift_diffusion_replicate(
         "formation_per_day": p["formation_per_day"],
         "loss_per_day": p["loss_per_day"],
     }
-    exact = tolerance is None
     if exact:
         config = config | {"prior_scales": prior_scales_of(template)}
+    method = method_text(_DRIFT_DIFFUSION_DATA, tolerance, DRIFT_DIFFUSION_STATISTICS, exact)
     notes = {
-        "method": DRIFT_DIFFUSION_METHOD if exact else DRIFT_DIFFUSION_APPROXIMATE_METHOD,
+        "method": method + DRIFT_DIFFUSION_GRID,
         "attempts": attempts,
         "tolerance": tolerance,
         "template_statistics": reference,
