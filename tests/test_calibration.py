@@ -311,9 +311,10 @@ def test_calibrate_smoke_writes_report_json_and_resumes(tmp_path):
         assert 0.0 <= entry["rank_uniformity"]["p_value"] <= 1.0
         assert set(entry["coverage"]) == {"50", "94"}
         assert entry["coverage"]["94"]["n"] == 3
-    assert saved["prior_approximation"]["exact"] is False
+    assert saved["prior_approximation"]["exact"] is True  # fitted with the template's scales
     html = (out / REPORT_FILE).read_text()
     assert "Rank histograms" in html and "<svg" in html
+    assert "exact SBC" in html and "not exact SBC" not in html
     # A rerun with the same settings fits nothing and keeps the records.
     again = calibrate("variance-split", n=3, **options)
     assert again["replicates_done"] == 3
@@ -391,3 +392,26 @@ def test_a_small_calibration_is_not_called_a_pass():
     assert "too few replicates" in _verdict(table, 5)
     assert _verdict(table, MIN_REPLICATES_TO_PASS).startswith("calibrated at n = ")
     assert _verdict(table | {"failing": ["c"]}, 5).startswith("NOT calibrated")
+
+
+@pytest.mark.fast
+def test_a_calibration_is_exact_only_when_every_fit_had_the_drawn_prior():
+    from spinefit.calibration.run import summarise
+
+    def record(i, config):
+        return {
+            "replicate": i,
+            "ranks": {"x": 10 * i},
+            "covered": {"50": {"x": True}, "94": {"x": True}},
+            "diagnostics": {"max_r_hat": 1.0, "divergences": 0},
+            "notes": {"method": "test", "mismatch": {}},
+            "fit_seconds": 1.0,
+            "config": config,
+        }
+
+    identity = {"model": "m", "n_thinned": 99, "seed": 0, "sampler": {}, "design": {}}
+    exact = {"prior_scales": {"mean": 0.0, "sd": 1.0}}
+    both = summarise([record(0, exact), record(1, exact)], identity | {"options": {}}, [], 2, 1.0)
+    mixed = summarise([record(0, exact), record(1, {})], identity | {"options": {}}, [], 2, 1.0)
+    assert both["prior_approximation"]["exact"] is True
+    assert mixed["prior_approximation"]["exact"] is False

@@ -390,7 +390,9 @@ def summarise(
         "prior_approximation": {
             "method": notes[0].get("method") if notes else None,
             "largest_realised_mismatch": mismatch,
-            "exact": False,
+            # exact when every fit was given the prior scales its truth was drawn with
+            "exact": bool(records)
+            and all(r.get("config", {}).get("prior_scales") for r in records),
         },
         "calibrated": calibrated,
         "verdict": _verdict(table, len(records)),

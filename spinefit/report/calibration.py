@@ -72,10 +72,17 @@ def _verdict_section(summary: dict[str, Any]) -> ReportSection:
         "truth at their nominal rate."
     )
     if approximation.get("method"):
+        verdict = (
+            "Every fit used exactly the prior its truth was drawn from (exact SBC); the "
+            "mismatch is that of the data's own statistics, used only to select data sets."
+            if approximation.get("exact")
+            else "This is not exact SBC; see the simulators' documentation."
+        )
         body += paragraph(
-            f"Data-dependent priors: {approximation['method']}. Largest realised mismatch: "
+            f"How the data were made: {approximation['method']}. Largest realised mismatch: "
             + json.dumps(approximation.get("largest_realised_mismatch", {}))
-            + ". This is not exact SBC; see the simulators' documentation."
+            + ". "
+            + verdict
         )
     if summary["replicates_failed"]:
         body += paragraph(
