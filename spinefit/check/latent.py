@@ -40,7 +40,7 @@ from spinefit.check.stationary import (
 )
 from spinefit.errors import DataError
 from spinefit.models.killed_grid import log_emission
-from spinefit.models.latent_likelihood import forward, known_errors, prepare_latent
+from spinefit.models.latent_likelihood import forward, prepare_for_config
 from spinefit.models.latent_process import draw_dicts, draw_names, numpy_dynamics
 from spinefit.results.names import DATA_GROUP
 
@@ -100,7 +100,7 @@ def latent_stationary_check(
             source=data.attrs.get(dims.ATTR_SOURCE),
         )
     noise = model.config["noise"]
-    ld = prepare_latent(data, noise, measurement_error=known_errors(model.config))
+    ld = prepare_for_config(data, model.config)
     posterior = tree["posterior"].to_dataset()
     names = draw_names(model.family.parameter_names)
     rng_choice, rng_replicates = np.random.default_rng(np.random.SeedSequence(random_seed)).spawn(2)

@@ -54,7 +54,12 @@ from spinefit.models.family_comparison import (
     read_comparison,
 )
 from spinefit.models.killed_grid import pytensor_namespace
-from spinefit.models.latent_likelihood import NOISE_MODELS, known_errors, prepare_latent
+from spinefit.models.latent_likelihood import (
+    NOISE_MODELS,
+    known_errors,
+    prepare_for_config,
+    prepare_latent,
+)
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
 from spinefit.models.prior_scales import check_prior_scales
 from spinefit.models.sde_moments import family_moments, linear_moments
@@ -171,7 +176,10 @@ class DriftDiffusion(SpineModel):
         see :meth:`detection_threshold`), ``prior_scales`` (latent likelihood: None to set
         the priors' scales from the data, or the values of :func:`prior_scales_of` of
         another data set, so that several fits share one prior; simulation-based
-        calibration uses it to fit with exactly the prior the truth was drawn from).
+        calibration uses it to fit with exactly the prior the truth was drawn from),
+        ``grid_top`` (latent likelihood: the reflecting top of the size grid, volume units;
+        default 0.7 in log size above the largest observed size; with b > 0 the fitted
+        dynamics depend on it).
     """
 
     name = "drift-diffusion"
@@ -192,6 +200,7 @@ class DriftDiffusion(SpineModel):
         "compare_families": [],
         "turnover_counts": "poisson",
         "prior_scales": None,
+        "grid_top": None,
     }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -212,6 +221,8 @@ class DriftDiffusion(SpineModel):
             raise ConfigError("measurement_error=column needs the latent likelihood")
         if check_prior_scales(self.config["prior_scales"], PRIOR_SCALE_KEYS) and not self.latent:
             raise ConfigError("prior_scales needs the latent likelihood")
+        if self.config["grid_top"] not in (None, "none", "auto") and not self.latent:
+            raise ConfigError("grid_top needs the latent likelihood")
         if self.latent:
             self._check_latent_options()
 
@@ -246,6 +257,17 @@ class DriftDiffusion(SpineModel):
             raise ConfigError(f"grid_points must be between 16 and 400, got {points}")
         config["grid_points"] = points
         config["prior_scales"] = check_prior_scales(config["prior_scales"], PRIOR_SCALE_KEYS)
+        top = config["grid_top"]
+        if top not in (None, "none", "auto"):
+            try:
+                top = float(top)
+            except (TypeError, ValueError):
+                top = float("nan")
+            if not (np.isfinite(top) and top > 0):
+                raise ConfigError(f"grid_top must be a positive size, got {config['grid_top']!r}")
+            config["grid_top"] = top
+        else:
+            config["grid_top"] = None
 
     # -- specification -------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
@@ -309,12 +331,7 @@ class DriftDiffusion(SpineModel):
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
         fixed = self.config["prior_scales"]
-        ld = prepare_latent(
-            data,
-            self.config["noise"],
-            scale=fixed["size"] if fixed else None,
-            measurement_error=known_errors(self.config),
-        )
+        ld = prepare_for_config(data, self.config)
         s = ld.scale
         scales = PriorScales.from_transitions(
             s,

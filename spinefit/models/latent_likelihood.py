@@ -244,6 +244,30 @@ def prepare_latent(
     )
 
 
+def prepare_for_config(data: xr.Dataset, config: dict[str, Any]) -> LatentData:
+    """:func:`prepare_latent` with a model config's options.
+
+    ``noise``, ``measurement_error``, the size unit of ``prior_scales`` and ``grid_top``
+    (the reflecting top of the grid in volume units; default 0.7 in log size above the
+    largest observed size), so that the fit, its checks and its report use one grid.
+    """
+    prior = config.get("prior_scales") or {}
+    scale = prior.get("size")
+    top = config.get("grid_top")
+    if top is not None:
+        if scale is None:
+            volume = data[dims.VOLUME].to_numpy()
+            scale = float(np.median(volume[np.isfinite(volume) & (volume > 0)]))
+        top = float(np.log(float(top) / scale))
+    return prepare_latent(
+        data,
+        config.get("noise", "multiplicative"),
+        scale=scale,
+        log_top=top,
+        measurement_error=known_errors(config),
+    )
+
+
 def _known_variance(se_all, rows, times, data, block_volume, scale, noise) -> np.ndarray:
     """Known noise variance of a block's observations from their standard errors."""
     sessions = np.searchsorted(data[dims.TIME_DAYS].to_numpy(), times)

@@ -374,13 +374,13 @@ def _hdi_pair(samples: xr.DataArray) -> list[float]:
 
 def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> str:
     """Threshold, noise, loss and the size-dependent elimination probability (latent fits)."""
-    from spinefit.models.latent_likelihood import known_errors, prepare_latent
+    from spinefit.models.latent_likelihood import prepare_for_config
     from spinefit.models.latent_process import draw_dicts, draw_names, elimination_probabilities
 
     data = tree[DATA_GROUP].to_dataset()
     posterior = tree["posterior"].to_dataset()
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
-    ld = prepare_latent(data, model.config["noise"], measurement_error=known_errors(model.config))
+    ld = prepare_for_config(data, model.config)
     names = draw_names(model.family.parameter_names)
     picked, _ = draw_dicts(posterior, names, 200, int(tree.attrs.get("random_seed", 0)))
     dt = ld.median_interval

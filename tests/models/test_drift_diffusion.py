@@ -281,3 +281,19 @@ def test_describe_names_the_likelihood_and_the_count_model(
         assert dispersion in text["priors"]
     else:
         assert "overdispersed" not in text["priors"]
+
+
+def test_grid_top_sets_the_reflecting_top_of_fit_check_and_report(small_timeseries):
+    from spinefit.models.latent_likelihood import prepare_for_config
+
+    data, _ = small_timeseries
+    model = DriftDiffusion({"grid_top": "12.5"})
+    ld = prepare_for_config(data, model.config)
+    assert np.exp(ld.log_top) * ld.scale == pytest.approx(12.5)
+    default = prepare_for_config(data, DriftDiffusion().config)
+    assert default.log_top != pytest.approx(ld.log_top)
+    for bad in ("x", -1):
+        with pytest.raises(ConfigError, match="grid_top must be a positive size"):
+            DriftDiffusion({"grid_top": bad})
+    with pytest.raises(ConfigError, match="grid_top needs the latent likelihood"):
+        DriftDiffusion({"likelihood": "moments", "grid_top": 3.0})
