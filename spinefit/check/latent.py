@@ -129,7 +129,8 @@ def latent_stationary_check(
         emission = np.exp(log_emission(op, log_grid, dyn.noise_sd, noise))
         jacobian = grid if noise == "multiplicative" else np.full(n_grid, ld.scale)
         density[k] = (emission @ live) / jacobian
-        birth += (emission @ (dyn.birth * op.delta)) / jacobian
+        newborn = dyn.birth * op.delta  # sums to < 1: births on the threshold node die at once
+        birth += (emission @ (newborn / newborn.sum())) / jacobian
         elimination[k], formation[k] = _interval_turnover(dyn, ld, draw["formation_per_day"])
     birth /= len(picked_draws)
 

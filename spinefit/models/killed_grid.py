@@ -69,8 +69,9 @@ BIRTH_SPREAD_FLOOR = 0.05
 """Smallest log SD of the birth-size law: sqrt(σ_b² + 0.05²).
 
 A law narrower than a grid cell (h ≈ 0.05–0.13) cannot be resolved; without the floor the
-cell masses become a step function of the birth median as σ_b → 0, and NUTS diverged
-there (all 15 divergences of a 2000-draw demo fit had σ_b < 0.02).
+node masses lose their smoothness in the birth median as σ_b → 0 (a step function with the
+cell assignment used until the tent assignment of :func:`lognormal_nodes`), and NUTS
+diverged there (all 15 divergences of a 2000-draw demo fit had σ_b < 0.02).
 """
 
 MIN_DIFFUSION = 1e-10
@@ -329,21 +330,50 @@ def grid_operator(
     )
 
 
+def normal_pdf(x, xp=NUMPY):
+    r"""Return the standard normal density :math:`\varphi(x)`."""
+    return xp.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+
 def lognormal_nodes(op: GridOperator, log_mean, log_sd):
     r"""Return a log-normal size law (log mean, log SD in units of s) on the live nodes.
 
-    The law is restricted to sizes above the threshold and renormalised over the nodes (a
-    spine formed below detection is never seen): node j receives the mass of its cell
-    :math:`[z_j - h/2, z_j + h/2]`. The log SD is floored at :data:`BIRTH_SPREAD_FLOOR`
-    (in quadrature).
+    The law is restricted to sizes above the threshold (a spine formed below detection is
+    never seen) and put on the nodes by linear (tent) interpolation in log size, with the
+    absorbing threshold node :math:`z_0 = \ln\theta` as a node: node j receives
+    :math:`\int p(z)\,\max(0, 1 - |z - z_j|/h)\,dz`, the top node also everything above
+    it. The masses keep the law's mean log size, and the share that falls on the threshold
+    node is a birth killed at once, so the live masses sum to less than one and the
+    newborn's survival converges at first order in h. (Giving node j the mass of its cell
+    :math:`[z_j - h/2, z_j + h/2]` instead moved the births between :math:`\theta` and
+    :math:`\theta + h/2` up, away from the threshold, and overestimated the survival of a
+    spine born within a 4-day interval 1.2–18× at 32 nodes, which biased
+    ``formation_per_day``; see ARCHITECTURE.md.) The log SD is floored at
+    :data:`BIRTH_SPREAD_FLOOR` (in quadrature).
+
+    With :math:`E_j` the mean of the survival function :math:`1 - \Phi` over
+    :math:`[z_{j-1}, z_j]`, node j < G gets :math:`E_j - E_{j+1}` and the top node
+    :math:`E_G`; :math:`E_j` is a first difference of :math:`\int_z^\infty (1 - \Phi)
+    = \sigma\,(\varphi(\xi) - \xi\,(1 - \Phi(\xi)))`, :math:`\xi = (z - m)/\sigma`,
+    written with upper tails so it stays accurate when the law lies below the threshold.
+
+    Returns
+    -------
+    array (G,)
+        Probabilities of the live nodes, summing to the share of births that are not
+        killed at once (→ 1 as h → 0).
     """
     xp = op.xp
     log_sd = xp.sqrt(log_sd**2 + BIRTH_SPREAD_FLOOR**2)
-    mass = normal_interval(
-        (op.z - 0.5 * op.h - log_mean) / log_sd, (op.z + 0.5 * op.h - log_mean) / log_sd, xp
-    )
+    # Nodes 0..G: the threshold node and the live nodes.
+    xi = (op.z[0] - op.h + op.h * np.arange(op.n_nodes + 1, dtype=float) - log_mean) / log_sd
+    upper = normal_sf(xi, xp)
+    tail_integral = log_sd * (normal_pdf(xi, xp) - xi * upper)
+    mean_upper = (tail_integral[:-1] - tail_integral[1:]) / op.h  # E_1..E_G
+    mass = xp.concatenate([mean_upper[:-1] - mean_upper[1:], mean_upper[-1:]])
     mass = xp.maximum(mass, 1e-300)
-    return mass / xp.sum(mass)
+    # Renormalise to the law above the threshold; the sum bounds it when that underflows.
+    return mass / xp.maximum(upper[0], xp.sum(mass))
 
 
 def log_emission(op: GridOperator, log_y, noise_sd, noise: str = "multiplicative"):
