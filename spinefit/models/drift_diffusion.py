@@ -151,14 +151,12 @@ def prior_scales_of(data: xr.Dataset, noise: str = "multiplicative") -> dict[str
     scales = PriorScales.from_transitions(
         s, trans["w_start"].values / s, trans["w_end"].values / s, trans["dt_days"].values
     )
-    new = ld.new_log_sizes
-    centre = float(np.mean(new)) if new.size >= 3 else ld.log_min_observed + 0.5
     return {
         "size": s,
         "interval": ld.median_interval,
         "rate_variance": scales.rate_var,
         "min_size": float(np.exp(ld.log_min_observed) * s),
-        "birth_median": float(np.exp(centre) * s),
+        "birth_median": float(np.exp(ld.birth_prior_centre) * s),
     }
 
 

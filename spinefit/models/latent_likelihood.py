@@ -151,6 +151,16 @@ class LatentData:
     new_log_sizes: np.ndarray
     median_interval: float
 
+    @property
+    def birth_prior_centre(self) -> float:
+        """Centre of the birth law's log-mean prior (units of s).
+
+        The mean log first size of new spines, or 0.5 above the smallest observed size when
+        fewer than 3 spines appeared.
+        """
+        new = self.new_log_sizes
+        return float(np.mean(new)) if new.size >= 3 else self.log_min_observed + 0.5
+
 
 def prepare_latent(
     data: xr.Dataset,
@@ -252,20 +262,16 @@ def prepare_for_config(data: xr.Dataset, config: dict[str, Any]) -> LatentData:
     largest observed size), so that the fit, its checks and its report use one grid.
     """
     prior = config.get("prior_scales") or {}
-    scale = prior.get("size")
-    top = config.get("grid_top")
-    if top is not None:
-        if scale is None:
-            volume = data[dims.VOLUME].to_numpy()
-            scale = float(np.median(volume[np.isfinite(volume) & (volume > 0)]))
-        top = float(np.log(float(top) / scale))
-    return prepare_latent(
+    ld = prepare_latent(
         data,
         config.get("noise", "multiplicative"),
-        scale=scale,
-        log_top=top,
+        scale=prior.get("size"),
         measurement_error=known_errors(config),
     )
+    top = config.get("grid_top")
+    if top is not None:
+        ld.log_top = float(np.log(float(top) / ld.scale))
+    return ld
 
 
 def _known_variance(se_all, rows, times, data, block_volume, scale, noise) -> np.ndarray:

@@ -190,8 +190,7 @@ def add_grouped_latent_likelihood(
         noise_sd = pt.as_tensor(max(float(fixed_noise), 1e-6))
         pm.Deterministic("measurement_cv", noise_sd)
 
-    new = reference.new_log_sizes
-    centre = float(np.mean(new)) if new.size >= 3 else reference.log_min_observed + 0.5
+    centre = reference.birth_prior_centre
     if prior:
         centre = float(np.log(prior["birth_median"] / reference.scale))
     centre = data("latent_birth_prior_centre", centre)
