@@ -13,7 +13,12 @@ from spinefit import dims
 from spinefit.compare import compare, sentences
 from spinefit.errors import ConfigError, DataError
 from spinefit.models.base import SamplerSettings
-from spinefit.models.by_condition import ByCondition, loo_pooled_vs_split, split_labels
+from spinefit.models.by_condition import (
+    ByCondition,
+    common_draws,
+    loo_pooled_vs_split,
+    split_labels,
+)
 from spinefit.models.variance_split import grouped_normal_loglik
 from spinefit.report.registry import model_sections
 from spinefit.results import load_result, save_result
@@ -72,6 +77,23 @@ def test_grouped_loglik_matches_multivariate_normal():
             cov = var_synapse[s] * np.eye(m) + var_group[s] * np.ones((m, m))
             expected = stats.multivariate_normal(np.zeros(m), cov).logpdf(residual[s, members])
             np.testing.assert_allclose(got[s, g], expected, rtol=1e-10)
+
+
+def test_fits_extended_to_different_draw_counts_are_cut_to_the_fewest():
+    # ESS rounds extend each condition's fit separately; stacking and LOO need one count.
+    def fit(draws):
+        grid = np.arange(2 * draws, dtype=float).reshape(2, draws)
+        group = xr.Dataset({"b": ((dims.CHAIN, dims.DRAW), grid)})
+        ll = xr.Dataset({"y": ((dims.CHAIN, dims.DRAW, "unit"), np.zeros((2, draws, 3)))})
+        return xr.DataTree.from_dict(
+            {"posterior": group, "sample_stats": group, "log_likelihood": ll}
+        )
+
+    cut = common_draws({"WT": fit(5), "KO": fit(3)})
+    for tree in cut.values():
+        for name in ("posterior", "sample_stats", "log_likelihood"):
+            assert tree[name].sizes[dims.DRAW] == 3
+    np.testing.assert_array_equal(cut["WT"]["posterior"]["b"].values, [[0, 1, 2], [5, 6, 7]])
 
 
 def test_split_labels_and_config_errors():
