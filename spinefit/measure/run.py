@@ -251,7 +251,7 @@ def measure_stacks(
                     min_snr,
                 )
                 if frames[k] >= MIN_FRAMES and np.isfinite(row["volume"]):
-                    row["volume_se"] = _frame_spread_se(
+                    spread = _frame_spread_se(
                         stack,
                         frame_peaks,
                         spine_pos[i, k],
@@ -261,6 +261,8 @@ def measure_stacks(
                         aperture,
                         gain,
                     )
+                    # The background's structure is the same in every frame.
+                    row["volume_se"] = float(np.hypot(spread, row["structure_se"]))
                 outside += missing
                 displacement = spine_pos[i, k] - roi_table.spine_zyx[i]
                 row.update(
@@ -288,7 +290,8 @@ def measure_stacks(
     if max(frames) >= MIN_FRAMES:
         notes.append(
             "sessions with repeated frames: volumes from the mean frame; volume_se is the "
-            f"spread of the per-frame volumes (SD / sqrt(frames)), frames per session {frames}"
+            "spread of the per-frame volumes (SD / sqrt(frames)) with the background's "
+            f"spatial error added, frames per session {frames}"
         )
     notes += _crowded_note(roi_table, aperture)
     settings = {
@@ -433,6 +436,10 @@ def _measure_one(
     volume_ratio = photometry.integral / peak
     relative_var = photometry.integral_var / photometry.integral**2 + peak_var / peak**2
     row.update(volume=volume_ratio, volume_se=abs(volume_ratio) * np.sqrt(relative_var))
+    # Not a table column: the frames' spread misses it (see _frame_spread_se).
+    row["structure_se"] = (
+        abs(volume_ratio) * np.sqrt(photometry.structure_var) / abs(photometry.integral)
+    )
     return row, 0
 
 
