@@ -24,7 +24,7 @@ import pandas as pd
 
 from spinefit.measure.files import measure_to_files
 from spinefit.models.base import SamplerSettings
-from spinefit.simulate.stacks import render_stacks, write_stacks
+from spinefit.simulate.stacks import CROWDED_SCENE, render_stacks, write_stacks
 from spinefit.summary import summarize
 from spinefit.workflow import fit_file
 
@@ -32,14 +32,7 @@ from spinefit.workflow import fit_file
 def run(seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        scene = render_stacks(
-            (16, 256, 256),
-            n_spines=80,
-            n_dendrites=4,
-            times_days=(0, 2, 4, 7, 10, 14),
-            random_seed=seed,
-            brightness=200,
-        )
+        scene = render_stacks(**CROWDED_SCENE, random_seed=seed)
         paths = write_stacks(scene, tmp / "stacks")
         out = tmp / "volumes.csv"
         measure_to_files([paths["folder"]], paths["rois"], out)

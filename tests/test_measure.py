@@ -14,7 +14,7 @@ from spinefit.measure import Aperture, measure_stacks
 from spinefit.measure.photometry import _level_excess_var, shaft_peak, spine_photometry
 from spinefit.measure.registration import default_margin, prepare_reference, register
 from spinefit.measure.run import TABLE_COLUMNS
-from spinefit.simulate.stacks import render_stacks, write_stacks
+from spinefit.simulate.stacks import CROWDED_SCENE, render_stacks, write_stacks
 
 runner = CliRunner()
 SMALL = (12, 64, 64)
@@ -272,14 +272,7 @@ def test_errors_calibrated_in_crowded_scenes(tmp_path):
     """
     measured, se, truth = [], [], []
     for seed in (1, 3, 4):
-        scene = render_stacks(
-            (16, 256, 256),
-            n_spines=80,
-            n_dendrites=4,
-            times_days=(0, 2, 4, 7, 10, 14),
-            random_seed=seed,
-            brightness=200,
-        )
+        scene = render_stacks(**CROWDED_SCENE, random_seed=seed)
         paths = write_stacks(scene, tmp_path / f"s{seed}")
         table = measure_stacks([paths["folder"]], paths["rois"]).table
         n = len(scene.spine_ids)

@@ -64,6 +64,16 @@ __all__ = [
 DEFAULT_STACK_TIMES_DAYS: tuple[float, ...] = (0, 2, 4, 7, 10)
 """Imaging schedule of the synthetic stacks (days)."""
 
+CROWDED_SCENE: dict[str, Any] = {
+    "shape": (16, 256, 256),
+    "n_spines": 80,
+    "n_dendrites": 4,
+    "times_days": (0, 2, 4, 7, 10, 14),
+    "brightness": 200,
+}
+"""A crowded scene (80 spines on 4 crossing dendrites, 6 sessions): keyword arguments of
+:func:`render_stacks` for the end-to-end benchmark and the measurement-error tests."""
+
 _PROFILE_STEP_UM = 0.01
 """Grid step of the numerically blurred shaft cross-section (µm)."""
 
