@@ -515,8 +515,9 @@ DRIFT_DIFFUSION_STATISTICS = (
     "smallest observed size, mean log size of new spines; log scale)"
 )
 DRIFT_DIFFUSION_GRID = (
-    "; the fit's own grid (G nodes from θ to 0.7 above the largest observed size) is "
-    "coarser than the simulation's"
+    "; the fit's own grid (G nodes from θ to the simulation's reflecting top when exact, else "
+    "to 0.7 above the largest observed size) is coarser than the simulation's; both put the "
+    "birth law on their nodes by tent interpolation, which converges with G"
 )
 
 
