@@ -153,13 +153,6 @@ def normal_sf(x, xp=NUMPY):
     return 0.5 * xp.erfc(x / np.sqrt(2.0))
 
 
-def normal_interval(low, high, xp=NUMPY):
-    r""":math:`\Phi(high) - \Phi(low)` for ``low <= high``, accurate in both tails."""
-    upper = normal_sf(low, xp) - normal_sf(high, xp)
-    lower = normal_sf(-high, xp) - normal_sf(-low, xp)
-    return xp.where(low > 0, upper, lower)
-
-
 @dataclass
 class GridOperator:
     r"""A killed process discretised on a log-size grid, in symmetrised coordinates.
