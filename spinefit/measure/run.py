@@ -437,9 +437,7 @@ def _measure_one(
     relative_var = photometry.integral_var / photometry.integral**2 + peak_var / peak**2
     row.update(volume=volume_ratio, volume_se=abs(volume_ratio) * np.sqrt(relative_var))
     # Not a table column: the frames' spread misses it (see _frame_spread_se).
-    row["structure_se"] = (
-        abs(volume_ratio) * np.sqrt(photometry.structure_var) / abs(photometry.integral)
-    )
+    row["structure_se"] = np.sqrt(photometry.structure_var) / peak
     return row, 0
 
 
