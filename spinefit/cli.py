@@ -89,6 +89,13 @@ Tune = Annotated[int, typer.Option(help="Tuning steps per chain.")]
 Chains = Annotated[int, typer.Option(help="Number of chains.")]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 Sampler = Annotated[str, typer.Option(help="NUTS implementation: nutpie or pymc.")]
+Adaptation = Annotated[
+    str,
+    typer.Option(
+        help="nutpie's mass-matrix adaptation: low_rank (diagonal plus a low-rank "
+        "correction for correlated parameters) or diag. PyMC's sampler ignores it."
+    ),
+]
 EssTarget = Annotated[
     int,
     typer.Option(
@@ -127,6 +134,7 @@ def fit(
     chains: Chains = 2,
     seed: Seed = 0,
     sampler: Sampler = "nutpie",
+    adaptation: Adaptation = "low_rank",
     ess_target: EssTarget = 400,
     interval_days: Annotated[
         float | None, typer.Option(help="Days between sessions (matrices / session column).")
@@ -232,6 +240,7 @@ def fit(
         chains=chains,
         random_seed=seed,
         sampler=sampler,
+        adaptation=adaptation,
         progressbar=not quiet,
         ess_target=ess_target,
     )
@@ -511,6 +520,7 @@ def batch(
     chains: Chains = 2,
     seed: Seed = 0,
     sampler: Sampler = "nutpie",
+    adaptation: Adaptation = "low_rank",
     ess_target: EssTarget = 400,
     rerun: Annotated[
         bool, typer.Option(help="Fit completed rows again instead of reusing them.")
@@ -535,6 +545,7 @@ def batch(
         chains=chains,
         random_seed=seed,
         sampler=sampler,
+        adaptation=adaptation,
         ess_target=ess_target,
         progressbar=False,
     )

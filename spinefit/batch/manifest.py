@@ -11,7 +11,7 @@ Columns (names matched ignoring case; only ``input`` is required)::
                one JSON object
     family, likelihood, by, labels
                as the fit options of the same names (labels separated by ';')
-    draws, tune, chains, seed, sampler, ess_target
+    draws, tune, chains, seed, sampler, adaptation, ess_target
                sampling, overriding the batch defaults
     interval_days, session_times, volume_units, spine_col, time_col, volume_col,
     size_col, pre_col, post_col
@@ -40,6 +40,7 @@ SAMPLING_COLUMNS = {
     "chains": "chains",
     "seed": "random_seed",
     "sampler": "sampler",
+    "adaptation": "adaptation",
     "ess_target": "ess_target",
 }
 """Sampling columns and the :class:`~spinefit.sampling.settings.SamplerSettings` field each
