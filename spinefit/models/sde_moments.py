@@ -37,6 +37,8 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.linalg import expm as np_expm
 
+from spinefit.models.expm_op import batch_expm
+
 MAX_EXPONENT = 30.0
 """Bound on the entries of M·Δt passed to the matrix exponential."""
 
@@ -97,17 +99,16 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals, scale=None):
         scale = _size_scale(w_start)
     a, c, w_start = a / scale, c / scale**2, w_start / scale
     generator = _generator(a, b, c, d, pt)
-    # Far in the tails a sampler can propose rates whose exponential overflows inside expm's
-    # scaling-and-squaring (an OverflowError, not an inf); bounding |M·Δt| at 30 keeps the
+    # Far in the tails a sampler can propose rates whose exponential overflows in the
+    # squaring (an OverflowError, not an inf); bounding |M·Δt| at 30 keeps the
     # log-likelihood finite (and hopeless) there without touching any plausible value.
     # Only five entries of each propagator enter the moments. Gathering them as five
     # vectors over the distinct intervals (or not at all with one interval) instead of a
     # 3x3 matrix per transition makes the gradient's scatter 5/9 as large, or nothing.
     entries = ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2))
     if interval_index is None or (isinstance(intervals, np.ndarray) and len(intervals) == 1):
-        # One interval: a plain 3x3 expm (the batched one compiles twice as slowly).
         exponent = pt.clip(generator * steps[0], -MAX_EXPONENT, MAX_EXPONENT)
-        propagator = pt.linalg.expm(exponent)
+        propagator = batch_expm(exponent[None, :, :])[0]
         p10, p11, p20, p21, p22 = (propagator[i, j] for i, j in entries)
     else:
         # One batched expm over the distinct intervals: a Python list of K expm nodes made
@@ -115,7 +116,7 @@ def linear_moments(a, b, c, d, w_start, interval_index, intervals, scale=None):
         exponent = pt.clip(
             generator[None, :, :] * steps[:, None, None], -MAX_EXPONENT, MAX_EXPONENT
         )
-        propagators = pt.linalg.expm(exponent)
+        propagators = batch_expm(exponent)
         index = interval_index if hasattr(interval_index, "owner") else np.asarray(interval_index)
         p10, p11, p20, p21, p22 = (propagators[:, i, j][index] for i, j in entries)
     mean = p10 + p11 * w_start
