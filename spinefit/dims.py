@@ -65,6 +65,12 @@ VOLUME = "volume"
 VOLUME_SE = "volume_se"
 """Optional per-observation standard error of the volume (same units), e.g. from
 ``spinefit measure``; used by ``-o measurement_error=column``."""
+VOLUME_SE_SESSION = "volume_se_session"
+"""Optional part of ``volume_se`` that is independent between sessions (``spinefit measure``
+leaves out the per-spine bias of the background's structure); preferred by
+``-o measurement_error=column`` when present."""
+STANDARD_ERRORS = (VOLUME_SE, VOLUME_SE_SESSION)
+"""The standard-error columns a time series may carry."""
 
 # Units.
 DAY = "day"

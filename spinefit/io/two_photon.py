@@ -301,9 +301,13 @@ def read_long_table(
         "the spine id, time or volume",
     )
     units_columns = [c for name in UNITS_COLUMNS if (c := find_column(header, name, source))]
-    se_column = find_column(header, dims.VOLUME_SE, source)
+    se_columns = {
+        name: column
+        for name in dims.STANDARD_ERRORS
+        if (column := find_column(header, name, source))
+    }
     used = {columns.spine, columns.time, columns.volume, *labels.values(), *units_columns}
-    used |= {se_column} if se_column else set()
+    used |= set(se_columns.values())
     ignored = [c for c in header if c not in used]
     if ignored:
         report.notes.append(f"ignored columns: {', '.join(ignored)}")
@@ -356,32 +360,39 @@ def read_long_table(
         name: [spine_labels[column].get(s, "") for s in spine_ids]
         for name, column in labels.items()
     }
-    standard_error = None
-    if se_column is not None:
-        standard_error = _standard_errors(
-            frame[se_column], keep, present, rows, session_of_row, report
-        )
+    standard_errors = {
+        name: _standard_errors(frame[column], name, keep, present, rows, session_of_row, report)
+        for name, column in se_columns.items()
+    }
     dataset = time_series_dataset(
         matrix, [str(s) for s in spine_ids], sessions, coords, units, report, attrs
     )
-    if standard_error is not None:
-        dataset[dims.VOLUME_SE] = (
+    for name, values in standard_errors.items():
+        dataset[name] = (
             (dims.SPINE, dims.SESSION),
-            standard_error,
-            {"units": units, "long_name": "standard error of the volume (NaN where unknown)"},
+            values,
+            {"units": units, "long_name": SE_LONG_NAMES[name]},
         )
     return dataset
 
 
+SE_LONG_NAMES = {
+    dims.VOLUME_SE: "standard error of the volume (NaN where unknown)",
+    dims.VOLUME_SE_SESSION: "standard error of the volume independent between sessions "
+    "(NaN where unknown)",
+}
+
+
 def _standard_errors(
     cells: pd.Series,
+    name: str,
     keep: np.ndarray,
     present: np.ndarray,
     rows: np.ndarray,
     columns: np.ndarray,
     report: IngestionReport,
 ) -> np.ndarray:
-    """Return the (spine, session) matrix of the ``volume_se`` column (NaN where unknown).
+    """Return the (spine, session) matrix of a standard-error column (NaN where unknown).
 
     ``rows`` and ``columns`` place the kept rows in the volume matrix. A standard error
     that is not a non-negative number leaves the row's volume in place; it is counted in a
@@ -393,7 +404,7 @@ def _standard_errors(
     unusable = keep & present & bad & written
     if unusable.any():
         report.notes.append(
-            f"{int(unusable.sum())} volume_se value(s) not a non-negative number: stored as unknown"
+            f"{int(unusable.sum())} {name} value(s) not a non-negative number: stored as unknown"
         )
     kept = np.flatnonzero(keep)
     seen = present[kept]

@@ -182,8 +182,11 @@ def prepare_latent(
         Size unit s and log grid top to use instead of this data's own (so that parts of
         one data set, e.g. conditions, share one grid).
     measurement_error : bool
-        Use the Dataset's ``volume_se`` as known per-observation errors: their variance
-        (of log y, ≈ (se / y)², or of y / s) is added to τ². Unknown (NaN) errors add 0.
+        Use the Dataset's known per-observation errors: their variance (of log y,
+        ≈ (se / y)², or of y / s) is added to τ². Unknown (NaN) errors add 0. The part
+        independent between sessions (``volume_se_session``) is used when present, else
+        ``volume_se``: the likelihood treats a spine's errors as independent between
+        sessions, and a bias that persists does not enter its changes.
 
     Returns
     -------
@@ -193,16 +196,19 @@ def prepare_latent(
     ------
     DataError
         If fewer than 5 spine-sessions are present or no spine is seen twice, or if
-        ``measurement_error`` is set and the data have no ``volume_se``.
+        ``measurement_error`` is set and the data have neither standard-error column.
     """
     volume = data[dims.VOLUME].to_numpy()
-    if measurement_error and dims.VOLUME_SE not in data:
-        raise DataError(
-            "measurement_error=column needs a volume_se column (per-observation standard "
-            "errors, e.g. from spinefit measure)",
-            source=data.attrs.get(dims.ATTR_SOURCE),
-        )
-    se_all = data[dims.VOLUME_SE].to_numpy() if measurement_error else None
+    se_all = None
+    if measurement_error:
+        known = [name for name in reversed(dims.STANDARD_ERRORS) if name in data]
+        if not known:
+            raise DataError(
+                "measurement_error=column needs a volume_se column (per-observation "
+                "standard errors, e.g. from spinefit measure)",
+                source=data.attrs.get(dims.ATTR_SOURCE),
+            )
+        se_all = data[known[0]].to_numpy()
     present_all = np.isfinite(volume) & (volume > 0)
     if present_all.sum() < 5:
         raise DataError(

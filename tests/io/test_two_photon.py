@@ -64,6 +64,14 @@ def test_long_table_volume_se_is_kept_as_a_matrix(write_text):
     assert not any("ignored columns" in note for note in report.notes)
 
 
+def test_long_table_keeps_the_session_part_of_the_errors(write_text):
+    text = "spine_id,time_days,volume,volume_se,volume_se_session\na,0,1.0,0.1,0.06\na,4,2,0.2,\n"
+    ds = read_long_table(write_text("se.csv", text))
+    np.testing.assert_array_equal(ds[dims.VOLUME_SE].values, [[0.1, 0.2]])
+    np.testing.assert_array_equal(ds[dims.VOLUME_SE_SESSION].values, [[0.06, np.nan]])
+    assert not any("ignored columns" in note for note in report_of(ds).notes)
+
+
 def test_long_table_attrs(write_text):
     path = write_text("long.csv", LONG)
     ds = read_long_table(path)

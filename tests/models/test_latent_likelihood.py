@@ -271,6 +271,12 @@ def test_known_errors_come_from_volume_se():
     np.testing.assert_allclose(block.extra_var[present], 0.01)
     assert np.all(block.extra_var[~present] == 0)
     assert np.all(prepare_latent(data).blocks[0].extra_var == 0)
+    # The part independent between sessions wins when the table has it.
+    data[dims.VOLUME_SE_SESSION] = 0.05 * data[dims.VOLUME]
+    block = prepare_latent(data, measurement_error=True).blocks[0]
+    np.testing.assert_allclose(block.extra_var[block.present], 0.0025)
+    alone = prepare_latent(data.drop_vars(dims.VOLUME_SE), measurement_error=True).blocks[0]
+    np.testing.assert_allclose(alone.extra_var[alone.present], 0.0025)
     with pytest.raises(ConfigError, match="latent"):
         DriftDiffusion({"likelihood": "moments", "measurement_error": "column"})
     with pytest.raises(ConfigError, match="measurement_error"):
