@@ -92,7 +92,8 @@ Sampler = Annotated[str, typer.Option(help="NUTS implementation: nutpie or pymc.
 Adaptation = Annotated[
     str,
     typer.Option(
-        help="nutpie's mass-matrix adaptation: low_rank (diagonal plus a low-rank "
+        help="nutpie's mass-matrix adaptation: auto (the model's choice: low_rank for "
+        "--likelihood moments, diag elsewhere), low_rank (diagonal plus a low-rank "
         "correction for correlated parameters) or diag. PyMC's sampler ignores it."
     ),
 ]
@@ -134,7 +135,7 @@ def fit(
     chains: Chains = 2,
     seed: Seed = 0,
     sampler: Sampler = "nutpie",
-    adaptation: Adaptation = "low_rank",
+    adaptation: Adaptation = "auto",
     ess_target: EssTarget = 400,
     interval_days: Annotated[
         float | None, typer.Option(help="Days between sessions (matrices / session column).")
@@ -520,7 +521,7 @@ def batch(
     chains: Chains = 2,
     seed: Seed = 0,
     sampler: Sampler = "nutpie",
-    adaptation: Adaptation = "low_rank",
+    adaptation: Adaptation = "auto",
     ess_target: EssTarget = 400,
     rerun: Annotated[
         bool, typer.Option(help="Fit completed rows again instead of reusing them.")

@@ -245,6 +245,16 @@ def test_low_rank_adaptation_takes_fewer_steps_on_correlated_parameters():
     assert ess["low_rank"] > 2 * ess["diag"], ess
 
 
+def test_auto_adaptation_is_the_models_choice():
+    from spinefit.models.drift_diffusion import DriftDiffusion
+
+    assert SamplerSettings().adaptation == "auto"
+    assert SamplerSettings().nutpie_adaptation == "diag"
+    assert quick(adaptation="low_rank").nutpie_adaptation == "low_rank"
+    assert DriftDiffusion({"likelihood": "moments"}).preferred_adaptation == "low_rank"
+    assert DriftDiffusion().preferred_adaptation == "diag"
+
+
 def test_unknown_adaptation_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown adaptation 'dense'"):
         quick(adaptation="dense")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -130,6 +130,8 @@ class SpineModel(ABC):
             ``data``) and provenance attrs.
         """
         settings = settings or SamplerSettings()
+        if settings.adaptation == "auto":
+            settings = replace(settings, adaptation=self.preferred_adaptation)
         self.settings = settings
         self.check_data(data)
         data = self.prepare(data)
@@ -138,6 +140,11 @@ class SpineModel(ABC):
         tree.attrs.update(self.provenance(data, settings, command_line))
         self.result = tree
         return tree
+
+    @property
+    def preferred_adaptation(self) -> str:
+        """Return nutpie's mass-matrix adaptation for ``--adaptation auto`` (default diag)."""
+        return "diag"
 
     def prepare(self, data: xr.Dataset) -> xr.Dataset:
         """Return the data as the model sees (and the result stores) it (default: as given)."""

@@ -127,7 +127,7 @@ class NutpieRun:
             save_warmup=False,
             store_unconstrained=True,
             target_accept=settings.target_accept,
-            adaptation=settings.adaptation,
+            adaptation=settings.nutpie_adaptation,
         )
 
     def _on_progress(self, progress: list) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from spinefit.errors import ConfigError
 
-ADAPTATIONS = ("low_rank", "diag")
+ADAPTATIONS = ("auto", "low_rank", "diag")
 """nutpie's mass-matrix adaptations that spinefit offers (:attr:`SamplerSettings.adaptation`)."""
 
 
@@ -25,12 +25,13 @@ class SamplerSettings:
         ``pm.sample``'s default.
     target_accept : float
         Target acceptance rate of NUTS.
-    adaptation : {"low_rank", "diag"}
+    adaptation : {"auto", "low_rank", "diag"}
         nutpie's mass-matrix adaptation. ``"low_rank"`` adds a low-rank correction to the
         diagonal, learnt from the draws and gradients of the warm-up, so that correlated
-        parameters (a with b, c with d) take fewer leapfrog steps: on a 12 000-site panel
-        3.4 steps per draw against 8.8 with ``"diag"``. PyMC's sampler always adapts a
-        diagonal one and ignores this.
+        parameters take fewer leapfrog steps (moments likelihood on a 12 000-site panel:
+        3.4 steps per draw against 8.8 with ``"diag"``). ``"auto"`` is the model's choice
+        (:attr:`spinefit.models.base.SpineModel.preferred_adaptation`; ``"diag"`` where
+        nothing chose). PyMC's sampler always adapts a diagonal one and ignores this.
     progressbar : bool
         Show sampling progress.
     robust_starts : bool
@@ -57,7 +58,7 @@ class SamplerSettings:
     random_seed: int = 0
     sampler: str = "nutpie"
     target_accept: float = 0.9
-    adaptation: str = "low_rank"
+    adaptation: str = "auto"
     progressbar: bool = True
     robust_starts: bool = True
     max_restarts: int = 2
@@ -74,6 +75,11 @@ class SamplerSettings:
             )
         if self.max_restarts < 0 or self.ess_target < 0:
             raise ConfigError("ess_target (--ess-target) and max_restarts must be >= 0")
+
+    @property
+    def nutpie_adaptation(self) -> str:
+        """Return the adaptation passed to nutpie (``"auto"`` left unresolved is diag)."""
+        return "diag" if self.adaptation == "auto" else self.adaptation
 
     @property
     def plain(self) -> bool:

@@ -35,3 +35,21 @@ def test_one_blas_thread_limits_and_restores(monkeypatch):
 def test_sampler_settings_reject_nonsense(kwargs):
     with pytest.raises(ConfigError):
         SamplerSettings(**kwargs)
+
+
+@pytest.mark.parametrize(("likelihood", "expected"), [("moments", "low_rank"), ("latent", "diag")])
+def test_fit_resolves_and_records_the_auto_adaptation(monkeypatch, likelihood, expected):
+    import json
+
+    import xarray as xr
+
+    from spinefit.models.drift_diffusion import DriftDiffusion
+    from spinefit.simulate.synthetic import simulate_time_series
+
+    data, _ = simulate_time_series(n_spines=20, times_days=np.arange(3) * 4.0, random_seed=0)
+    model = DriftDiffusion({"likelihood": likelihood})
+    seen = []
+    monkeypatch.setattr(model, "sample", lambda d, s: seen.append(s) or xr.DataTree())
+    tree = model.fit(data, SamplerSettings())
+    assert seen[0].adaptation == expected
+    assert json.loads(tree.attrs["sampler_settings"])["adaptation"] == expected
