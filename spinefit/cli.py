@@ -93,8 +93,8 @@ Adaptation = Annotated[
     str,
     typer.Option(
         help="nutpie's mass-matrix adaptation: auto (the model's choice: low_rank for "
-        "--likelihood moments, diag elsewhere), low_rank (diagonal plus a low-rank "
-        "correction for correlated parameters) or diag. PyMC's sampler ignores it."
+        "drift-diffusion --likelihood moments, diag elsewhere), low_rank (diagonal plus a "
+        "low-rank correction for correlated parameters) or diag. PyMC's sampler ignores it."
     ),
 ]
 EssTarget = Annotated[

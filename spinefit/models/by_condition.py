@@ -232,6 +232,11 @@ class ByCondition(SpineModel):
 
         return get_model_class(self.config["model"])(dict(self.config["model_config"]))
 
+    @property
+    def preferred_adaptation(self) -> str:
+        """Return the per-condition model's choice (``fit`` resolves ``auto`` out here)."""
+        return self.inner().preferred_adaptation
+
     def check_data(self, data: xr.Dataset) -> None:
         """Raise DataError unless the per-condition model accepts ``data``."""
         self.inner().check_data(data)

@@ -53,3 +53,11 @@ def test_fit_resolves_and_records_the_auto_adaptation(monkeypatch, likelihood, e
     tree = model.fit(data, SamplerSettings())
     assert seen[0].adaptation == expected
     assert json.loads(tree.attrs["sampler_settings"])["adaptation"] == expected
+
+
+def test_by_condition_takes_the_per_condition_models_adaptation():
+    from spinefit.models.by_condition import ByCondition
+
+    inner = {"model": "drift-diffusion", "model_config": {"likelihood": "moments"}}
+    assert ByCondition(inner).preferred_adaptation == "low_rank"
+    assert ByCondition({"model": "mixture"}).preferred_adaptation == "diag"
