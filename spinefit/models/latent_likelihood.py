@@ -201,14 +201,15 @@ def prepare_latent(
     volume = data[dims.VOLUME].to_numpy()
     se_all = None
     if measurement_error:
-        known = [name for name in reversed(dims.STANDARD_ERRORS) if name in data]
-        if not known:
+        preferred = (dims.VOLUME_SE_SESSION, dims.VOLUME_SE)
+        name = next((name for name in preferred if name in data), None)
+        if name is None:
             raise DataError(
                 "measurement_error=column needs a volume_se column (per-observation "
                 "standard errors, e.g. from spinefit measure)",
                 source=data.attrs.get(dims.ATTR_SOURCE),
             )
-        se_all = data[known[0]].to_numpy()
+        se_all = data[name].to_numpy()
     present_all = np.isfinite(volume) & (volume > 0)
     if present_all.sum() < 5:
         raise DataError(
