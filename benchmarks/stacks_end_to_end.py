@@ -34,10 +34,9 @@ from spinefit.summary import summarize
 from spinefit.workflow import fit_file
 
 
-def direct_table(scene, k: float, relative_se: float, seed: int, path: Path) -> Path:
-    """Write the rendered sizes times ``k`` with log-normal noise, as the table `fit` reads."""
+def direct_table(scene, size: np.ndarray, relative_se: float, seed: int, path: Path) -> Path:
+    """Write ``size`` (spine x session, NaN = absent) with log-normal noise, as `fit` reads."""
     rng = np.random.default_rng(seed + 10_000)
-    size = scene.volume_um3 / scene.truth["volume_um3_per_unit"] * k
     noisy = size * np.exp(relative_se * rng.standard_normal(size.shape))
     spine, session = np.nonzero(np.isfinite(noisy))
     pd.DataFrame(
@@ -71,7 +70,7 @@ def run(seed: int, direct: bool = False) -> dict:
         record = {"seed": seed, "scale_k": k, "median_relative_se": relative_se, "fits": {}}
         fits = [("tau", out, {}), ("column", out, {"measurement_error": "column"})]
         if direct:
-            table_path = direct_table(scene, k, relative_se, seed, tmp / "direct.csv")
+            table_path = direct_table(scene, truth_size * k, relative_se, seed, tmp / "direct.csv")
             fits.append(("direct", table_path, {}))
         for name, source, config in fits:
             start = time.perf_counter()
