@@ -219,6 +219,25 @@ def test_pymc_sampler_resamples_for_the_ess_target():
     assert "x" in tree["posterior"] and len(tree["posterior"].data_vars) == 1
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_pymc_sampler_compiles_the_log_density_once(monkeypatch):
+    from pymc.model import core
+
+    built = []
+    original = core.ValueGradFunction.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(core.ValueGradFunction, "__init__", counting)
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0)
+    # the start optimisation, the first run and the re-run for the ESS target share one
+    sample_model(model, quick(draws=100, tune=100, ess_target=400, sampler="pymc"))
+    assert len(built) == 1
+
+
 def test_plain_settings_are_one_pm_sample_call():
     with pm.Model() as model:
         pm.Normal("x", 0.0, 1.0)

@@ -274,10 +274,14 @@ class PymcBackend:
     name = "pymc"
 
     def __init__(self, model: pm.Model, settings: SamplerSettings) -> None:
-        self.model = model
+        from pymc.model.transform.optimization import freeze_model
+
+        # A frozen model caches its compiled log density: the start optimisation, the run
+        # and every re-run then share one compile (a mutable model compiles on every call).
+        self.model = freeze_model(model)
         self.settings = settings
-        self.value_vars = list(model.continuous_value_vars)
-        point = model.initial_point(0)
+        self.value_vars = list(self.model.continuous_value_vars)
+        point = self.model.initial_point(0)
         self.shapes = [np.shape(point[v.name]) for v in self.value_vars]
         self._logp_dlogp = None
 
@@ -292,7 +296,7 @@ class PymcBackend:
     def logp_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Return the log density (with Jacobian) and gradient at a flat point."""
         if self._logp_dlogp is None:
-            # The same cached function NUTS compiles, so the optimisation adds no compile.
+            # Called as NUTS calls it, so that both hit the frozen model's cache.
             self._logp_dlogp = self.model.logp_dlogp_function(ravel_inputs=True)
         logp, grad = self._logp_dlogp(np.asarray(x, dtype=float))
         return float(logp), np.asarray(grad, dtype=float)
