@@ -13,7 +13,15 @@ where they were rendered, with log-normal noise of the median relative standard 
 `measure` reported. It tells what the model makes of this design without the measurement
 step, so a bias in both comes from the design or the model, not from `measure`.
 
-Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--out runs.jsonl]
+With --decompose, three more fits (one τ each) take the measured presence and the rendered
+sizes times k, and put back the measurement's own log errors (ln measured/(k·rendered)) in
+three ways, to tell which property of the errors moves the estimates: "shuffled" (all
+errors permuted across spines and sessions: same spread, no structure), "no_persistent"
+(each spine's mean error removed: no per-spine offset) and "persistent_only" (only each
+spine's mean error). A cell measured without a rendered spine keeps its measured value.
+
+Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--decompose]
+[--out runs.jsonl]
 """
 
 from __future__ import annotations
@@ -37,19 +45,53 @@ from spinefit.workflow import fit_file
 def direct_table(scene, size: np.ndarray, relative_se: float, seed: int, path: Path) -> Path:
     """Write ``size`` (spine x session, NaN = absent) with log-normal noise, as `fit` reads."""
     rng = np.random.default_rng(seed + 10_000)
-    noisy = size * np.exp(relative_se * rng.standard_normal(size.shape))
-    spine, session = np.nonzero(np.isfinite(noisy))
+    return write_table(scene, size * np.exp(relative_se * rng.standard_normal(size.shape)), path)
+
+
+def error_variants(measured: np.ndarray, rendered: np.ndarray, seed: int) -> dict:
+    """Return spine x session tables with the measured errors rearranged (see --decompose).
+
+    Parameters
+    ----------
+    measured : array (spine, session)
+        Measured volumes, NaN where ``measure`` found no spine.
+    rendered : array (spine, session)
+        Rendered sizes times the scale k, NaN where no spine was rendered.
+    seed : int
+        Seed of the permutation.
+    """
+    both = np.isfinite(measured) & np.isfinite(rendered)
+    log_error = np.where(both, np.log(measured / np.where(both, rendered, 1.0)), np.nan)
+    counts = both.sum(axis=1, keepdims=True)
+    spine_mean = np.nansum(log_error, axis=1, keepdims=True) / np.maximum(counts, 1)
+    shuffled = np.full_like(log_error, np.nan)
+    shuffled[both] = np.random.default_rng(seed + 20_000).permutation(log_error[both])
+    errors = {
+        "shuffled": shuffled,
+        # a spine seen once has no error beyond its mean: keep that one error
+        "no_persistent": np.where(counts > 1, log_error - spine_mean, log_error),
+        "persistent_only": np.where(both, spine_mean, np.nan),
+    }
+    return {
+        name: np.where(both, rendered * np.exp(np.where(both, error, 0.0)), measured)
+        for name, error in errors.items()
+    }
+
+
+def write_table(scene, volume: np.ndarray, path: Path) -> Path:
+    """Write a spine x session matrix (NaN = absent) as the long table `fit` reads."""
+    spine, session = np.nonzero(np.isfinite(volume))
     pd.DataFrame(
         {
             "spine_id": np.asarray(scene.spine_ids)[spine],
             "time_days": np.asarray(scene.times_days)[session],
-            "volume": noisy[spine, session],
+            "volume": volume[spine, session],
         }
     ).to_csv(path, index=False)
     return path
 
 
-def run(seed: int, direct: bool = False) -> dict:
+def run(seed: int, direct: bool = False, decompose: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         scene = render_stacks(**CROWDED_SCENE, random_seed=seed)
@@ -72,6 +114,9 @@ def run(seed: int, direct: bool = False) -> dict:
         if direct:
             table_path = direct_table(scene, truth_size * k, relative_se, seed, tmp / "direct.csv")
             fits.append(("direct", table_path, {}))
+        if decompose:
+            for name, volume in error_variants(measured, truth_size * k, seed).items():
+                fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
         for name, source, config in fits:
             start = time.perf_counter()
             tree = fit_file(
@@ -104,17 +149,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--direct", action="store_true", help="also fit the rendered sizes")
+    parser.add_argument(
+        "--decompose", action="store_true", help="also fit the measured errors rearranged"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/stacks_e2e.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        record = run(seed, args.direct)
+        record = run(seed, args.direct, args.decompose)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         for name, fit in record["fits"].items():
             cover = " ".join(f"{p}:{'y' if fit[p]['covered'] else 'n'}" for p in "abcd")
             print(
-                f"seed {seed} {name:>6}: {cover} | widths "
+                f"seed {seed} {name:>15}: {cover} | widths "
                 + " ".join(f"{p} {fit[p]['width']:.3g}" for p in "abcd")
                 + f" | tau {fit.get('measurement_cv', float('nan')):.3f} vs median rel. SE "
                 f"{record['median_relative_se']:.3f} | {fit['seconds']:.0f} s",
