@@ -76,6 +76,12 @@ LABEL_COLUMNS = (dims.DENDRITE_ID, dims.ANIMAL_ID, dims.CONDITION_LABEL, dims.TR
 """Optional per-spine label columns of a long table, kept as coords on ``spine``."""
 UNITS_COLUMNS = ("units", "volume_units")
 """Optional long-table columns naming the volume units (one value for the whole file)."""
+SE_LONG_NAMES = {
+    dims.VOLUME_SE: "standard error of the volume (NaN where unknown)",
+    dims.VOLUME_SE_SESSION: "standard error of the volume independent between sessions "
+    "(NaN where unknown)",
+}
+"""``long_name`` of each standard-error column the reader keeps."""
 RESERVED_LABEL_NAMES = frozenset(
     {dims.SPINE, dims.SESSION, dims.SPINE_ID, dims.TIME_DAYS, dims.VOLUME, *UNITS_COLUMNS}
 )
@@ -374,13 +380,6 @@ def read_long_table(
             {"units": units, "long_name": SE_LONG_NAMES[name]},
         )
     return dataset
-
-
-SE_LONG_NAMES = {
-    dims.VOLUME_SE: "standard error of the volume (NaN where unknown)",
-    dims.VOLUME_SE_SESSION: "standard error of the volume independent between sessions "
-    "(NaN where unknown)",
-}
 
 
 def _standard_errors(
