@@ -103,6 +103,7 @@ def run(seed: int, direct: bool = False, decompose: bool = False) -> dict:
         truth_size = scene.volume_um3 / scene.truth["volume_um3_per_unit"]
         both = np.isfinite(measured) & np.isfinite(truth_size)
         k = float(np.median(measured[both] / truth_size[both]))
+        rendered = truth_size * k  # in the measurement's units
         dyn = scene.truth["dynamics"]
         truth = {"a": dyn["a"] * k, "b": dyn["b"], "c": dyn["c"] * k**2, "d": dyn["d"]}
         present = table["volume"].notna()
@@ -112,10 +113,10 @@ def run(seed: int, direct: bool = False, decompose: bool = False) -> dict:
         record = {"seed": seed, "scale_k": k, "median_relative_se": relative_se, "fits": {}}
         fits = [("tau", out, {}), ("column", out, {"measurement_error": "column"})]
         if direct:
-            table_path = direct_table(scene, truth_size * k, relative_se, seed, tmp / "direct.csv")
+            table_path = direct_table(scene, rendered, relative_se, seed, tmp / "direct.csv")
             fits.append(("direct", table_path, {}))
         if decompose:
-            for name, volume in error_variants(measured, truth_size * k, seed).items():
+            for name, volume in error_variants(measured, rendered, seed).items():
                 fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
         for name, source, config in fits:
             start = time.perf_counter()
