@@ -13,15 +13,19 @@ where they were rendered, with log-normal noise of the median relative standard 
 `measure` reported. It tells what the model makes of this design without the measurement
 step, so a bias in both comes from the design or the model, not from `measure`.
 
-With --decompose, three more fits (one τ each) take the measured presence and the rendered
+With --decompose, five more fits (one τ each) take the measured presence and the rendered
 sizes times k, and put back the measurement's own log errors (ln measured/(k·rendered)) in
-three ways, to tell which property of the errors moves the estimates: "shuffled" (all
+five ways, to tell which property of the errors moves the estimates: "shuffled" (all
 errors permuted across spines and sessions: same spread, no structure), "no_persistent"
-(each spine's mean error removed: no per-spine offset) and "persistent_only" (only each
-spine's mean error). A cell measured without a rendered spine keeps its measured value.
+(each spine's mean error removed: no per-spine offset), "persistent_only" (only each
+spine's mean error), "shuffled_by_size" (permuted within quintiles of the rendered size:
+keeps how the error's spread depends on size, nothing else) and "shuffled_in_spine"
+(each spine's errors permuted over its sessions: keeps the spine's offset and spread,
+breaks their order in time). A cell measured without a rendered spine keeps its measured
+value. --only NAME[,NAME...] runs just those fits (e.g. --only tau,shuffled_by_size).
 
 Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--decompose]
-[--out runs.jsonl]
+[--only NAMES] [--out runs.jsonl]
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from spinefit.models.base import SamplerSettings
 from spinefit.simulate.stacks import CROWDED_SCENE, render_stacks, write_stacks
 from spinefit.summary import summarize
 from spinefit.workflow import fit_file
+
+SIZE_GROUPS = 5
+"""Quantile groups of the rendered size within which "shuffled_by_size" permutes errors."""
 
 
 def direct_table(scene, size: np.ndarray, relative_se: float, seed: int, path: Path) -> Path:
@@ -64,13 +71,28 @@ def error_variants(measured: np.ndarray, rendered: np.ndarray, seed: int) -> dic
     log_error = np.where(both, np.log(measured / np.where(both, rendered, 1.0)), np.nan)
     counts = both.sum(axis=1, keepdims=True)
     spine_mean = np.nansum(log_error, axis=1, keepdims=True) / np.maximum(counts, 1)
+    rng = np.random.default_rng(seed + 20_000)
     shuffled = np.full_like(log_error, np.nan)
-    shuffled[both] = np.random.default_rng(seed + 20_000).permutation(log_error[both])
+    shuffled[both] = rng.permutation(log_error[both])
+    by_size = np.full_like(log_error, np.nan)
+    cells = np.flatnonzero(both)
+    edges = np.quantile(rendered.flat[cells], np.linspace(0, 1, SIZE_GROUPS + 1))
+    group = np.searchsorted(edges, rendered.flat[cells], side="right") - 1
+    group = np.clip(group, 0, SIZE_GROUPS - 1)
+    for g in range(SIZE_GROUPS):
+        members = cells[group == g]
+        by_size.flat[members] = rng.permutation(log_error.flat[members])
+    in_spine = np.full_like(log_error, np.nan)
+    for i in range(log_error.shape[0]):
+        seen = np.flatnonzero(both[i])
+        in_spine[i, seen] = rng.permutation(log_error[i, seen])
     errors = {
         "shuffled": shuffled,
         # a spine seen once has no error beyond its mean: keep that one error
         "no_persistent": np.where(counts > 1, log_error - spine_mean, log_error),
         "persistent_only": np.where(both, spine_mean, np.nan),
+        "shuffled_by_size": by_size,
+        "shuffled_in_spine": in_spine,
     }
     return {
         name: np.where(both, rendered * np.exp(np.where(both, error, 0.0)), measured)
@@ -91,7 +113,9 @@ def write_table(scene, volume: np.ndarray, path: Path) -> Path:
     return path
 
 
-def run(seed: int, direct: bool = False, decompose: bool = False) -> dict:
+def run(
+    seed: int, direct: bool = False, decompose: bool = False, only: set[str] | None = None
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         scene = render_stacks(**CROWDED_SCENE, random_seed=seed)
@@ -119,6 +143,8 @@ def run(seed: int, direct: bool = False, decompose: bool = False) -> dict:
             for name, volume in error_variants(measured, rendered, seed).items():
                 fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
         for name, source, config in fits:
+            if only and name not in only:
+                continue
             start = time.perf_counter()
             tree = fit_file(
                 source,
@@ -153,11 +179,13 @@ def main() -> None:
     parser.add_argument(
         "--decompose", action="store_true", help="also fit the measured errors rearranged"
     )
+    parser.add_argument("--only", default="", help="comma-separated fits to run (default all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/stacks_e2e.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        record = run(seed, args.direct, args.decompose)
+        only = {name for name in args.only.split(",") if name}
+        record = run(seed, args.direct, args.decompose, only)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         for name, fit in record["fits"].items():
