@@ -134,6 +134,7 @@ def test_measure_writes_a_table_fit_can_read(small_scene, tmp_path):
     page = out.with_suffix(".qc.html").read_text()
     for heading in ("Stacks and ROIs", "Spine gallery", "Registration", "Signal-to-noise"):
         assert heading in page
+    assert "Known bias of volumes from spinefit measure" in page
     assert 'src="http' not in page and "<script" not in page
     assert 'href="http' not in page
 

@@ -14,6 +14,11 @@ from spinefit.families.dynamics import TAIL_FACTOR
 from spinefit.io.transitions import transitions
 from spinefit.models.family_comparison import read_comparison
 from spinefit.models.sde_moments import linear_moments_numpy
+from spinefit.report.known_biases import (
+    MEASURED_VOLUME_BIAS,
+    NOISE_TRADE_OFF,
+    SPLINE_FIXED_POINT_BIAS,
+)
 from spinefit.report.ppc import ppc_sections
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.results.names import DATA_GROUP, RESULT_PATH_ATTR
@@ -132,6 +137,8 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     curve_body += fixed_points_html(dynamics["fixed_points"], units)
     if model.config["family"] == "spline":
         curve_body += paragraph(SPLINE_FIXED_POINT_BIAS)
+    if dims.VOLUME_SE in data:  # measured volumes with their errors, as `measure` writes
+        curve_body += paragraph(MEASURED_VOLUME_BIAS)
     curve_body += tail_html(dynamics["tail"], units)
     curve_body += table_html(
         ["bin centre", "transitions", "mean Δw/Δt", "SD Δw/√Δt"],
@@ -197,26 +204,6 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
             )
         ]
     return sections + ppc_sections(tree, check)
-
-
-SPLINE_FIXED_POINT_BIAS = (
-    "Known bias of the spline family: on simulated bistable data (300 sites, killing at "
-    "the detection threshold, births, 10% measurement noise; stable sizes 0.4 and 1.6, "
-    "unstable 0.9) the fit found all three fixed points with the right stability, but "
-    "pulled towards each other: 0.435 [0.400, 0.470], 0.836 [0.804, 0.870] and 1.548 "
-    "[1.523, 1.572], so none of the 94% intervals held its true size (biases +9%, −7%, "
-    "−3%), and the μ(w) band held the true drift at a third of the grid points. Read the "
-    "locations as approximate; the number and type of fixed points were right. One "
-    "simulated data set, benchmarks/family_validation.py."
-)
-NOISE_TRADE_OFF = (
-    "Known bias: measurement noise and multiplicative diffusion trade off. In the coverage "
-    "study (120 sites, 8 sessions over 3 weeks), with 20% noise τ came out 26% low and d "
-    "27% high on average, and their 94% intervals held the truth in only 15 of 20 data "
-    "sets; at 10% noise τ was 23% low but d unbiased. If τ is known from repeated "
-    "imaging, fix it (-o measurement_cv=τ, or -o measurement_error=column)."
-)
-"""What the latent fit's report says about the τ–d trade-off (measured in issue 11's study)."""
 
 
 def family_comparison_html(table: dict) -> str:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from spinefit.measure.run import MeasureResult
+from spinefit.report.known_biases import MEASURED_VOLUME_BIAS
 from spinefit.report.sections import (
     FIGURE_WIDTH_IN,
     ReportSection,
@@ -83,6 +84,7 @@ def _summary_section(result: MeasureResult) -> ReportSection:
         caption="Sessions",
     )
     body += "".join(paragraph(note) for note in result.notes)
+    body += paragraph(MEASURED_VOLUME_BIAS)
     return ReportSection("Sessions", body, anchor="sessions")
 
 

@@ -168,3 +168,17 @@ def test_spline_fits_carry_the_known_fixed_point_bias(rng):
     spline = html.unescape(drift_diffusion_sections(model, tree)[0].body_html)
     assert "Known bias of the spline family" in spline
     assert "0.435 [0.400, 0.470]" in spline
+
+
+def test_measured_volumes_carry_the_known_bias_of_c(rng):
+    tree = fake_result(rng)
+    tree[PPC_GROUP] = xr.DataTree(dataset=stationary_check(tree, draws=50, random_seed=3))
+    model = DriftDiffusion.from_result(tree)
+    plain = drift_diffusion_sections(model, tree)[0].body_html
+    assert "Known bias of volumes from spinefit measure" not in plain
+    data = tree[DATA_GROUP].to_dataset()
+    data[dims.VOLUME_SE] = 0.1 * data[dims.VOLUME]  # a table with standard errors
+    tree[DATA_GROUP] = xr.DataTree(dataset=data)
+    measured = html.unescape(drift_diffusion_sections(model, tree)[0].body_html)
+    assert "Known bias of volumes from spinefit measure" in measured
+    assert "0.81 ± 0.07" in measured

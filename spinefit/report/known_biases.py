@@ -1,0 +1,43 @@
+"""The known biases the reports state, each measured on simulated data with known truth.
+
+Plain strings only (no imports), so that every report, the QC page of ``measure`` too,
+can say the same words. Each names its benchmark; ``ARCHITECTURE.md`` has the numbers in
+full.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MEASURED_VOLUME_BIAS", "NOISE_TRADE_OFF", "SPLINE_FIXED_POINT_BIAS"]
+
+SPLINE_FIXED_POINT_BIAS = (
+    "Known bias of the spline family: on simulated bistable data (300 sites, killing at "
+    "the detection threshold, births, 10% measurement noise; stable sizes 0.4 and 1.6, "
+    "unstable 0.9) the fit found all three fixed points with the right stability, but "
+    "pulled towards each other: 0.435 [0.400, 0.470], 0.836 [0.804, 0.870] and 1.548 "
+    "[1.523, 1.572], so none of the 94% intervals held its true size (biases +9%, −7%, "
+    "−3%), and the μ(w) band held the true drift at a third of the grid points. Read the "
+    "locations as approximate; the number and type of fixed points were right. One "
+    "simulated data set, benchmarks/family_validation.py."
+)
+"""What a spline fit's report says about its fixed points (issue 13's validation)."""
+
+NOISE_TRADE_OFF = (
+    "Known bias: measurement noise and multiplicative diffusion trade off. In the coverage "
+    "study (120 sites, 8 sessions over 3 weeks), with 20% noise τ came out 26% low and d "
+    "27% high on average, and their 94% intervals held the truth in only 15 of 20 data "
+    "sets; at 10% noise τ was 23% low but d unbiased. If τ is known from repeated "
+    "imaging, fix it (-o measurement_cv=τ, or -o measurement_error=column)."
+)
+"""What the latent fit's report says about the τ–d trade-off (measured in issue 11's study)."""
+
+MEASURED_VOLUME_BIAS = (
+    "Known bias of volumes from spinefit measure: on synthetic two-photon stacks (8 "
+    "crowded scenes, 80 spines × 6 sessions, shot and read noise, shifts and warps) the "
+    "latent fit's c, the additive part of σ²(w), came out low: posterior mean / truth "
+    "0.81 ± 0.07 with one τ (its 94% interval held the truth in 7 of 8 scenes) and 0.72 ± "
+    "0.06 with -o measurement_error=column (5 of 8), while the same sizes fitted without "
+    "the image held it (0.99 ± 0.04, 8 of 8). a, b and d were no worse than without the "
+    "image. Read σ(w) at small sizes as about a fifth too low, and prefer one τ for "
+    "measured volumes. benchmarks/stacks_end_to_end.py."
+)
+"""What the fit report (data with ``volume_se``) and the QC page of ``measure`` say about c."""
