@@ -13,10 +13,11 @@ where they were rendered, with log-normal noise of the median relative standard 
 `measure` reported. It tells what the model makes of this design without the measurement
 step, so a bias in both comes from the design or the model, not from `measure`.
 
-With --decompose, five more fits (one τ each) take the measured presence and the rendered
+With --decompose, six more fits (one τ each) take the measured presence and the rendered
 sizes times k, and put back the measurement's own log errors (ln measured/(k·rendered)) in
-five ways, to tell which property of the errors moves the estimates: "shuffled" (all
-errors permuted across spines and sessions: same spread, no structure), "no_persistent"
+six ways, to tell which property of the errors moves the estimates: "shuffled" (all
+errors permuted across spines and sessions: same spread, no structure), "lognormal"
+(normal log errors of the same SD: not even the errors' shape), "no_persistent"
 (each spine's mean error removed: no per-spine offset), "persistent_only" (only each
 spine's mean error), "shuffled_by_size" (permuted within quintiles of the rendered size:
 keeps how the error's spread depends on size, nothing else) and "shuffled_in_spine"
@@ -86,8 +87,11 @@ def error_variants(measured: np.ndarray, rendered: np.ndarray, seed: int) -> dic
     for i in range(log_error.shape[0]):
         seen = np.flatnonzero(both[i])
         in_spine[i, seen] = rng.permutation(log_error[i, seen])
+    lognormal = np.full_like(log_error, np.nan)
+    lognormal[both] = np.std(log_error[both]) * rng.standard_normal(int(both.sum()))
     errors = {
         "shuffled": shuffled,
+        "lognormal": lognormal,
         # a spine seen once has no error beyond its mean: keep that one error
         "no_persistent": np.where(counts > 1, log_error - spine_mean, log_error),
         "persistent_only": np.where(both, spine_mean, np.nan),
