@@ -158,27 +158,33 @@ def test_report_without_a_stored_check_says_how_to_compute_it(rng):
     assert not ppc.subsections
 
 
-def test_spline_fits_carry_the_known_fixed_point_bias(rng):
+def curve_text(model: DriftDiffusion, tree: xr.DataTree) -> str:
+    """Return the text of the drift-and-diffusion section (the first)."""
+    return html.unescape(drift_diffusion_sections(model, tree)[0].body_html)
+
+
+def checked_result(rng: np.random.Generator) -> tuple[DriftDiffusion, xr.DataTree]:
+    """Return a fake result with its check stored, and its model."""
     tree = fake_result(rng)
     tree[PPC_GROUP] = xr.DataTree(dataset=stationary_check(tree, draws=50, random_seed=3))
-    model = DriftDiffusion.from_result(tree)
-    linear = drift_diffusion_sections(model, tree)[0].body_html
-    assert "Known bias of the spline family" not in linear
+    return DriftDiffusion.from_result(tree), tree
+
+
+def test_spline_fits_carry_the_known_fixed_point_bias(rng):
+    model, tree = checked_result(rng)
+    assert "Known bias of the spline family" not in curve_text(model, tree)
     model.config["family"] = "spline"  # the text is chosen by the fitted family's name
-    spline = html.unescape(drift_diffusion_sections(model, tree)[0].body_html)
+    spline = curve_text(model, tree)
     assert "Known bias of the spline family" in spline
     assert "0.435 [0.400, 0.470]" in spline
 
 
 def test_measured_volumes_carry_the_known_bias_of_c(rng):
-    tree = fake_result(rng)
-    tree[PPC_GROUP] = xr.DataTree(dataset=stationary_check(tree, draws=50, random_seed=3))
-    model = DriftDiffusion.from_result(tree)
-    plain = drift_diffusion_sections(model, tree)[0].body_html
-    assert "Known bias of volumes from spinefit measure" not in plain
+    model, tree = checked_result(rng)
+    assert "Known bias of volumes from spinefit measure" not in curve_text(model, tree)
     data = tree[DATA_GROUP].to_dataset()
     data[dims.VOLUME_SE] = 0.1 * data[dims.VOLUME]  # a table with standard errors
     tree[DATA_GROUP] = xr.DataTree(dataset=data)
-    measured = html.unescape(drift_diffusion_sections(model, tree)[0].body_html)
+    measured = curve_text(model, tree)
     assert "Known bias of volumes from spinefit measure" in measured
     assert "0.81 ± 0.07" in measured
