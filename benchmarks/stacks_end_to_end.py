@@ -22,8 +22,10 @@ errors permuted across spines and sessions: same spread, no structure), "lognorm
 spine's mean error), "shuffled_by_size" (permuted within quintiles of the rendered size:
 keeps how the error's spread depends on size, nothing else) and "shuffled_in_spine"
 (each spine's errors permuted over its sessions: keeps the spine's offset and spread,
-breaks their order in time). A cell measured without a rendered spine keeps its measured
-value. --only NAME[,NAME...] runs just those fits (e.g. --only tau,shuffled_by_size).
+breaks their order in time). Two more fix τ at the SD of the measured log errors (known
+only in a simulation): "tau_known" on the measured volumes and "lognormal_tau_known" on
+the lognormal variant. A cell measured without a rendered spine keeps its measured value.
+--only NAME[,NAME...] runs just those fits (e.g. --only tau,shuffled_by_size).
 
 Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--decompose]
 [--only NAMES] [--out runs.jsonl]
@@ -144,8 +146,13 @@ def run(
             table_path = direct_table(scene, rendered, relative_se, seed, tmp / "direct.csv")
             fits.append(("direct", table_path, {}))
         if decompose:
+            log_sd = float(np.std(np.log(measured[both] / rendered[both])))
+            record["log_error_sd"] = log_sd
+            known = {"measurement_cv": log_sd}
+            fits.append(("tau_known", out, known))
             for name, volume in error_variants(measured, rendered, seed).items():
                 fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
+            fits.append(("lognormal_tau_known", tmp / "lognormal.csv", known))
         for name, source, config in fits:
             if only and name not in only:
                 continue
