@@ -135,8 +135,8 @@ def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -
         posterior = posterior[var_names]
     rhat = az.rhat(posterior)
     ess = az.ess(posterior, method="bulk")
-    max_rhat = max(float(np.nanmax(rhat[v].values)) for v in rhat.data_vars)
-    min_ess = min(float(np.nanmin(ess[v].values)) for v in ess.data_vars)
+    max_rhat = _finite_extreme(rhat, np.max)
+    min_ess = _finite_extreme(ess, np.min)
     divergences = 0
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
     if stats is not None and "diverging" in stats:
@@ -148,6 +148,18 @@ def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -
         "min_ess_bulk": min_ess,
         "chains_in_different_modes": modes.describe() if modes.different_modes else None,
     }
+
+
+def _finite_extreme(values: xr.Dataset, extreme) -> float:
+    """Return ``extreme`` (np.max or np.min) of the finite values of every variable.
+
+    A constant quantity (a fixed parameter kept as a Deterministic) has NaN R-hat and ESS;
+    it says nothing about convergence and must not hide the others (Python's ``max``
+    keeps a NaN that comes first). NaN when no value is finite.
+    """
+    finite = np.concatenate([np.ravel(values[v].values) for v in values.data_vars] or [[]])
+    finite = finite[np.isfinite(finite)]
+    return float(extreme(finite)) if finite.size else float("nan")
 
 
 def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:

@@ -121,6 +121,18 @@ def test_convergence_warnings_name_chains_in_different_modes(rng):
     assert fine["chains_in_different_modes"] is None
 
 
+def test_a_fixed_parameter_does_not_hide_a_high_r_hat(rng):
+    apart = fake_result([0.0, 3.0], rng)
+    posterior = apart["posterior"].to_dataset()
+    # -o measurement_cv=0.1 keeps τ as a constant: its R-hat and ESS are NaN.
+    fixed = xr.Dataset({"_fixed": xr.full_like(posterior["a"], 0.1)})
+    apart["posterior"] = xr.DataTree(dataset=xr.merge([fixed, posterior]))
+    assert list(apart["posterior"].data_vars)[0] == "_fixed"  # the NaN comes first
+    diagnostics = sampler_diagnostics(apart)
+    assert diagnostics["max_r_hat"] > 1.5 and diagnostics["min_ess_bulk"] < 100
+    assert any("R-hat" in p for p in convergence_problems(diagnostics))
+
+
 # -- ESS rounds and robust starts on numpy densities -------------------------------------
 def test_next_round_extrapolates_and_respects_cap_and_smallest_round():
     assert next_draws(1000, ess=200, target=400, requested=1000) == 2300
