@@ -126,7 +126,10 @@ def family_case(
         ),
         "data_second_peak": second_peak(*_log_size_histogram(observed)),
         "divergences": diverging,
-        "max_r_hat": max(v.get("r_hat", 0.0) for v in summary["parameters"].values()),
+        "max_r_hat": max(
+            (r for v in summary["parameters"].values() if np.isfinite(r := v.get("r_hat", 0.0))),
+            default=float("nan"),
+        ),
     }
 
 
