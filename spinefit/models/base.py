@@ -39,7 +39,7 @@ from spinefit.results.names import (
     VERSION_ATTR,
 )
 from spinefit.sampling.sample import one_blas_thread, sample_model
-from spinefit.sampling.settings import SamplerSettings
+from spinefit.sampling.settings import DEFAULT_ADAPTATION, SamplerSettings
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -144,7 +144,7 @@ class SpineModel(ABC):
     @property
     def preferred_adaptation(self) -> str:
         """Return nutpie's mass-matrix adaptation for ``--adaptation auto`` (default diag)."""
-        return "diag"
+        return DEFAULT_ADAPTATION
 
     def prepare(self, data: xr.Dataset) -> xr.Dataset:
         """Return the data as the model sees (and the result stores) it (default: as given)."""

@@ -8,6 +8,10 @@ from spinefit.errors import ConfigError
 
 ADAPTATIONS = ("auto", "low_rank", "diag")
 """nutpie's mass-matrix adaptations that spinefit offers (:attr:`SamplerSettings.adaptation`)."""
+DEFAULT_ADAPTATION = "diag"
+"""What ``"auto"`` means when no model chooses: the default of
+:attr:`spinefit.models.base.SpineModel.preferred_adaptation`, and what settings that reach
+the sampler without a model's choice use."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class SamplerSettings:
     @property
     def nutpie_adaptation(self) -> str:
         """Return the adaptation passed to nutpie (``"auto"`` left unresolved is diag)."""
-        return "diag" if self.adaptation == "auto" else self.adaptation
+        return DEFAULT_ADAPTATION if self.adaptation == "auto" else self.adaptation
 
     @property
     def plain(self) -> bool:
