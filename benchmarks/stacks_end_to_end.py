@@ -11,7 +11,10 @@ against the median relative standard error that `measure` reported.
 With --direct, a third fit ("direct") reads no image: the rendered sizes times k, present
 where they were rendered, with log-normal noise of the median relative standard error that
 `measure` reported. It tells what the model makes of this design without the measurement
-step, so a bias in both comes from the design or the model, not from `measure`.
+step, so a bias in both comes from the design or the model, not from `measure`. A fourth
+("direct_measured_sd") is the same with the SD of the measured log errors instead, which
+is larger (small spines' errors are larger than the median): the model's own behaviour
+at the measurement's noise level, with presence as rendered.
 
 With --decompose, six more fits (one τ each) take the measured presence and the rendered
 sizes times k, and put back the measurement's own log errors (ln measured/(k·rendered)) in
@@ -145,6 +148,9 @@ def run(
         if direct:
             table_path = direct_table(scene, rendered, relative_se, seed, tmp / "direct.csv")
             fits.append(("direct", table_path, {}))
+            log_sd = float(np.std(np.log(measured[both] / rendered[both])))
+            table_path = direct_table(scene, rendered, log_sd, seed, tmp / "direct_sd.csv")
+            fits.append(("direct_measured_sd", table_path, {}))
         if decompose:
             log_sd = float(np.std(np.log(measured[both] / rendered[both])))
             record["log_error_sd"] = log_sd
