@@ -143,17 +143,21 @@ def run(
         relative_se = float(
             np.median(table.loc[present, "volume_se"] / table.loc[present, "volume"])
         )
-        record = {"seed": seed, "scale_k": k, "median_relative_se": relative_se, "fits": {}}
+        log_sd = float(np.std(np.log(measured[both] / rendered[both])))  # measured errors
+        record = {
+            "seed": seed,
+            "scale_k": k,
+            "median_relative_se": relative_se,
+            "log_error_sd": log_sd,
+            "fits": {},
+        }
         fits = [("tau", out, {}), ("column", out, {"measurement_error": "column"})]
         if direct:
             table_path = direct_table(scene, rendered, relative_se, seed, tmp / "direct.csv")
             fits.append(("direct", table_path, {}))
-            log_sd = float(np.std(np.log(measured[both] / rendered[both])))
             table_path = direct_table(scene, rendered, log_sd, seed, tmp / "direct_sd.csv")
             fits.append(("direct_measured_sd", table_path, {}))
         if decompose:
-            log_sd = float(np.std(np.log(measured[both] / rendered[both])))
-            record["log_error_sd"] = log_sd
             known = {"measurement_cv": log_sd}
             fits.append(("tau_known", out, known))
             for name, volume in error_variants(measured, rendered, seed).items():
@@ -200,8 +204,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/stacks_e2e.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    only = {name for name in args.only.split(",") if name}
     for seed in args.seeds:
-        only = {name for name in args.only.split(",") if name}
         record = run(seed, args.direct, args.decompose, only)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(record) + "\n")
