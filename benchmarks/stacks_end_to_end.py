@@ -27,7 +27,9 @@ keeps how the error's spread depends on size, nothing else) and "shuffled_in_spi
 (each spine's errors permuted over its sessions: keeps the spine's offset and spread,
 breaks their order in time). Two more fix τ at the SD of the measured log errors (known
 only in a simulation): "tau_known" on the measured volumes and "lognormal_tau_known" on
-the lognormal variant. A cell measured without a rendered spine keeps its measured value.
+the lognormal variant. "theta_known" fixes the detection threshold θ at the rendered
+run's killing threshold (times k) on the measured volumes. A cell measured without a
+rendered spine keeps its measured value.
 --only NAME[,NAME...] runs just those fits (e.g. --only tau,shuffled_by_size).
 
 With --presence, three fits tell what the spines that `measure` misses do to the
@@ -211,6 +213,8 @@ def run(
         if decompose:
             known = {"measurement_cv": log_sd}
             fits.append(("tau_known", out, known))
+            threshold = {"detection_threshold": dyn["threshold"] * k}
+            fits.append(("theta_known", out, threshold))
             for name, volume in error_variants(measured, rendered, seed).items():
                 fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
             fits.append(("lognormal_tau_known", tmp / "lognormal.csv", known))

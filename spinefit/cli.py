@@ -460,6 +460,13 @@ def measure(
     min_snr: Annotated[
         float, typer.Option(help="Detection SNR at or above which a spine is present.")
     ] = 4.0,
+    min_snr_adjacent: Annotated[
+        float,
+        typer.Option(
+            help="Hysteresis: SNR at or above which a spine is present when linked through "
+            "consecutive sessions to one at --min-snr (set it to --min-snr to turn it off)."
+        ),
+    ] = 3.0,
     radius_xy: Annotated[float, typer.Option(help="Aperture radius (pixels).")] = 5.0,
     half_depth_z: Annotated[float, typer.Option(help="Aperture half-depth (planes).")] = 2.0,
     refine: Annotated[
@@ -491,6 +498,7 @@ def measure(
         aperture=Aperture(radius_xy=radius_xy, half_depth_z=half_depth_z),
         gain=gain,
         min_snr=min_snr,
+        min_snr_adjacent=min_snr_adjacent,
         refine=refine,
         max_shift=[int(v) for v in shift] if shift is not None else None,
         progressbar=not quiet,

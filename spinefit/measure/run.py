@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.images import RoiTable, SessionStack, find_sessions, open_stack, read_rois
@@ -54,6 +55,11 @@ __all__ = ["MeasureResult", "measure_stacks", "table_csv"]
 DEFAULT_MIN_SNR = 4.0
 """A spine is present when its detection SNR is at least this (false-positive rate of an
 absent spine about 3e-5 per measurement for Gaussian noise)."""
+DEFAULT_MIN_SNR_ADJACENT = 3.0
+"""Hysteresis: a spine with detection SNR at least this is present when it is present
+(at either cut) in an adjacent session. An absent spine passes it with probability about
+1e-3 per measurement for Gaussian noise, but only next to a detection; it keeps the
+shrinking ends and brief dips of tracks that the single cut breaks."""
 N_SHAFT_POINTS = 2
 """Each spine is normalised by the mean peak of its nearest shaft point and that point's
 nearest neighbour on the shaft (which also give the local shaft axis)."""
@@ -135,6 +141,7 @@ def measure_stacks(
     aperture: Aperture | None = None,
     gain: float = 1.0,
     min_snr: float = DEFAULT_MIN_SNR,
+    min_snr_adjacent: float | None = DEFAULT_MIN_SNR_ADJACENT,
     refine: bool = False,
     max_refinement: float = 1.5,
     max_shift: Sequence[int] | None = None,
@@ -158,6 +165,10 @@ def measure_stacks(
         part of each standard error.
     min_snr : float
         Detection SNR at or above which a spine is present; below it the volume is empty.
+    min_snr_adjacent : float or None
+        Lower cut of the hysteresis: a spine with SNR at least this (and below
+        ``min_snr``) is present when a run of such sessions, consecutive in time, reaches
+        a session at ``min_snr``. None (or ``min_snr``) turns hysteresis off.
     refine : bool
         Refine each spine's displacement by phase correlation of a local patch (tissue
         warping); shaft points keep the global shift.
@@ -187,6 +198,12 @@ def measure_stacks(
         raise ConfigError(f"--gain must be positive (ADU per photon), got {gain}")
     if not np.isfinite(min_snr):
         raise ConfigError(f"--min-snr must be a number, got {min_snr}")
+    low_snr = min_snr if min_snr_adjacent is None else float(min_snr_adjacent)
+    if not (np.isfinite(low_snr) and low_snr <= min_snr):
+        raise ConfigError(
+            f"--min-snr-adjacent must be a number at most --min-snr ({min_snr:g}), got "
+            f"{min_snr_adjacent}"
+        )
     sessions = find_sessions(stacks, session_times=session_times, interval_days=interval_days)
     opened = [open_stack(s.path) for s in sessions]
     frames = [stack.shape[0] if stack.ndim == 4 else 1 for stack in opened]
@@ -259,7 +276,7 @@ def measure_stacks(
                     _neighbours(spine_pos[:, k], i, aperture),
                     aperture,
                     session_gain,
-                    min_snr,
+                    low_snr,
                 )
                 if frames[k] >= MIN_FRAMES and np.isfinite(row["volume"]):
                     spread = _frame_spread_se(
@@ -287,10 +304,17 @@ def measure_stacks(
                 rows.append(row)
                 crops[i, k] = _crop(volume, spine_pos[i, k], aperture)
             advance()
+    admitted = _hysteresis(rows, n_sessions, n_spines, min_snr, low_snr)
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     table = table.sort_values(["spine_id", "time_days"], kind="stable", key=_roi_order(roi_table))
+    presence = f"present: detection SNR >= {min_snr:g}"
+    if low_snr < min_snr:
+        presence += (
+            f", or >= {low_snr:g} in a run of consecutive sessions that reaches one at "
+            f"{min_snr:g} (hysteresis; {admitted} measurements present by it)"
+        )
     notes = [
-        f"present: detection SNR >= {min_snr:g}; absent spines have an empty volume",
+        presence + "; absent spines have an empty volume",
         "volume = integral / mean peak of the nearest shaft point and its neighbour "
         "(unit: voxels of shaft-peak brightness; relative, not µm³)",
     ]
@@ -313,6 +337,7 @@ def measure_stacks(
         },
         "gain": gain,
         "min_snr": min_snr,
+        "min_snr_adjacent": low_snr,
         "refine": refine,
         "max_refinement": max_refinement,
         "max_shift": list(margin),
@@ -459,6 +484,26 @@ def _measure_one(
     # Not a table column: the frames' spread misses it (see _frame_spread_se).
     row["structure_se"] = structure_se
     return row, 0
+
+
+def _hysteresis(
+    rows: list[dict[str, Any]], n_sessions: int, n_spines: int, high: float, low: float
+) -> int:
+    """Empty the volumes below ``high`` that no run of sessions at ``low`` links to ``high``.
+
+    ``rows`` are session-major (spine fastest) and carry volumes for every measurement
+    with SNR at least ``low``; runs are consecutive sessions of one spine. Returns how
+    many measurements below ``high`` stay present.
+    """
+    volume = np.array([row["volume"] for row in rows]).reshape(n_sessions, n_spines).T
+    snr = np.array([row["snr"] for row in rows]).reshape(n_sessions, n_spines).T
+    candidate = np.isfinite(volume)
+    strong = candidate & (snr >= high)
+    runs, _ = ndimage.label(candidate, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+    keep = np.isin(runs, np.unique(runs[strong])) & candidate
+    for i, k in zip(*np.nonzero(candidate & ~keep), strict=True):
+        rows[k * n_spines + i].update(volume=np.nan, volume_se=np.nan, volume_se_session=np.nan)
+    return int((keep & ~strong).sum())
 
 
 def _crowded_note(rois: RoiTable, aperture: Aperture) -> list[str]:

@@ -214,6 +214,15 @@ def _snr_section(result: MeasureResult) -> ReportSection:
         bins = np.linspace(min(snr.min(), -5), max(snr.max(), cut + 5), 60)
         ax.hist(snr, bins=bins, color="tab:blue", alpha=0.8)
     ax.axvline(cut, color="tab:red", linewidth=1, label=f"presence cut (SNR {cut:g})")
+    low = result.settings.get("min_snr_adjacent", cut)
+    if low < cut:
+        ax.axvline(
+            low,
+            color="tab:red",
+            linestyle="--",
+            linewidth=1,
+            label=f"next to a present session (SNR {low:g})",
+        )
     ax.set_xlabel("detection SNR (integral / its SD without a spine)")
     ax.set_ylabel("spine × session")
     ax.legend(frameon=False, fontsize=8)
@@ -223,7 +232,8 @@ def _snr_section(result: MeasureResult) -> ReportSection:
     )
     se = result.table["volume_se"] / result.table["volume"]
     body += paragraph(
-        f"{int(np.sum(snr >= cut))} of {snr.size} measurements present; median relative "
+        f"{int(result.table['volume'].notna().sum())} of {snr.size} measurements present; "
+        "median relative "
         f"standard error of present volumes {np.nanmedian(se):.3f}."
     )
     return ReportSection("Signal-to-noise", body, anchor="snr")
