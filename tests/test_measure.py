@@ -136,6 +136,7 @@ def test_measure_writes_a_table_fit_can_read(small_scene, tmp_path):
     for heading in ("Stacks and ROIs", "Spine gallery", "Registration", "Signal-to-noise"):
         assert heading in page
     assert "Known bias of volumes from spinefit measure" in page
+    assert "volume at the presence cut (SNR 4): median" in page
     assert 'src="http' not in page and "<script" not in page
     assert 'href="http' not in page
 
@@ -440,6 +441,18 @@ def test_hysteresis_keeps_runs_linked_to_a_detection():
     # Equal cuts: no hysteresis.
     rows = [{"snr": 3.5, "volume": 1.0, "volume_se": 0.1}, {"snr": 5.0, "volume": 1.0}]
     assert _hysteresis(rows, 2, 1, high=3.5, low=3.5) == 0
+
+
+def test_detection_limit_is_the_volume_at_the_presence_cut():
+    from spinefit.measure.run import _detection_limit_note
+
+    # Volume per unit SNR 0.25 for every present measurement: 1.0 at the cut of 4.
+    table = pd.DataFrame({"volume": [2.0, 4.0, np.nan, 3.0], "snr": [8.0, 16.0, 1.0, 12.0]})
+    (note,) = _detection_limit_note(table, 4.0)
+    assert note.startswith(
+        "volume at the presence cut (SNR 4): median 1 (10–90% of measurements 1–1)"
+    )
+    assert _detection_limit_note(table.iloc[2:3], 4.0) == []
 
 
 def test_min_snr_adjacent_above_min_snr_is_a_one_line_error(small_scene, tmp_path):
