@@ -33,11 +33,11 @@ rendered spine keeps its measured value.
 --only NAME[,NAME...] runs just those fits (e.g. --only tau,shuffled_by_size).
 
 With --presence, three fits tell what the spines that `measure` misses do to the
-estimates: "measured_presence" is "direct_measured_sd" (the same noise draws) with the
-cells `measure` found absent removed; "hysteresis_presence" removes only those still
-absent after hysteresis (a cell below --min-snr counts as present when its SNR is at least
-HYSTERESIS_SNR and the spine is present in an adjacent session); "hysteresis" is the
-measured table with those cells put back (volume = integral / shaft peak).
+estimates. `measure` runs a second time with presence by SNR >= 4 alone
+(min_snr_adjacent=None); "single_cut_presence" and "hysteresis_presence" are
+"direct_measured_sd" (the same noise draws) with the cells that the single cut or the
+default hysteresis found absent removed, and "single_cut" fits the single-cut table (the
+twin of "tau").
 
 Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--decompose]
 [--presence] [--only NAMES] [--out runs.jsonl]
@@ -62,8 +62,6 @@ from spinefit.workflow import fit_file
 
 SIZE_GROUPS = 5
 """Quantile groups of the rendered size within which "shuffled_by_size" permutes errors."""
-HYSTERESIS_SNR = 3.0
-"""Lower SNR at which a cell next to a present one counts as present (--presence)."""
 
 
 def direct_table(scene, size: np.ndarray, relative_se: float, seed: int, path: Path) -> Path:
@@ -72,24 +70,11 @@ def direct_table(scene, size: np.ndarray, relative_se: float, seed: int, path: P
     return write_table(scene, size * np.exp(relative_se * rng.standard_normal(size.shape)), path)
 
 
-def hysteresis(table: pd.DataFrame, shape: tuple[int, int]) -> np.ndarray:
-    """Return the measured volumes (spine x session) with hysteresis presence.
-
-    A cell that `measure` found absent counts as present, with volume integral / shaft
-    peak, when its SNR is at least :data:`HYSTERESIS_SNR` and the spine is present in the
-    session before or after.
-    """
-    volume = table["volume"].to_numpy().reshape(shape)
-    snr = table["snr"].to_numpy().reshape(shape)
-    candidate = table["integral"].to_numpy().reshape(shape) / table[
-        "shaft_peak"
-    ].to_numpy().reshape(shape)
-    present = np.isfinite(volume)
-    neighbour = np.zeros_like(present)
-    neighbour[:, 1:] |= present[:, :-1]
-    neighbour[:, :-1] |= present[:, 1:]
-    add = ~present & neighbour & (snr >= HYSTERESIS_SNR) & (candidate > 0)
-    return np.where(add, candidate, volume)
+def measure_table(scene, paths: dict, out: Path, **options) -> tuple[pd.DataFrame, np.ndarray]:
+    """Run `measure` into ``out``; return its table and volumes (spine x session, NaN absent)."""
+    measure_to_files([paths["folder"]], paths["rois"], out, **options)
+    table = pd.read_csv(out, dtype={"spine_id": str})
+    return table, table["volume"].to_numpy().reshape(len(scene.spine_ids), -1)
 
 
 def error_variants(measured: np.ndarray, rendered: np.ndarray, seed: int) -> dict:
@@ -165,9 +150,7 @@ def run(
         scene = render_stacks(**CROWDED_SCENE, random_seed=seed)
         paths = write_stacks(scene, tmp / "stacks")
         out = tmp / "volumes.csv"
-        measure_to_files([paths["folder"]], paths["rois"], out)
-        table = pd.read_csv(out, dtype={"spine_id": str})
-        measured = table["volume"].to_numpy().reshape(len(scene.spine_ids), -1)
+        table, measured = measure_table(scene, paths, out)
         truth_size = scene.volume_um3 / scene.truth["volume_um3_per_unit"]
         both = np.isfinite(measured) & np.isfinite(truth_size)
         k = float(np.median(measured[both] / truth_size[both]))
@@ -195,21 +178,16 @@ def run(
         if presence:
             rng = np.random.default_rng(seed + 10_000)  # the draws of direct_measured_sd
             noisy = rendered * np.exp(log_sd * rng.standard_normal(rendered.shape))
-            with_hysteresis = hysteresis(table, measured.shape)
-            record["cells_missed"] = int((np.isfinite(rendered) & ~np.isfinite(measured)).sum())
-            record["cells_missed_hysteresis"] = int(
-                (np.isfinite(rendered) & ~np.isfinite(with_hysteresis)).sum()
-            )
-            record["cells_false_hysteresis"] = int(
-                (~np.isfinite(rendered) & np.isfinite(with_hysteresis)).sum()
-            )
-            for name, seen in (
-                ("measured_presence", measured),
-                ("hysteresis_presence", with_hysteresis),
-            ):
-                volume = np.where(np.isfinite(seen) & np.isfinite(rendered), noisy, seen)
+            single_out = tmp / "single_cut.csv"
+            _, single = measure_table(scene, paths, single_out, min_snr_adjacent=None)
+            shown = np.isfinite(rendered)
+            record["cells_missed_single_cut"] = int((shown & ~np.isfinite(single)).sum())
+            record["cells_missed"] = int((shown & ~np.isfinite(measured)).sum())
+            record["cells_false"] = int((~shown & np.isfinite(measured)).sum())
+            for name, seen in (("single_cut_presence", single), ("hysteresis_presence", measured)):
+                volume = np.where(np.isfinite(seen) & shown, noisy, seen)
                 fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
-            fits.append(("hysteresis", write_table(scene, with_hysteresis, tmp / "hyst.csv"), {}))
+            fits.append(("single_cut", single_out, {}))
         if decompose:
             known = {"measurement_cv": log_sd}
             fits.append(("tau_known", out, known))
@@ -256,7 +234,7 @@ def main() -> None:
         "--decompose", action="store_true", help="also fit the measured errors rearranged"
     )
     parser.add_argument(
-        "--presence", action="store_true", help="also fit with measured/hysteresis presence"
+        "--presence", action="store_true", help="also fit with single-cut/hysteresis presence"
     )
     parser.add_argument("--only", default="", help="comma-separated fits to run (default all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/stacks_e2e.jsonl"))

@@ -233,8 +233,7 @@ def _snr_section(result: MeasureResult) -> ReportSection:
     se = result.table["volume_se"] / result.table["volume"]
     body += paragraph(
         f"{int(result.table['volume'].notna().sum())} of {snr.size} measurements present; "
-        "median relative "
-        f"standard error of present volumes {np.nanmedian(se):.3f}."
+        f"median relative standard error of present volumes {np.nanmedian(se):.3f}."
     )
     return ReportSection("Signal-to-noise", body, anchor="snr")
 
