@@ -39,8 +39,12 @@ estimates. `measure` runs a second time with presence by SNR >= 4 alone
 default hysteresis found absent removed, and "single_cut" fits the single-cut table (the
 twin of "tau").
 
+With --detection, "detection_limit" fits the measured table with `-o detection_limit` at
+the volume at the presence cut that `measure` states (an absent spine may be alive and
+unseen), and "detection_limit_column" does the same with the measured errors.
+
 Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--decompose]
-[--presence] [--only NAMES] [--out runs.jsonl]
+[--presence] [--detection] [--only NAMES] [--out runs.jsonl]
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from spinefit.measure.files import measure_to_files
+from spinefit.measure.run import DEFAULT_MIN_SNR, volume_at_cut
 from spinefit.models.base import SamplerSettings
 from spinefit.simulate.stacks import CROWDED_SCENE, render_stacks, write_stacks
 from spinefit.summary import summarize
@@ -144,6 +149,7 @@ def run(
     decompose: bool = False,
     only: set[str] | None = None,
     presence: bool = False,
+    detection: bool = False,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -188,6 +194,13 @@ def run(
                 volume = np.where(np.isfinite(seen) & shown, noisy, seen)
                 fits.append((name, write_table(scene, volume, tmp / f"{name}.csv"), {}))
             fits.append(("single_cut", single_out, {}))
+        if detection:
+            _, limit, _ = volume_at_cut(table, DEFAULT_MIN_SNR)
+            record["detection_limit"] = limit
+            record["killing_threshold"] = dyn["threshold"] * k
+            fits.append(("detection_limit", out, {"detection_limit": limit}))
+            column = {"detection_limit": limit, "measurement_error": "column"}
+            fits.append(("detection_limit_column", out, column))
         if decompose:
             known = {"measurement_cv": log_sd}
             fits.append(("tau_known", out, known))
@@ -220,8 +233,9 @@ def run(
                     "covered": s["hdi_low"] <= value <= s["hdi_high"],
                     "width": s["hdi_high"] - s["hdi_low"],
                 }
-            if "measurement_cv" in parameters:
-                fit["measurement_cv"] = parameters["measurement_cv"]["mean"]
+            for variable in ("measurement_cv", "detection_threshold"):
+                if variable in parameters:
+                    fit[variable] = parameters[variable]["mean"]
             record["fits"][name] = fit
         return record
 
@@ -236,13 +250,16 @@ def main() -> None:
     parser.add_argument(
         "--presence", action="store_true", help="also fit with single-cut/hysteresis presence"
     )
+    parser.add_argument(
+        "--detection", action="store_true", help="also fit with the measured detection limit"
+    )
     parser.add_argument("--only", default="", help="comma-separated fits to run (default all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/stacks_e2e.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     only = {name for name in args.only.split(",") if name}
     for seed in args.seeds:
-        record = run(seed, args.direct, args.decompose, only, args.presence)
+        record = run(seed, args.direct, args.decompose, only, args.presence, args.detection)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         for name, fit in record["fits"].items():

@@ -452,6 +452,7 @@ def test_detection_limit_is_the_volume_at_the_presence_cut():
     assert note.startswith(
         "volume at the presence cut (SNR 4): median 1 (10–90% of measurements 1–1)"
     )
+    assert "-o detection_limit=1)" in note
     assert _detection_limit_note(table.iloc[2:3], 4.0) == []
 
 

@@ -39,8 +39,9 @@ from spinefit.check.stationary import (
     replicate_statistics,
 )
 from spinefit.errors import DataError
-from spinefit.models.killed_grid import log_emission
+from spinefit.models.killed_grid import NOISE_FLOOR, log_emission
 from spinefit.models.latent_likelihood import forward, prepare_for_config
+from spinefit.models.latent_op import unseen_probability
 from spinefit.models.latent_process import draw_dicts, draw_names, numpy_dynamics
 from spinefit.results.names import DATA_GROUP
 
@@ -117,6 +118,9 @@ def latent_stationary_check(
     grid = np.geomspace(0.5 * observed[0], 2.0 * observed[-1], n_grid)
     log_grid = np.log(grid / ld.scale)
     family = model.family_in_size_units
+    limit = model.config.get("detection_limit")
+    log_limit = None if limit is None else float(np.log(limit / ld.scale))
+    detected = np.ones(n_grid) if limit is None else (grid >= limit).astype(float)
 
     density = np.empty((len(picked_draws), n_grid))
     elimination = np.empty(len(picked_draws))
@@ -128,10 +132,12 @@ def latent_stationary_check(
         live = dyn.initial * op.delta
         emission = np.exp(log_emission(op, log_grid, dyn.noise_sd, noise))
         jacobian = grid if noise == "multiplicative" else np.full(n_grid, ld.scale)
-        density[k] = (emission @ live) / jacobian
+        density[k] = (emission @ live) / jacobian * detected
         newborn = dyn.birth * op.delta  # sums to < 1: births on the threshold node die at once
-        birth += (emission @ (newborn / newborn.sum())) / jacobian
-        elimination[k], formation[k] = _interval_turnover(dyn, ld, draw["formation_per_day"])
+        birth += (emission @ (newborn / newborn.sum())) / jacobian * detected
+        elimination[k], formation[k] = _interval_turnover(
+            dyn, ld, draw["formation_per_day"], log_limit
+        )
     birth /= len(picked_draws)
 
     cdf = density_cdf(density, grid)
@@ -160,7 +166,7 @@ def latent_stationary_check(
         observed=observed,
         observed_quantiles=np.quantile(observed, probs),
         predicted_quantiles=predicted_quantiles,
-        counts=_turnover_counts(data),
+        counts=_counts(data, ld, limit is not None),
     )
     pit = one_step_pit(posterior, ld, model, pit_draws, random_seed)
     dataset["pit"] = (
@@ -192,25 +198,57 @@ def latent_stationary_check(
                 "per present spine-day at risk, as seen at the imaging intervals: predicted "
                 "= expected eliminations (absorption within each interval) and surviving "
                 "formations over spine-days; observed = counted events over spine-days"
+                + (
+                    ""
+                    if limit is None
+                    else f"; detection limit {limit:g}: a spine dead or unseen at the next "
+                    "session counts as eliminated, first sightings as formations, and sizes "
+                    "below the limit are not observed"
+                )
             ),
+            "detection_limit": np.nan if limit is None else float(limit),
         }
     )
     return dataset
 
 
-def _interval_turnover(dyn, ld, birth_rate: float) -> tuple[float, float]:
+def _counts(data: xr.Dataset, ld, detection: bool) -> dict[str, float]:
+    """Return the counted turnover; with a detection limit, formations are first sightings."""
+    counts = _turnover_counts(data)
+    if detection:
+        formed = int(sum(block.first_seen.sum() for block in ld.blocks))
+        days = counts["spine_days_at_risk"]
+        counts["formations"] = formed
+        counts["formation_per_day_crude"] = formed / days if days > 0 else np.nan
+    return counts
+
+
+def _interval_turnover(
+    dyn, ld, birth_rate: float, log_limit: float | None = None
+) -> tuple[float, float]:
     """Return expected eliminations and seen formations per present spine-day.
 
-    Over the data's intervals, for spines at risk distributed as the steady state.
+    Over the data's intervals, for spines at risk distributed as the steady state. With a
+    detection limit (log, units of s) the spines at risk are the seen ones, a spine counts
+    as eliminated when it is dead or unseen at the next session, and a formation when a
+    newborn survives and is seen.
     """
-    live = dyn.initial * dyn.op.delta
+    op = dyn.op
+    seen = np.ones(op.delta.shape)
+    if log_limit is not None:
+        sd = float(np.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2))
+        seen = 1.0 - unseen_probability(op.z, log_limit, sd, ld.noise)
+    at_risk = dyn.initial * seen
+    at_risk = at_risk / float(at_risk @ op.delta)
     eliminated = formed = spine_days = 0.0
     for block in ld.blocks:
         for k, n in enumerate(block.present_start):
             t = float(block.intervals[block.interval_index[k]])
-            _, killed, _, log_survival = dyn.interval(t)
-            eliminated += n * float(live @ killed)
-            formed += n * t * birth_rate * float(np.exp(log_survival))
+            propagator, killed, born, log_survival = dyn.interval(t)
+            alive_unseen = float(((at_risk @ propagator) * (1.0 - seen)) @ op.delta)
+            eliminated += n * (float((at_risk * op.delta) @ killed) + alive_unseen)
+            seen_newborn = float((born * op.delta) @ seen)
+            formed += n * t * birth_rate * float(np.exp(log_survival)) * seen_newborn
             spine_days += n * t
     if spine_days <= 0:
         return np.nan, np.nan

@@ -507,23 +507,34 @@ def _hysteresis(
     return int((keep & ~strong).sum())
 
 
-def _detection_limit_note(table: pd.DataFrame, min_snr: float) -> list[str]:
-    """State the volume at the presence cut: the smallest volume found reliably.
+def volume_at_cut(table: pd.DataFrame, min_snr: float) -> tuple[float, float, float] | None:
+    """Return the volume at the presence cut: 10%, 50% and 90% over present measurements.
 
     A present measurement's volume per unit of detection SNR, times the cut, is the volume
     that would sit exactly at the cut there (the SNR scales with the integral, the volume
-    with the integral over the local shaft peak).
+    with the integral over the local shaft peak). The median is the detection limit to give
+    the latent model (``-o detection_limit``). None if nothing is present.
     """
     present = table["volume"].notna() & (table["snr"] > 0)
     if not present.any():
-        return []
+        return None
     limit = min_snr * table.loc[present, "volume"] / table.loc[present, "snr"]
     low, median, high = np.quantile(limit, [0.1, 0.5, 0.9])
+    return float(low), float(median), float(high)
+
+
+def _detection_limit_note(table: pd.DataFrame, min_snr: float) -> list[str]:
+    """State the volume at the presence cut: the smallest volume found reliably."""
+    cut = volume_at_cut(table, min_snr)
+    if cut is None:
+        return []
+    low, median, high = cut
     return [
         f"volume at the presence cut (SNR {min_snr:g}): median {median:.3g} (10–90% of "
-        f"measurements {low:.3g}–{high:.3g}); smaller spines are mostly missed, so the "
-        "latent model's detection threshold θ, which it places just below the smallest "
-        "volume, is not where spines are lost when that lies lower (-o detection_threshold)"
+        f"measurements {low:.3g}–{high:.3g}); smaller spines are mostly missed, so an absent "
+        "spine may be alive: give the fit this detection limit (-o "
+        f"detection_limit={median:.3g}), or the latent model reads every absence as a loss "
+        "and places its threshold θ just below the smallest volume"
     ]
 
 

@@ -171,7 +171,10 @@ class DriftDiffusion(SpineModel):
         ``family_options``), ``pool_animals`` (partial pooling of a, b and log d across
         animals, non-centred), ``n_substeps`` (Runge–Kutta sub-steps per interval for
         families without exact moments), ``detection_threshold`` (None, "auto" or a size;
-        see :meth:`detection_threshold`), ``prior_scales`` (latent likelihood: None to set
+        see :meth:`detection_threshold`), ``detection_limit`` (latent likelihood: None, or
+        the size below which a living spine's measurement is not detected, so that an
+        absent spine may be alive; see :mod:`spinefit.models.latent_detection_kernel`),
+        ``prior_scales`` (latent likelihood: None to set
         the priors' scales from the data, or the values of :func:`prior_scales_of` of
         another data set, so that several fits share one prior; simulation-based
         calibration uses it to fit with exactly the prior the truth was drawn from),
@@ -190,6 +193,7 @@ class DriftDiffusion(SpineModel):
         "pool_animals": False,
         "n_substeps": 16,
         "detection_threshold": None,
+        "detection_limit": None,
         "measurement_cv": None,
         "noise": "multiplicative",
         "measurement_error": "none",
@@ -221,6 +225,8 @@ class DriftDiffusion(SpineModel):
             raise ConfigError("prior_scales needs the latent likelihood")
         if self.config["grid_top"] not in (None, "none", "auto") and not self.latent:
             raise ConfigError("grid_top needs the latent likelihood")
+        if self.config["detection_limit"] not in (None, "none") and not self.latent:
+            raise ConfigError("detection_limit needs the latent likelihood")
         if self.latent:
             self._check_latent_options()
 
@@ -248,7 +254,7 @@ class DriftDiffusion(SpineModel):
                 "pool_animals is only available with --likelihood moments; animals are "
                 "nested in condition by the condition model"
             )
-        for key in ("detection_threshold", "measurement_cv"):
+        for key in ("detection_threshold", "detection_limit", "measurement_cv"):
             value = config[key]
             if value in (None, "none", "estimate"):
                 config[key] = None
@@ -258,7 +264,7 @@ class DriftDiffusion(SpineModel):
             except (TypeError, ValueError):
                 raise ConfigError(f"{key} takes a number (or 'estimate'), got {value!r}") from None
             if not (np.isfinite(number) and number >= 0) or (
-                key == "detection_threshold" and number <= 0
+                key != "measurement_cv" and number <= 0
             ):
                 raise ConfigError(f"{key} must be a positive number, got {value!r}")
             config[key] = number
@@ -289,8 +295,14 @@ class DriftDiffusion(SpineModel):
                 "; per-animal offsets of a, b, log d ~ Normal(0, τ), τ ~ HalfNormal(0.5·scale)"
             )
         if self.latent:
+            limit = self.config["detection_limit"]
+            theta = (
+                "ln(θ/y_min) ~ Normal(−0.3, 0.3)"
+                if limit is None
+                else f"ln(θ/θ_d) ~ Normal(−0.5, 0.5) below the detection limit θ_d = {limit:g}"
+            )
             priors += (
-                "; θ: ln(θ/y_min) ~ Normal(−0.3, 0.3) (or fixed); τ ~ HalfNormal(0.2) (or "
+                f"; θ: {theta} (or fixed); τ ~ HalfNormal(0.2) (or "
                 "fixed); birth log-median ~ Normal(mean log size of new spines, 1), birth log "
                 "SD ~ HalfNormal(1); formation λ_b ~ Gamma(1, 1) per present spine per day; "
                 "loss ~ HalfNormal(0.1) per day"
@@ -300,8 +312,14 @@ class DriftDiffusion(SpineModel):
                 if self.config["noise"] == "multiplicative"
                 else r"y = w + \varepsilon"
             )
+            seen = (
+                ""
+                if limit is None
+                else r"\text{seen iff } y \ge \theta_d \text{ (absent: dead or unseen)},\; "
+            )
             likelihood = (
                 r"\text{latent: } w \text{ killed at } \theta,\; "
+                + seen
                 + noise
                 + r",\; \varepsilon \sim N(0, \tau^2);\; p(y_{1:n} \mid y_0) = "
                 r"\sum_{\text{grid}} \prod_k p(y_k \mid w_k)\, "

@@ -86,6 +86,9 @@ class LatentBlock:
         scored observations.
     present_start, formed : ndarray (K-1,)
         Spines present at the start of each interval, and spines formed within it.
+    first_seen : ndarray (K-1,)
+        Spines seen for the first time at the end of each interval (formations when a
+        detection limit makes a gap an unseen, living spine).
     extra_var : ndarray (R, K)
         Known per-observation noise variance (log size, or units of s² for additive
         noise), added to τ²; 0 where none is given.
@@ -100,6 +103,7 @@ class LatentBlock:
     log_jacobian_rows: np.ndarray = field(init=False)
     present_start: np.ndarray = field(init=False)
     formed: np.ndarray = field(init=False)
+    first_seen: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         if self.extra_var is None:
@@ -108,6 +112,8 @@ class LatentBlock:
         self.log_jacobian_rows = np.zeros(self.present.shape[0])
         self.present_start = start.sum(axis=0)
         self.formed = (~start & end).sum(axis=0)
+        seen_before = np.maximum.accumulate(self.present, axis=1)[:, :-1]
+        self.first_seen = (~seen_before & end).sum(axis=0)
 
     @property
     def scored(self) -> np.ndarray:
@@ -493,15 +499,17 @@ def _pit(op: GridOperator, candidate, log_y, noise_sd, noise: str) -> np.ndarray
     return np.clip((weights * cdf).sum(axis=1), 0.0, 1.0)
 
 
-def formation_terms(block: LatentBlock) -> dict[str, Any]:
+def formation_terms(block: LatentBlock, detection: bool = False) -> dict[str, Any]:
     """Return the data of a block's formation counts, per session interval.
 
     ``log_exposure`` (log of spines present at the start × days), ``counts`` (spines
-    formed) and ``log_factorial`` (the sum of log counts!, a constant of the likelihood).
+    formed; with ``detection``, spines seen for the first time, a return after a gap being
+    no formation) and ``log_factorial`` (the sum of log counts!, a constant of the
+    likelihood).
     """
     dt = block.intervals[block.interval_index]
     exposure = np.maximum(block.present_start * dt, 1e-12)
-    counts = block.formed.astype(float)
+    counts = (block.first_seen if detection else block.formed).astype(float)
     return {
         "log_exposure": np.log(exposure),
         "counts": counts,

@@ -17,22 +17,28 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
+from spinefit.models.latent_detection_kernel import (
+    backward_detection_kernel,
+    forward_detection_kernel,
+)
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 
-KERNEL_VERSION = 2
+KERNEL_VERSION = 3
 """Bump when the kernels change (part of the numba cache key)."""
 
 _N_DATA = 4  # present, log_y, extra_var, interval_index: constants, no gradient
 
 
 class _KernelOp(Op):
-    """An Op that runs one of the latent kernels on (data, z0, h, sd, additive, arrays).
+    """An Op that runs one of the latent kernels on (data, scalars, additive, arrays).
 
-    Subclasses set :attr:`kernel` and :attr:`output_types`.
+    Subclasses set :attr:`kernel`, :attr:`output_types` and :attr:`n_scalars` (z0, h, sd
+    and, with a detection limit, its log).
     """
 
     __props__ = ("additive",)
     output_types: tuple = ()
+    n_scalars = 3
 
     def __init__(self, additive: bool = False):
         self.additive = bool(additive)
@@ -44,9 +50,10 @@ class _KernelOp(Op):
 
     def perform(self, node, inputs, output_storage):
         """Run the kernel (Python backends)."""
-        present, log_y, extra_var, interval_index, z0, h, sd, *rest = inputs
-        scalars = (float(z0), float(h), float(sd), self.additive)
-        results = self.kernel(present, log_y, extra_var, interval_index, *scalars, *rest)
+        data, rest = inputs[:_N_DATA], inputs[_N_DATA:]
+        scalars = [float(x) for x in rest[: self.n_scalars]]
+        arrays = rest[self.n_scalars :]
+        results = self.kernel(*data, *scalars[:3], self.additive, *scalars[3:], *arrays)
         for storage, value in zip(output_storage, results, strict=True):
             storage[0] = value
 
@@ -186,7 +193,94 @@ def _numba_latent_forward_grad(op, **kwargs):
     return latent_forward_grad, KERNEL_VERSION
 
 
-def block_log_likelihood(dyn, block, noise: str = "multiplicative", name: str = "block"):
+class LatentDetectionForward(_KernelOp):
+    """Per-spine log-likelihood of one block with a detection limit.
+
+    See :func:`~spinefit.models.latent_detection_kernel.forward_detection_kernel`. Inputs
+    are those of :class:`LatentForward` with the log detection limit after sd; outputs
+    log_lik (R), the vectors alpha, eps, mass (S×G) and dead, norm (S) of the S tracked
+    states.
+    """
+
+    kernel = staticmethod(forward_detection_kernel)
+    output_types = (pt.dvector, pt.dmatrix, pt.dmatrix, pt.dmatrix, pt.dvector, pt.dvector)
+    n_scalars = 4
+
+    def connection_pattern(self, node):
+        """Return which outputs each input reaches (the data inputs reach none)."""
+        data = [[False] * 6 for _ in range(_N_DATA)]
+        return data + [[True] + [False] * 5 for _ in node.inputs[_N_DATA:]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        """Vector–Jacobian product of the log-likelihood output (the reverse kernel)."""
+        for extra in output_grads[1:]:
+            if not isinstance(extra.type, DisconnectedType):
+                raise NotImplementedError("only the log-likelihood output is differentiable")
+        grads = LatentDetectionGrad(self.additive)(*inputs, *outputs[1:], output_grads[0])
+        d_scalars, arrays = grads[0], grads[1:]
+        disconnected = [DisconnectedType()() for _ in range(_N_DATA)]
+        return [*disconnected, *(d_scalars[j] for j in range(4)), *arrays]
+
+
+class LatentDetectionGrad(_KernelOp):
+    """Reverse pass of :class:`LatentDetectionForward`."""
+
+    kernel = staticmethod(backward_detection_kernel)
+    output_types = (pt.dvector, pt.dvector, pt.dvector, pt.dtensor3, pt.dmatrix, pt.dmatrix)
+    """Gradients of z0, h, sd, log limit (one vector of 4), initial, delta, props, killed,
+    born."""
+    n_scalars = 4
+
+
+@register_funcify_default_op_cache_key(LatentDetectionForward)
+def _numba_latent_detection_forward(op, **kwargs):
+    additive = op.additive
+
+    @numba_basic.numba_njit
+    def latent_detection_forward(
+        present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays
+    ):
+        return forward_detection_kernel(
+            present,
+            log_y,
+            extra_var,
+            interval_index,
+            z0.item(),
+            h.item(),
+            sd.item(),
+            additive,
+            limit.item(),
+            *arrays,
+        )
+
+    return latent_detection_forward, KERNEL_VERSION
+
+
+@register_funcify_default_op_cache_key(LatentDetectionGrad)
+def _numba_latent_detection_grad(op, **kwargs):
+    additive = op.additive
+
+    @numba_basic.numba_njit
+    def latent_detection_grad(present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays):
+        return backward_detection_kernel(
+            present,
+            log_y,
+            extra_var,
+            interval_index,
+            z0.item(),
+            h.item(),
+            sd.item(),
+            additive,
+            limit.item(),
+            *arrays,
+        )
+
+    return latent_detection_grad, KERNEL_VERSION
+
+
+def block_log_likelihood(
+    dyn, block, noise: str = "multiplicative", name: str = "block", log_limit=None
+):
     """Per-spine log-likelihood of one block as one Op (PyTensor twin of ``forward``).
 
     The block's arrays and interval lengths go through
@@ -205,12 +299,16 @@ def block_log_likelihood(dyn, block, noise: str = "multiplicative", name: str = 
         Measurement-noise model.
     name : str
         Prefix of the block's data containers (unique within the model).
+    log_limit : scalar or TensorVariable, optional
+        Log detection limit in units of s: absent spines may be alive and unseen
+        (:mod:`spinefit.models.latent_detection_kernel`). None: absent means dead.
 
     Returns
     -------
     log_lik : TensorVariable (R,)
     log_survival_birth : TensorVariable (K-1,)
-        Log survival of a spine born within each session interval (formation counts).
+        Log probability that a spine born within each session interval is alive at its end
+        (and, with a detection limit, seen): the formation counts' thinning.
     """
     from spinefit.models.killed_grid import NOISE_FLOOR
     from spinefit.sampling.compiled_cache import data
@@ -220,7 +318,7 @@ def block_log_likelihood(dyn, block, noise: str = "multiplicative", name: str = 
     index = data(f"{name}_interval_index", np.asarray(block.interval_index, dtype=np.int64))
     props, killed, born, log_survival = dyn.intervals(pt.as_tensor_variable(intervals))
     sd = pt.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2)
-    outputs = LatentForward(noise == "additive")(
+    inputs = [
         data(f"{name}_present", block.present.astype(np.int8)),
         data(f"{name}_log_y", np.asarray(block.log_y, dtype=float)),
         data(f"{name}_extra_var", np.asarray(block.extra_var, dtype=float)),
@@ -228,10 +326,30 @@ def block_log_likelihood(dyn, block, noise: str = "multiplicative", name: str = 
         pt.as_tensor_variable(op.z[0]).astype("float64"),
         pt.as_tensor_variable(op.h).astype("float64"),
         sd.astype("float64"),
-        dyn.initial,
-        op.delta,
-        props,
-        killed,
-        born,
-    )
-    return outputs[0], log_survival[pt.as_tensor_variable(index)]
+    ]
+    arrays = [dyn.initial, op.delta, props, killed, born]
+    if log_limit is None:
+        log_lik = LatentForward(noise == "additive")(*inputs, *arrays)[0]
+    else:
+        log_limit = pt.as_tensor_variable(log_limit).astype("float64")
+        log_lik = LatentDetectionForward(noise == "additive")(*inputs, log_limit, *arrays)[0]
+        seen = 1.0 - unseen_probability(op.z, log_limit, sd, noise)
+        log_survival = log_survival + pt.log(pt.maximum((born * op.delta) @ seen, 1e-300))
+    return log_lik, log_survival[pt.as_tensor_variable(index)]
+
+
+def unseen_probability(z, log_limit, sd, noise: str = "multiplicative"):
+    """P(measured size below the detection limit | true size e^z) (PyTensor or numpy).
+
+    The twin of :func:`spinefit.models.latent_detection_kernel.unseen_probability`.
+    """
+    xp = pt if isinstance(z, pt.TensorVariable) or isinstance(log_limit, pt.TensorVariable) else np
+    if noise == "additive":
+        t = (xp.exp(log_limit) - xp.exp(z)) / sd
+    else:
+        t = (log_limit - z) / sd
+    if xp is np:
+        from scipy.special import ndtr
+
+        return ndtr(t)
+    return 0.5 * pt.erfc(-t / np.sqrt(2.0))

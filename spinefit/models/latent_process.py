@@ -7,6 +7,11 @@ for the likelihood itself):
   falls to :math:`\theta`. Prior: :math:`\ln(\theta / y_{min}) \sim N(-0.3, 0.3)`, i.e.
   below the smallest observed size :math:`y_{min}` (measurement noise lets a few observed
   sizes fall below it); ``-o detection_threshold=X`` fixes it (volume units).
+* :math:`\theta_d` (``detection_limit``, volume units, given, default none): with it, a
+  spine is seen at a session only if its measured size is at least :math:`\theta_d`, so an
+  absent spine may be alive and unseen (:mod:`spinefit.models.latent_detection_kernel`),
+  and the prior of :math:`\theta` becomes :math:`\ln(\theta / \theta_d) \sim N(-0.5, 0.5)`;
+  formations are first sightings, thinned by the chance that a newborn is seen.
 * :math:`\tau` (``measurement_cv``): SD of :math:`\ln(y/w)` (multiplicative noise, ≈ the
   CV of repeated measurements) or of :math:`y - w` in units of the median size (additive).
   Prior HalfNormal(0.2); ``-o measurement_cv=X`` fixes it.
@@ -52,6 +57,8 @@ from spinefit.models.latent_likelihood import (
 
 THRESHOLD_PRIOR = (-0.3, 0.3)
 """Mean and SD of the prior of ln(θ / smallest observed size)."""
+THRESHOLD_BELOW_LIMIT_PRIOR = (-0.5, 0.5)
+"""Mean and SD of the prior of ln(θ / detection limit), when a detection limit is given."""
 NOISE_PRIOR_SD = 0.2
 """HalfNormal scale of τ."""
 LOSS_PRIOR_SD = 0.1
@@ -175,8 +182,13 @@ def add_grouped_latent_likelihood(
     log_min = reference.log_min_observed
     if prior:
         log_min = float(np.log(prior["min_size"] / reference.scale))
+    limit = config.get("detection_limit")
+    log_limit = None if limit is None else np.log(float(limit)) - pt.log(s)
     fixed_threshold = config.get("detection_threshold")
-    if fixed_threshold is None:
+    if fixed_threshold is None and log_limit is not None:
+        offset = pm.Normal("threshold_log_offset", *THRESHOLD_BELOW_LIMIT_PRIOR)
+        log_threshold = log_limit + offset
+    elif fixed_threshold is None:
         offset = pm.Normal("threshold_log_offset", *THRESHOLD_PRIOR)
         log_threshold = data("latent_log_min_observed", log_min) + offset
     else:
@@ -235,7 +247,7 @@ def add_grouped_latent_likelihood(
         total = total + data(f"latent_{p}_log_jacobian", part.ld.log_jacobian)
         for b, block in enumerate(part.ld.blocks):
             name = f"latent_{p}_{b}"
-            log_lik, log_survival = block_log_likelihood(dyn, block, part.ld.noise, name)
+            log_lik, log_survival = block_log_likelihood(dyn, block, part.ld.noise, name, log_limit)
             total = total + log_lik.sum()
             if pointwise:
                 rows = part.spine_rows[block.rows]
@@ -248,7 +260,7 @@ def add_grouped_latent_likelihood(
                 dispersion,
                 {
                     key: data(f"{name}_formation_{key}", value)
-                    for key, value in formation_terms(block).items()
+                    for key, value in formation_terms(block, log_limit is not None).items()
                 },
             )
         # Steady-state flux of this part's live spines, weighted by its share of the group's

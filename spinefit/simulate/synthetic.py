@@ -73,6 +73,7 @@ def simulate_time_series(
     random_seed: int = 0,
     measurement_cv: float = 0.0,
     measurement_noise: str = "multiplicative",
+    detection_limit: float | None = None,
     **kw: Any,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     r"""Simulate a time series of spine sizes from the default family with turnover.
@@ -98,6 +99,10 @@ def simulate_time_series(
         size so that a present spine stays present). Presence follows the true size.
     measurement_noise : {"multiplicative", "additive"}
         Noise model.
+    detection_limit : float, optional
+        Measured sizes below it are not seen: written as absent, although the spine lives
+        on and may be seen again (as an imaging lab's presence cut does). Spines never seen
+        are dropped. None: presence follows the true size.
     **kw
         Passed on to :func:`spinefit.simulate.particles.simulate_particles`: ``dt``,
         ``burn_in_days``, ``initial``, ``labels``, ``volume_units``, ``spine_id_prefix``.
@@ -146,7 +151,13 @@ def simulate_time_series(
         dataset = _add_measurement_noise(
             dataset, measurement_cv, measurement_noise, random_seed=random_seed
         )
+    if detection_limit is not None:
+        if not detection_limit > 0:
+            raise ConfigError(f"detection_limit must be > 0, got {detection_limit}")
+        dataset = _hide_below(dataset, float(detection_limit))
     full_truth: dict[str, Any] = dict(params)
+    if detection_limit is not None:
+        full_truth["detection_limit"] = float(detection_limit)
     full_truth.update(
         measurement_cv=float(measurement_cv),
         measurement_noise=measurement_noise,
@@ -157,6 +168,21 @@ def simulate_time_series(
     )
     full_truth.update(_steady_state(params))
     return dataset, full_truth
+
+
+def _hide_below(dataset: xr.Dataset, limit: float) -> xr.Dataset:
+    """Return ``dataset`` with sizes below ``limit`` absent and never-seen spines dropped."""
+    volume = dataset[dims.VOLUME].to_numpy()
+    seen = np.isfinite(volume) & (volume >= limit)
+    out = dataset.copy()
+    out[dims.VOLUME] = (
+        dataset[dims.VOLUME].dims,
+        np.where(seen, volume, np.nan),
+        dataset[dims.VOLUME].attrs,
+    )
+    out = out.isel({dims.SPINE: np.flatnonzero(seen.any(axis=1))})
+    out.attrs[dims.ATTR_CONTENT_HASH] = volume_hash(out[dims.VOLUME].to_numpy())
+    return out
 
 
 def _add_measurement_noise(

@@ -120,9 +120,10 @@ def test_observation_far_below_grid_is_finite(data):
     assert log_lik.min() < -300  # observations far below θ are all but impossible
 
 
-def test_model_gradient_matches_finite_differences(data):
+@pytest.mark.parametrize("config", [{}, {"detection_limit": 0.3}])
+def test_model_gradient_matches_finite_differences(data, config):
     """The whole latent model: PyTensor's gradient through the Op vs the log density."""
-    model = DriftDiffusion({}).build(data)
+    model = DriftDiffusion(config).build(data)
     logp = model.compile_logp()
     dlogp = model.compile_dlogp()
     point = model.initial_point()
@@ -143,3 +144,111 @@ def test_model_gradient_matches_finite_differences(data):
 
     numeric = (at(flat + step * direction) - at(flat - step * direction)) / (2 * step)
     assert numeric == pytest.approx(float(gradient @ direction), rel=1e-5)
+
+
+# -- detection limit ---------------------------------------------------------------------------
+
+
+def detection_args(args, log_limit):
+    """Kernel arguments of :func:`forward_detection_kernel` from those of ``forward_kernel``."""
+    return [*args[:8], log_limit, *args[8:]]
+
+
+def with_gaps(args):
+    """Blank session 3 of the first 10 spines seen at sessions 2 to 4 (in place); return present."""
+    present = args[0]
+    rows = np.flatnonzero(present[:, 2:5].all(axis=1))[:10]
+    present[rows, 3] = 0
+    return present.astype(bool)
+
+
+def test_detection_kernel_without_unseen_spines_is_the_killed_model(data):
+    """u = 0 (limit far below the grid): spines without gaps score as in forward_kernel."""
+    from spinefit.models.latent_detection_kernel import forward_detection_kernel
+
+    args, _, _ = kernel_inputs(data, "multiplicative")
+    present = with_gaps(args)
+    seen = np.maximum.accumulate(present, axis=1)
+    later = np.maximum.accumulate(present[:, ::-1], axis=1)[:, ::-1]
+    no_gap = ~(seen & later & ~present).any(axis=1)
+    assert no_gap.sum() > 50 and (~no_gap).any()
+    killed_model = forward_kernel(*args)[0]
+    detection = forward_detection_kernel(*detection_args(args, -50.0))[0]
+    np.testing.assert_allclose(detection[no_gap], killed_model[no_gap], rtol=1e-10, atol=1e-9)
+    assert np.all(detection[~no_gap] < -300)  # a gap is a resurrection without unseen states
+
+
+def test_detection_kernel_gives_gaps_a_likelihood(data):
+    """With the limit at the grid's first node, gaps are unseen living spines: finite."""
+    from spinefit.models.latent_detection_kernel import forward_detection_kernel
+
+    args, _, _ = kernel_inputs(data, "multiplicative")
+    with_gaps(args)
+    log_lik = forward_detection_kernel(*detection_args(args, args[4] + 0.5))[0]
+    assert np.all(np.isfinite(log_lik)) and log_lik.min() > -100
+
+
+@pytest.mark.parametrize(
+    ("noise", "extra_var"),
+    [("multiplicative", None), ("additive", None), ("multiplicative", random_known_variance)],
+)
+def test_detection_kernel_gradient_matches_finite_differences(data, noise, extra_var):
+    from spinefit.models.latent_detection_kernel import (
+        backward_detection_kernel,
+        forward_detection_kernel,
+    )
+
+    base, _, block = kernel_inputs(data, noise, extra_var=extra_var)
+    with_gaps(base)
+    # Limit at half the median size: gaps then have likelihoods far from the floor.
+    args = detection_args(base, float(np.log(0.5)))
+    rng = np.random.default_rng(3)
+    upstream = rng.normal(size=block.present.shape[0])
+    outputs = forward_detection_kernel(*args)
+    grads = backward_detection_kernel(*args, *outputs[1:], upstream)
+
+    def value(position, direction, step):
+        moved = list(args)
+        moved[position] = moved[position] + step * direction
+        return upstream @ forward_detection_kernel(*moved)[0]
+
+    checks = [(4, 0, None), (5, 1, None), (6, 2, None), (8, 3, None)]  # z0, h, sd, limit
+    checks += [(9, 1), (10, 2), (11, 3), (12, 4), (13, 5)]  # initial, delta, props, killed, born
+    for check in checks:
+        position, which = check[0], check[1]
+        if len(check) == 3:
+            direction, analytic = 1.0, grads[0][which]
+        else:
+            # Relative steps: a gap's likelihood rests on propagator entries near 0.
+            direction = rng.normal(size=np.shape(args[position])) * np.abs(args[position])
+            analytic = float(np.sum(grads[which] * direction))
+        step = 1e-6
+        numeric = (value(position, direction, step) - value(position, direction, -step)) / (
+            2 * step
+        )
+        assert numeric == pytest.approx(analytic, rel=1e-4, abs=1e-5), position
+
+
+def test_first_sightings_are_the_formations_under_a_detection_limit(data):
+    from spinefit.models.latent_likelihood import formation_terms
+
+    args, _, _ = kernel_inputs(data, "multiplicative")
+    ld = prepare_latent(data, "multiplicative")
+    block = ld.blocks[0]
+    block.present[:] = with_gaps(args)
+    block.__post_init__()
+    # with_gaps blanks session 3 of 10 spines: they return at session 4 (interval 3).
+    assert block.formed[3] - block.first_seen[3] == 10
+    assert formation_terms(block)["counts"][3] == block.formed[3]
+    assert formation_terms(block, detection=True)["counts"][3] == block.formed[3] - 10
+
+
+def test_detection_limit_needs_a_positive_size_and_the_latent_likelihood():
+    from spinefit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="detection_limit must be a positive number"):
+        DriftDiffusion({"detection_limit": 0})
+    with pytest.raises(ConfigError, match="detection_limit needs the latent likelihood"):
+        DriftDiffusion({"detection_limit": 0.3, "likelihood": "moments"})
+    text = DriftDiffusion({"detection_limit": 0.3}).describe()
+    assert "θ_d = 0.3" in text["priors"] and r"\theta_d" in text["likelihood"]

@@ -147,3 +147,83 @@ def test_coverage_of_94_percent_intervals(regime):
     for name in ("a", "b", "c", "d", "measurement_cv"):
         misses = sum(not r[name]["covered"] for r in records)
         assert misses <= 3, (name, misses)
+
+
+# -- detection limit (fast, at the truth) --------------------------------------------------------
+
+LIMIT = 0.25
+"""Detection limit of :func:`hidden_series`: 2.5 times the killing threshold."""
+
+
+@pytest.fixture(scope="module")
+def hidden_series():
+    """800 sites, 15% noise; a size is seen only if its measurement is at least LIMIT."""
+    return simulate_time_series(
+        n_spines=800, random_seed=11, measurement_cv=0.15, detection_limit=LIMIT
+    )
+
+
+def test_detection_limit_predicts_the_disappearances(hidden_series):
+    """Dead or unseen at the next session, at the truth: the observed disappearance rate."""
+    data, truth = hidden_series
+    model = DriftDiffusion({"detection_limit": LIMIT})
+    ld = prepare_latent(data)
+    dyn = numpy_dynamics(truth_draw(truth), ld, model.config, model.family_in_size_units)
+    predicted, _ = _interval_turnover(dyn, ld, 0.05, float(np.log(LIMIT / ld.scale)))
+    (block,) = ld.blocks
+    start, end = block.present[:, :-1], block.present[:, 1:]
+    observed = (start & ~end).sum() / (start.sum(axis=0) * np.diff(data["time_days"].values)).sum()
+    assert predicted == pytest.approx(observed, rel=0.15)
+
+
+def test_detection_likelihood_peaks_at_the_true_diffusion(hidden_series):
+    """Profile in c at the truth: with the detection limit the maximum is near the true c.
+
+    Without it (absences read as deaths, θ at the truth) the profile's maximum moves.
+    """
+    from spinefit.models.latent_detection_kernel import detection_log_likelihood
+
+    data, truth = hidden_series
+    model = DriftDiffusion({"detection_limit": LIMIT})
+    ld = prepare_latent(data)
+    (block,) = ld.blocks
+    log_limit = float(np.log(LIMIT / ld.scale))
+    grid = truth["c"] * np.linspace(0.5, 1.5, 11)
+
+    def profile(detection: bool) -> np.ndarray:
+        values = []
+        for c in grid:
+            draw = truth_draw(truth) | {"c": c}
+            dyn = numpy_dynamics(draw, ld, model.config, model.family_in_size_units)
+            if detection:
+                values.append(detection_log_likelihood(dyn, block, log_limit).sum())
+            else:
+                values.append(forward(dyn, block)[0].sum())
+        return np.asarray(values)
+
+    with_limit, without = profile(True), profile(False)
+    best = grid[np.argmax(with_limit)] / truth["c"]
+    assert 0.8 <= best <= 1.2, with_limit
+    assert abs(grid[np.argmax(without)] / truth["c"] - 1.0) > abs(best - 1.0), without
+
+
+@pytest.mark.slow
+def test_detection_limit_fit_recovers_the_dynamics_of_hidden_spines():
+    """Killing at θ = 0.1, sizes seen only above 0.25 (15% noise): a, b, c, d and θ covered.
+
+    The same data set as seed 1 of benchmarks/detection_limit_coverage.py.
+    """
+    from spinefit.models.base import SamplerSettings
+    from spinefit.stats import stats_of
+
+    data, truth = simulate_time_series(
+        n_spines=400, random_seed=1, measurement_cv=0.15, detection_limit=LIMIT
+    )
+    tree = DriftDiffusion({"detection_limit": LIMIT}).fit(
+        data,
+        SamplerSettings(draws=500, tune=500, chains=2, random_seed=1, progressbar=False),
+    )
+    truth = truth | {"detection_threshold": truth["threshold"]}
+    for name in ("a", "b", "c", "d", "detection_threshold"):
+        s = stats_of(tree["posterior"][name])
+        assert s["hdi_low"] <= truth[name] <= s["hdi_high"], (name, s)

@@ -318,6 +318,24 @@ def test_simulate_time_series_returns_data_and_truth():
         simulate_time_series(threshold=0.2)
 
 
+def test_detection_limit_hides_small_measurements_of_living_spines():
+    options = {"n_spines": 200, "random_seed": 3, "measurement_cv": 0.15}
+    full, _ = simulate_time_series(**options)
+    hidden, truth = simulate_time_series(**options, detection_limit=0.25)
+    assert truth["detection_limit"] == 0.25
+    kept = full.sel({dims.SPINE: hidden[dims.SPINE]})[dims.VOLUME].to_numpy()
+    seen = hidden[dims.VOLUME].to_numpy()
+    np.testing.assert_array_equal(np.isfinite(seen), np.isfinite(kept) & (kept >= 0.25))
+    assert np.nanmin(seen) >= 0.25
+    assert hidden.sizes[dims.SPINE] < full.sizes[dims.SPINE]  # never seen: dropped
+    present = np.isfinite(seen)
+    before = np.maximum.accumulate(present, axis=1)
+    after = np.maximum.accumulate(present[:, ::-1], axis=1)[:, ::-1]
+    assert (before & after & ~present).any()  # hidden, then seen again
+    with pytest.raises(ConfigError, match="detection_limit must be > 0"):
+        simulate_time_series(n_spines=10, detection_limit=0)
+
+
 def test_write_demo_data(tmp_path):
     csv_path, json_path = write_demo_data(tmp_path)
     assert csv_path.name == "demo_timeseries.csv"
