@@ -350,3 +350,17 @@ def test_skipped_loo_is_stated_not_a_crash(rng):
     result["loo"] = {"skipped": "some likelihood units span several conditions"}
     loo = compare_sections(tree, result, draws)[-1]
     assert "LOO was not computed for this fit: some likelihood units" in loo.body_html
+
+
+def test_conditions_take_the_detection_limit():
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, _ = simulate_wt_ko(n_animals_per_genotype=2, n_sites_per_animal=15, random_seed=4)
+    model = ConditionalDriftDiffusion({"loo": False, "detection_limit": 0.3})
+    assert model.config["detection_limit"] == 0.3
+    pymc_model = model.build(model.prepare(data))
+    point = pymc_model.initial_point()
+    assert np.isfinite(pymc_model.compile_logp()(point))
+    with pytest.raises(ConfigError, match="detection_limit needs the latent likelihood"):
+        ConditionalDriftDiffusion({"detection_limit": 0.3, "likelihood": "moments"})

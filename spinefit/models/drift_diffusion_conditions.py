@@ -98,6 +98,7 @@ POOLED_DESCRIPTION = (
 LATENT_OPTIONS = (
     "likelihood",
     "detection_threshold",
+    "detection_limit",
     "measurement_cv",
     "noise",
     "grid_points",
@@ -157,6 +158,7 @@ class ConditionalDriftDiffusion(SpineModel):
         "n_substeps": 16,
         "likelihood": "latent",
         "detection_threshold": None,
+        "detection_limit": None,
         "measurement_cv": None,
         "noise": "multiplicative",
         "measurement_error": "none",

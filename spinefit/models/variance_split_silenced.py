@@ -54,7 +54,7 @@ from spinefit.results.names import DATA_GROUP
 from spinefit.stats import curve_stats, parameter_stats
 
 N_GRID = 50
-LATENT_KEYS = ("detection_threshold", "measurement_cv", "noise", "grid_points")
+LATENT_KEYS = ("detection_threshold", "detection_limit", "measurement_cv", "noise", "grid_points")
 """Latent-likelihood options the silenced design passes on (see DriftDiffusion)."""
 FAMILY_KEYS = ("family", "family_options")
 """Config keys that name the SDE family and hold its settings."""
