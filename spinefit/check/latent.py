@@ -17,6 +17,12 @@ For each posterior draw the fitted killed process gives, on the likelihood's own
 * the probability integral transform (PIT) of every present → present observation under
   its one-step predictive distribution (the forward filter's prediction, averaged over
   draws), which is uniform when the model is right.
+
+With a detection limit (``-o detection_limit``) the predicted sizes are cut at the limit,
+a spine dead or unseen at the next session counts as eliminated, and formations are first
+sightings. The PIT still uses the filter without the limit (a gap ends a track), and its
+predictive distribution is not cut at the limit, so sizes just above the limit get PIT
+values a little too low there.
 """
 
 from __future__ import annotations

@@ -187,4 +187,4 @@ def test_measured_volumes_carry_the_known_bias_of_c(rng):
     tree[DATA_GROUP] = xr.DataTree(dataset=data)
     measured = curve_text(model, tree)
     assert "Known bias of volumes from spinefit measure" in measured
-    assert "0.88 ± 0.07" in measured and "-o detection_threshold" in measured
+    assert "0.88 ± 0.07" in measured and "-o detection_limit=X" in measured
