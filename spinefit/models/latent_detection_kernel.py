@@ -35,9 +35,9 @@ import numpy as np
 from spinefit.models.latent_kernel import (
     INV_SQRT_2PI,
     TINY,
-    _emission,
     _emission_gradient,
     _sf,
+    emissions,
 )
 
 
@@ -106,24 +106,16 @@ def forward_detection_kernel(
     index = state_index(present)
     n_states = int((index >= 0).sum())
     alpha = np.zeros((n_states, n_nodes))
-    eps = np.zeros((n_states, n_nodes))
-    mass = np.zeros((n_states, n_nodes))
     dead = np.zeros(n_states)
     norm = np.ones(n_states)
     log_lik = np.zeros(n_rows)
-    t = np.empty(n_nodes + 1)
-    x_edge = np.zeros(n_nodes + 1)
-    peak = np.zeros(n_states)
+    eps, mass, peak = emissions(
+        present, index, log_y, extra_var, z0, h, sd, additive, n_states, n_nodes
+    )
     unseen, _ = unseen_probability(z0, h, sd, additive, log_limit, n_nodes)
     tracked = np.zeros(0, dtype=np.int64)
     predicted = np.zeros((0, n_nodes))
     i = 0
-    for r in range(n_rows):
-        for k in range(n_sessions):
-            o = index[r, k]
-            if o >= 0 and present[r, k]:
-                sd_o = math.sqrt(sd * sd + extra_var[r, k])
-                peak[o] = _emission(log_y[r, k], z0, h, sd_o, additive, eps[o], mass[o], t, x_edge)
     for k in range(n_sessions):
         if k > 0:
             i = interval_index[k - 1]

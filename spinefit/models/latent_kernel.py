@@ -122,6 +122,27 @@ def observation_index(present):
 
 
 @numba.njit(cache=True)
+def emissions(present, index, log_y, extra_var, z0, h, sd, additive, n_states, n_nodes):
+    """Relative emissions, cell masses and log peaks of the present (spine, session) cells.
+
+    ``index`` numbers the states (−1: none); states of absent cells keep emission 0.
+    """
+    eps = np.zeros((n_states, n_nodes))
+    mass = np.zeros((n_states, n_nodes))
+    peak = np.zeros(n_states)
+    t = np.empty(n_nodes + 1)
+    x_edge = np.zeros(n_nodes + 1)
+    n_rows, n_sessions = present.shape
+    for r in range(n_rows):
+        for k in range(n_sessions):
+            o = index[r, k]
+            if o >= 0 and present[r, k]:
+                sd_o = math.sqrt(sd * sd + extra_var[r, k])
+                peak[o] = _emission(log_y[r, k], z0, h, sd_o, additive, eps[o], mass[o], t, x_edge)
+    return eps, mass, peak
+
+
+@numba.njit(cache=True)
 def forward_kernel(
     present,
     log_y,
@@ -171,19 +192,11 @@ def forward_kernel(
     index = observation_index(present)
     n_obs = int((index >= 0).sum())
     alpha = np.zeros((n_obs, n_nodes))
-    eps = np.zeros((n_obs, n_nodes))
-    mass = np.zeros((n_obs, n_nodes))
     norm = np.ones(n_obs)
     log_lik = np.zeros(n_rows)
-    t = np.empty(n_nodes + 1)
-    x_edge = np.zeros(n_nodes + 1)
-    peak = np.zeros(n_obs)
-    for r in range(n_rows):
-        for k in range(n_sessions):
-            o = index[r, k]
-            if o >= 0:
-                sd_o = math.sqrt(sd * sd + extra_var[r, k])
-                peak[o] = _emission(log_y[r, k], z0, h, sd_o, additive, eps[o], mass[o], t, x_edge)
+    eps, mass, peak = emissions(
+        present, index, log_y, extra_var, z0, h, sd, additive, n_obs, n_nodes
+    )
     for r in range(n_rows):
         o = index[r, 0]
         if o >= 0:

@@ -23,7 +23,7 @@ from spinefit.models.latent_detection_kernel import (
 )
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 """Bump when the kernels change (part of the numba cache key)."""
 
 _N_DATA = 4  # present, log_y, extra_var, interval_index: constants, no gradient
@@ -232,50 +232,33 @@ class LatentDetectionGrad(_KernelOp):
     n_scalars = 4
 
 
-@register_funcify_default_op_cache_key(LatentDetectionForward)
-def _numba_latent_detection_forward(op, **kwargs):
-    additive = op.additive
+def _register_detection_kernel(op_class, kernel) -> None:
+    """Give a detection-limit Op its numba implementation (the kernel, scalars unboxed)."""
 
-    @numba_basic.numba_njit
-    def latent_detection_forward(
-        present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays
-    ):
-        return forward_detection_kernel(
-            present,
-            log_y,
-            extra_var,
-            interval_index,
-            z0.item(),
-            h.item(),
-            sd.item(),
-            additive,
-            limit.item(),
-            *arrays,
-        )
+    @register_funcify_default_op_cache_key(op_class)
+    def _numba_detection(op, **kwargs):
+        additive = op.additive
 
-    return latent_detection_forward, KERNEL_VERSION
+        @numba_basic.numba_njit
+        def run(present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays):
+            return kernel(
+                present,
+                log_y,
+                extra_var,
+                interval_index,
+                z0.item(),
+                h.item(),
+                sd.item(),
+                additive,
+                limit.item(),
+                *arrays,
+            )
+
+        return run, KERNEL_VERSION
 
 
-@register_funcify_default_op_cache_key(LatentDetectionGrad)
-def _numba_latent_detection_grad(op, **kwargs):
-    additive = op.additive
-
-    @numba_basic.numba_njit
-    def latent_detection_grad(present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays):
-        return backward_detection_kernel(
-            present,
-            log_y,
-            extra_var,
-            interval_index,
-            z0.item(),
-            h.item(),
-            sd.item(),
-            additive,
-            limit.item(),
-            *arrays,
-        )
-
-    return latent_detection_grad, KERNEL_VERSION
+_register_detection_kernel(LatentDetectionForward, forward_detection_kernel)
+_register_detection_kernel(LatentDetectionGrad, backward_detection_kernel)
 
 
 def block_log_likelihood(

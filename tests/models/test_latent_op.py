@@ -83,19 +83,31 @@ def test_kernel_gradient_matches_finite_differences(data, noise, extra_var):
     outputs = forward_kernel(*args)
     grads = backward_kernel(*args[:8], *args[9:12], *outputs[1:], upstream)
 
+    checks = [(4, 0, None), (5, 1, None), (6, 2, None)]  # z0, h, sd
+    checks += [(8, 1), (9, 2), (10, 3), (11, 4), (12, 5)]  # initial, delta, props, killed, born
+    assert_gradient(forward_kernel, args, upstream, grads, checks, rng, relative=False)
+
+
+def assert_gradient(kernel, args, upstream, grads, checks, rng, relative):
+    """Central differences of upstream · kernel(args) against the reverse pass's gradients.
+
+    ``checks`` holds (argument position, gradient index[, None for a scalar]); array
+    arguments move along a random direction, scaled by their values if ``relative``.
+    """
+
     def value(position, direction, step):
         moved = list(args)
         moved[position] = moved[position] + step * direction
-        return upstream @ forward_kernel(*moved)[0]
+        return upstream @ kernel(*moved)[0]
 
-    checks = [(4, 0, None), (5, 1, None), (6, 2, None)]  # z0, h, sd
-    checks += [(8, 1), (9, 2), (10, 3), (11, 4), (12, 5)]  # initial, delta, props, killed, born
     for check in checks:
         position, which = check[0], check[1]
         if len(check) == 3:
             direction, analytic = 1.0, grads[0][which]
         else:
             direction = rng.normal(size=np.shape(args[position]))
+            if relative:
+                direction = direction * np.abs(args[position])
             analytic = float(np.sum(grads[which] * direction))
         step = 1e-6
         numeric = (value(position, direction, step) - value(position, direction, -step)) / (
@@ -207,26 +219,10 @@ def test_detection_kernel_gradient_matches_finite_differences(data, noise, extra
     outputs = forward_detection_kernel(*args)
     grads = backward_detection_kernel(*args, *outputs[1:], upstream)
 
-    def value(position, direction, step):
-        moved = list(args)
-        moved[position] = moved[position] + step * direction
-        return upstream @ forward_detection_kernel(*moved)[0]
-
     checks = [(4, 0, None), (5, 1, None), (6, 2, None), (8, 3, None)]  # z0, h, sd, limit
     checks += [(9, 1), (10, 2), (11, 3), (12, 4), (13, 5)]  # initial, delta, props, killed, born
-    for check in checks:
-        position, which = check[0], check[1]
-        if len(check) == 3:
-            direction, analytic = 1.0, grads[0][which]
-        else:
-            # Relative steps: a gap's likelihood rests on propagator entries near 0.
-            direction = rng.normal(size=np.shape(args[position])) * np.abs(args[position])
-            analytic = float(np.sum(grads[which] * direction))
-        step = 1e-6
-        numeric = (value(position, direction, step) - value(position, direction, -step)) / (
-            2 * step
-        )
-        assert numeric == pytest.approx(analytic, rel=1e-4, abs=1e-5), position
+    # Relative steps: a gap's likelihood rests on propagator entries near 0.
+    assert_gradient(forward_detection_kernel, args, upstream, grads, checks, rng, relative=True)
 
 
 def test_first_sightings_are_the_formations_under_a_detection_limit(data):
