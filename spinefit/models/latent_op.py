@@ -23,7 +23,7 @@ from spinefit.models.latent_detection_kernel import (
 )
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 
-KERNEL_VERSION = 4
+KERNEL_VERSION = 5
 """Bump when the kernels change (part of the numba cache key)."""
 
 _N_DATA = 4  # present, log_y, extra_var, interval_index: constants, no gradient
@@ -122,77 +122,6 @@ class LatentForwardGrad(_KernelOp):
     """Gradients of z0, h, sd (one vector of 3), initial, delta, props, killed, born."""
 
 
-@register_funcify_default_op_cache_key(LatentForward)
-def _numba_latent_forward(op, **kwargs):
-    additive = op.additive
-
-    @numba_basic.numba_njit
-    def latent_forward(
-        present, log_y, extra_var, interval_index, z0, h, sd, initial, delta, props, killed, born
-    ):
-        return forward_kernel(
-            present,
-            log_y,
-            extra_var,
-            interval_index,
-            z0.item(),
-            h.item(),
-            sd.item(),
-            additive,
-            initial,
-            delta,
-            props,
-            killed,
-            born,
-        )
-
-    return latent_forward, KERNEL_VERSION
-
-
-@register_funcify_default_op_cache_key(LatentForwardGrad)
-def _numba_latent_forward_grad(op, **kwargs):
-    additive = op.additive
-
-    @numba_basic.numba_njit
-    def latent_forward_grad(
-        present,
-        log_y,
-        extra_var,
-        interval_index,
-        z0,
-        h,
-        sd,
-        delta,
-        props,
-        killed,
-        alpha,
-        eps,
-        mass,
-        norm,
-        upstream,
-    ):
-        return backward_kernel(
-            present,
-            log_y,
-            extra_var,
-            interval_index,
-            z0.item(),
-            h.item(),
-            sd.item(),
-            additive,
-            delta,
-            props,
-            killed,
-            alpha,
-            eps,
-            mass,
-            norm,
-            upstream,
-        )
-
-    return latent_forward_grad, KERNEL_VERSION
-
-
 class LatentDetectionForward(_KernelOp):
     """Per-spine log-likelihood of one block with a detection limit.
 
@@ -232,33 +161,55 @@ class LatentDetectionGrad(_KernelOp):
     n_scalars = 4
 
 
-def _register_detection_kernel(op_class, kernel) -> None:
-    """Give a detection-limit Op its numba implementation (the kernel, scalars unboxed)."""
+def _register_kernel(op_class, kernel, with_limit: bool) -> None:
+    """Give a kernel Op its numba implementation (the kernel, with its scalars unboxed).
+
+    ``with_limit``: the Op takes the log detection limit after sd (the detection kernels).
+    """
 
     @register_funcify_default_op_cache_key(op_class)
-    def _numba_detection(op, **kwargs):
+    def _numba_kernel(op, **kwargs):
         additive = op.additive
+        if with_limit:
 
-        @numba_basic.numba_njit
-        def run(present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays):
-            return kernel(
-                present,
-                log_y,
-                extra_var,
-                interval_index,
-                z0.item(),
-                h.item(),
-                sd.item(),
-                additive,
-                limit.item(),
-                *arrays,
-            )
+            @numba_basic.numba_njit
+            def run(present, log_y, extra_var, interval_index, z0, h, sd, limit, *arrays):
+                return kernel(
+                    present,
+                    log_y,
+                    extra_var,
+                    interval_index,
+                    z0.item(),
+                    h.item(),
+                    sd.item(),
+                    additive,
+                    limit.item(),
+                    *arrays,
+                )
+
+        else:
+
+            @numba_basic.numba_njit
+            def run(present, log_y, extra_var, interval_index, z0, h, sd, *arrays):
+                return kernel(
+                    present,
+                    log_y,
+                    extra_var,
+                    interval_index,
+                    z0.item(),
+                    h.item(),
+                    sd.item(),
+                    additive,
+                    *arrays,
+                )
 
         return run, KERNEL_VERSION
 
 
-_register_detection_kernel(LatentDetectionForward, forward_detection_kernel)
-_register_detection_kernel(LatentDetectionGrad, backward_detection_kernel)
+_register_kernel(LatentForward, forward_kernel, with_limit=False)
+_register_kernel(LatentForwardGrad, backward_kernel, with_limit=False)
+_register_kernel(LatentDetectionForward, forward_detection_kernel, with_limit=True)
+_register_kernel(LatentDetectionGrad, backward_detection_kernel, with_limit=True)
 
 
 def block_log_likelihood(
