@@ -6,10 +6,12 @@ measurement below the detection limit (default 0.25, 2.5 θ): a hidden spine is 
 absent from the table, and may come back. Two fits per seed, 2 × (500 + 500): "default"
 (absences read as deaths) and "detection_limit" (`-o detection_limit` at the limit used).
 Prints, per fit, posterior mean / truth and whether the 94% HDI holds the truth for a, b,
-c, d, θ and τ, and appends one JSON line per seed to --out.
+c, d, θ and τ, then the fit's own posterior predictive check (KS and Wasserstein p-values
+of the observed sizes, whether the observed turnover rates sit in the predicted 94%
+intervals, the KS p-value of the one-step PIT), and appends one JSON line per seed to --out.
 
 Usage: python benchmarks/detection_limit_coverage.py SEED [SEED ...] [--limit 0.25]
-[--out runs.jsonl]
+[--fits default detection_limit] [--out runs.jsonl]
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spinefit.check.ppc import stationary_check
+from spinefit.check.stationary import ppc_summary
 from spinefit.models.base import SamplerSettings
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.simulate.synthetic import simulate_time_series
@@ -28,6 +32,8 @@ from spinefit.summary import summarize
 
 NOISE_CV = 0.15
 PARAMETERS = ("a", "b", "c", "d", "detection_threshold", "measurement_cv")
+FITS = {"default": {"detection_limit": "none"}, "detection_limit": {}}
+"""The two fits; "detection_limit" gets the limit used (and read from the data's attrs)."""
 
 
 def counts(data) -> dict:
@@ -41,13 +47,26 @@ def counts(data) -> dict:
     }
 
 
-def run(seed: int, limit: float) -> dict:
+def ppc(tree, seed: int) -> dict:
+    """The fit's own posterior predictive check: p-values and turnover inside its HDI."""
+    body = ppc_summary(stationary_check(tree, draws=100, random_seed=seed))
+    record = {f"{stat}_p": body["stationary"][stat]["p_value"] for stat in ("ks", "wasserstein")}
+    for name in ("elimination_per_day", "formation_per_day"):
+        predicted = body["turnover"][name]["predicted"]
+        crude = body["turnover"][name]["observed"]["crude"]
+        record[f"{name}_inside"] = bool(predicted["hdi_low"] <= crude <= predicted["hdi_high"])
+    record["pit_ks_p"] = body.get("one_step_pit", {}).get("ks_p_value")
+    return record
+
+
+def run(seed: int, limit: float, fits: list[str]) -> dict:
     data, truth = simulate_time_series(
         n_spines=400, random_seed=seed, measurement_cv=NOISE_CV, detection_limit=limit
     )
     truth = truth | {"detection_threshold": truth["threshold"]}
     record = {"seed": seed, "limit": limit, **counts(data), "fits": {}}
-    for name, config in (("default", {}), ("detection_limit", {"detection_limit": limit})):
+    for name in fits:
+        config = FITS[name] | ({"detection_limit": limit} if name == "detection_limit" else {})
         start = time.perf_counter()
         tree = DriftDiffusion(config).fit(
             data,
@@ -67,6 +86,7 @@ def run(seed: int, limit: float) -> dict:
                 "hdi": [s["hdi_low"], s["hdi_high"]],
                 "covered": bool(s["hdi_low"] <= truth[p] <= s["hdi_high"]),
             }
+        fit["ppc"] = ppc(tree, seed)
         record["fits"][name] = fit
     return record
 
@@ -75,11 +95,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--limit", type=float, default=0.25)
+    parser.add_argument("--fits", nargs="+", choices=sorted(FITS), default=list(FITS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/detection_limit.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        record = run(seed, args.limit)
+        record = run(seed, args.limit, args.fits)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         for name, fit in record["fits"].items():
@@ -87,8 +108,12 @@ def main() -> None:
                 f"{p[:9]} {fit[p]['mean'] / fit[p]['truth']:.2f}{'' if fit[p]['covered'] else '*'}"
                 for p in PARAMETERS
             )
+            check = " ".join(
+                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in fit["ppc"].items()
+            )
             print(
-                f"seed {seed} {name:>15}: {ratios} | {fit['divergences']} div, "
+                f"seed {seed} {name:>15}: {ratios} | {check} | {fit['divergences']} div, "
                 f"{fit['seconds']:.0f} s (* = truth outside the 94% HDI)",
                 flush=True,
             )
