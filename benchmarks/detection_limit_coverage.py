@@ -1,7 +1,7 @@
 """Spines lost at θ but seen only above a detection limit: fits with and without the limit.
 
-Each seed simulates the default drift–diffusion run with turnover (400 sites, the default
-sessions, killing at θ = 0.1) with 15% log-normal measurement noise, then hides every
+Each seed simulates the default drift–diffusion run with turnover (400 sites, or --sites;
+the default sessions, killing at θ = 0.1) with 15% log-normal measurement noise, then hides every
 measurement below the detection limit (default 0.25, 2.5 θ): a hidden spine is alive but
 absent from the table, and may come back. Two fits per seed, 2 × (500 + 500): "default"
 (absences read as deaths) and "detection_limit" (`-o detection_limit` at the limit used).
@@ -11,7 +11,7 @@ of the observed sizes, whether the observed turnover rates sit in the predicted 
 intervals, the KS p-value of the one-step PIT), and appends one JSON line per seed to --out.
 
 Usage: python benchmarks/detection_limit_coverage.py SEED [SEED ...] [--limit 0.25]
-[--fits default detection_limit] [--out runs.jsonl]
+[--fits default detection_limit] [--sites 400] [--out runs.jsonl]
 """
 
 from __future__ import annotations
@@ -59,12 +59,12 @@ def ppc(tree, seed: int) -> dict:
     return record
 
 
-def run(seed: int, limit: float, fits: list[str]) -> dict:
+def run(seed: int, limit: float, fits: list[str], sites: int = 400) -> dict:
     data, truth = simulate_time_series(
-        n_spines=400, random_seed=seed, measurement_cv=NOISE_CV, detection_limit=limit
+        n_spines=sites, random_seed=seed, measurement_cv=NOISE_CV, detection_limit=limit
     )
     truth = truth | {"detection_threshold": truth["threshold"]}
-    record = {"seed": seed, "limit": limit, **counts(data), "fits": {}}
+    record = {"seed": seed, "limit": limit, "sites": sites, **counts(data), "fits": {}}
     for name in fits:
         config = FITS[name] | ({"detection_limit": limit} if name == "detection_limit" else {})
         start = time.perf_counter()
@@ -95,12 +95,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--limit", type=float, default=0.25)
+    parser.add_argument("--sites", type=int, default=400)
     parser.add_argument("--fits", nargs="+", choices=sorted(FITS), default=list(FITS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/output/detection_limit.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        record = run(seed, args.limit, args.fits)
+        record = run(seed, args.limit, args.fits, args.sites)
         with open(args.out, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         for name, fit in record["fits"].items():

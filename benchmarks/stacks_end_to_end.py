@@ -39,9 +39,11 @@ estimates. `measure` runs a second time with presence by SNR >= 4 alone
 default hysteresis found absent removed, and "single_cut" fits the single-cut table (the
 twin of "tau").
 
-With --detection, "detection_limit" fits the measured table with `-o detection_limit` at
-the volume at the presence cut that `measure` states (an absent spine may be alive and
-unseen), and "detection_limit_column" does the same with the measured errors.
+Every other fit reads absences as losses (`-o detection_limit=none`). With --detection,
+"detection_limit" fits the measured table with the detection limit `measure` writes in
+its detection_limit column (the volume at the presence cut; `fit`'s default, "auto"): an
+absent spine may be alive and unseen. "detection_limit_column" does the same with the
+measured errors.
 
 Usage: python benchmarks/stacks_end_to_end.py SEED [SEED ...] [--direct] [--decompose]
 [--presence] [--detection] [--only NAMES] [--out runs.jsonl]
@@ -198,8 +200,8 @@ def run(
             _, limit, _ = volume_at_cut(table, DEFAULT_MIN_SNR)
             record["detection_limit"] = limit
             record["killing_threshold"] = dyn["threshold"] * k
-            fits.append(("detection_limit", out, {"detection_limit": limit}))
-            column = {"detection_limit": limit, "measurement_error": "column"}
+            fits.append(("detection_limit", out, {"detection_limit": "auto"}))
+            column = {"detection_limit": "auto", "measurement_error": "column"}
             fits.append(("detection_limit_column", out, column))
         if decompose:
             known = {"measurement_cv": log_sd}
@@ -217,7 +219,7 @@ def run(
                 source,
                 "drift-diffusion",
                 tmp / f"{name}.nc",
-                config=config,
+                config={"detection_limit": "none"} | config,
                 settings=SamplerSettings(
                     draws=500, tune=500, chains=2, random_seed=seed, progressbar=False
                 ),

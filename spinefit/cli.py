@@ -224,7 +224,7 @@ def fit(
     """
     from spinefit.models.base import SamplerSettings
     from spinefit.stats import convergence_warnings
-    from spinefit.workflow import InputOptions, fit_file
+    from spinefit.workflow import InputOptions, data_choices, fit_file
 
     config = _parse_config(option)
     if family is not None:
@@ -280,6 +280,8 @@ def fit(
         if status:
             status.stop()
     if not quiet:
+        for line in data_choices(tree, config):
+            err_console.print(line, markup=False, highlight=False)
         err_console.print(f"saved {out}")
     for warning in convergence_warnings(tree):
         err_console.print(f"spinefit: warning: {warning}", markup=False, highlight=False)

@@ -86,6 +86,11 @@ ATTR_INGESTION_REPORT = "ingestion_report"
 ATTR_DATA_KIND = "data_kind"
 KIND_TIME_SERIES = "time_series"
 KIND_SNAPSHOT = "snapshot"
+ATTR_DETECTION_LIMIT = "detection_limit"
+"""Time-series attribute (and optional long-table column, one value per file): the volume
+below which a living spine is not detected (same units as ``volume``), e.g. the volume at
+``spinefit measure``'s presence cut. A latent-process fit uses it by default
+(``-o detection_limit=auto``)."""
 
 
 def unit_dim(data) -> str:

@@ -19,6 +19,7 @@ from spinefit.io import input_kind, read_any
 from spinefit.models import PER_CONDITION_MODEL, get_model_class
 from spinefit.models.base import SamplerSettings
 from spinefit.results import save_result
+from spinefit.results.names import CONFIG_ATTR, DATA_GROUP
 from spinefit.stats import CONVERGENCE_WARNINGS_ATTR, convergence_problems, sampler_diagnostics
 
 
@@ -260,3 +261,32 @@ def fit_file(
             f"fit did not converge ({'; '.join(problems)}); result saved to {out}"
         )
     return tree
+
+
+def data_choices(tree: xr.DataTree, config: dict[str, Any]) -> list[str]:
+    """Return what a fit took from its data rather than from the user's options.
+
+    Today: the detection limit that ``detection_limit="auto"`` (the default) read from the
+    data (a long table's ``detection_limit`` column, e.g. from ``spinefit measure``).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fitted result.
+    config : dict
+        The options the user gave.
+
+    Returns
+    -------
+    list of str
+        One line per choice, for the CLI to print.
+    """
+    used = json.loads(tree.attrs.get(CONFIG_ATTR, "{}")).get("detection_limit")
+    if used in (None, "none", "auto") or config.get("detection_limit") not in (None, "auto"):
+        return []
+    units = tree[DATA_GROUP].to_dataset()[dims.VOLUME].attrs.get("units", "")
+    return [
+        f"detection limit {float(used):.4g} {units} from the data's detection_limit column: "
+        "an absent spine may be alive and unseen (-o detection_limit=none reads every "
+        "absence as a loss)"
+    ]

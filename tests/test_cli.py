@@ -276,6 +276,27 @@ def test_fit_by_none_ignores_condition_column(tmp_path):
     assert_one_line_error(result, 2, "genotype")
 
 
+def test_fit_takes_the_detection_limit_of_the_table_and_says_so(tmp_path):
+    import pandas as pd
+
+    from spinefit.workflow import data_choices
+
+    table = pd.read_csv(REPO / "data" / "demo_timeseries.csv")
+    table = table[table["spine_id"].isin(table["spine_id"].unique()[::6])]
+    limit = 0.9 * table["volume"][table["volume"] > 0].min()
+    small = tmp_path / "limited.csv"
+    table.assign(detection_limit=limit).to_csv(small, index=False)
+    out = tmp_path / "limited.nc"
+    args = ("--draws", "40", "--tune", "40", "--ess-target", "0", "--seed", "1")
+    result = run("fit", small, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    assert f"detection limit {limit:.4g} " in result.stderr
+    config = json.loads(load_result(out).attrs["spinefit_config"])
+    assert config["detection_limit"] == pytest.approx(limit)
+    # "-o detection_limit=none" turns it off (tests/models/test_latent_op.py), silently.
+    assert data_choices(load_result(out), {"detection_limit": "none"}) == []
+
+
 def test_by_keeps_any_ssem_column(tmp_path):
     table = tmp_path / "syn.csv"
     rows = ["id,pre_root_id,post_root_id,spine_vol_um3,dendrite_id"]

@@ -13,7 +13,7 @@ from spinefit.io.two_photon import read_long_table
 from spinefit.measure import Aperture, measure_stacks
 from spinefit.measure.photometry import _level_excess_var, shaft_peak, spine_photometry
 from spinefit.measure.registration import default_margin, prepare_reference, register
-from spinefit.measure.run import TABLE_COLUMNS
+from spinefit.measure.run import TABLE_COLUMNS, volume_at_cut
 from spinefit.simulate.stacks import CROWDED_SCENE, render_stacks, write_stacks
 
 runner = CliRunner()
@@ -128,6 +128,10 @@ def test_measure_writes_a_table_fit_can_read(small_scene, tmp_path):
     # The long-table reader of `spinefit fit` takes it directly; QC columns are ignored.
     data = read_long_table(out)
     assert data.sizes["session"] == 3
+    # One detection limit for the table, kept as the Dataset's attr for the latent fit.
+    (limit,) = table["detection_limit"].unique()
+    assert limit == pytest.approx(volume_at_cut(table, 4.0)[1], rel=1e-5)
+    assert data.attrs["detection_limit"] == pytest.approx(limit, rel=1e-5)
     np.testing.assert_array_equal(data["time_days"], [0, 2, 5])
     # Shifts: session 0 none, others as rendered (loosely here; see the slow validation).
     first = table[table["time_days"] == 0]
@@ -448,12 +452,14 @@ def test_detection_limit_is_the_volume_at_the_presence_cut():
 
     # Volume per unit SNR 0.25 for every present measurement: 1.0 at the cut of 4.
     table = pd.DataFrame({"volume": [2.0, 4.0, np.nan, 3.0], "snr": [8.0, 16.0, 1.0, 12.0]})
-    (note,) = _detection_limit_note(table, 4.0)
+    assert volume_at_cut(table, 4.0) == pytest.approx((1.0, 1.0, 1.0))
+    (note,) = _detection_limit_note(volume_at_cut(table, 4.0), 4.0)
     assert note.startswith(
-        "volume at the presence cut (SNR 4): median 1 (10–90% of measurements 1–1)"
+        "volume at the presence cut (SNR 4): median 1 (10–90% of measurements 1–1), written "
+        "as the detection_limit column"
     )
-    assert "-o detection_limit=1)" in note
-    assert _detection_limit_note(table.iloc[2:3], 4.0) == []
+    assert volume_at_cut(table.iloc[2:3], 4.0) is None
+    assert _detection_limit_note(None, 4.0) == []
 
 
 def test_min_snr_adjacent_above_min_snr_is_a_one_line_error(small_scene, tmp_path):

@@ -101,8 +101,9 @@ def combine_labelled(
         over the inputs' hashes in order), ``spinefit_version``, ``data_kind``,
         ``combined_labels`` (JSON list), ``size_variable`` (snapshots) and a merged
         ``ingestion_report``: counts summed, dropped rows keep their reason and row and
-        name their file in the detail, notes are prefixed ``"{label}: "``. Other attrs of
-        the inputs are not kept.
+        name their file in the detail, notes are prefixed ``"{label}: "``;
+        ``detection_limit`` when every input has the same one (a note says when they
+        differ). Other attrs of the inputs are not kept.
 
     Raises
     ------
@@ -126,13 +127,35 @@ def combine_labelled(
     _check_by(datasets, labels, by)
     source = "; ".join(_source_of(ds, label) for ds, label in zip(datasets, labels, strict=True))
     report = _merged_report(datasets, labels, by)
+    limit = _common_detection_limit(datasets, labels, report)
     content_hash = _combined_content_hash(datasets)
     if kind == dims.KIND_TIME_SERIES:
         combined = _combine_time_series(datasets, labels, by, report, source, content_hash)
     else:
         combined = _combine_snapshots(datasets, labels, by, report, source, content_hash)
     combined.attrs[ATTR_COMBINED_LABELS] = json.dumps(labels)
+    if limit is not None:
+        combined.attrs[dims.ATTR_DETECTION_LIMIT] = limit
     return combined
+
+
+def _common_detection_limit(
+    datasets: Sequence[xr.Dataset], labels: Sequence[str], report: IngestionReport
+) -> float | None:
+    """Return the inputs' detection limit when all have the same one; else note why not."""
+    limits = [ds.attrs.get(dims.ATTR_DETECTION_LIMIT) for ds in datasets]
+    if all(limit is None for limit in limits):
+        return None
+    if all(limit is not None for limit in limits) and np.allclose(limits, limits[0], rtol=1e-6):
+        return float(limits[0])
+    shown = ", ".join(
+        f"{label} {'none' if limit is None else f'{float(limit):.4g}'}"
+        for label, limit in zip(labels, limits, strict=True)
+    )
+    report.notes.append(
+        f"detection limits differ ({shown}): none kept; give the fit one with -o detection_limit=X"
+    )
+    return None
 
 
 def _merged_report(

@@ -83,7 +83,15 @@ SE_LONG_NAMES = {
 }
 """``long_name`` of each standard-error column the reader keeps."""
 RESERVED_LABEL_NAMES = frozenset(
-    {dims.SPINE, dims.SESSION, dims.SPINE_ID, dims.TIME_DAYS, dims.VOLUME, *UNITS_COLUMNS}
+    {
+        dims.SPINE,
+        dims.SESSION,
+        dims.SPINE_ID,
+        dims.TIME_DAYS,
+        dims.VOLUME,
+        dims.ATTR_DETECTION_LIMIT,
+        *UNITS_COLUMNS,
+    }
 )
 """Names that cannot be extra label columns: they are already columns or coords."""
 
@@ -312,8 +320,9 @@ def read_long_table(
         for name in dims.STANDARD_ERRORS
         if (column := find_column(header, name, source))
     }
+    limit_column = find_column(header, dims.ATTR_DETECTION_LIMIT, source)
     used = {columns.spine, columns.time, columns.volume, *labels.values(), *units_columns}
-    used |= set(se_columns.values())
+    used |= set(se_columns.values()) | {limit_column}
     ignored = [c for c in header if c not in used]
     if ignored:
         report.notes.append(f"ignored columns: {', '.join(ignored)}")
@@ -370,6 +379,15 @@ def read_long_table(
         name: _standard_errors(frame[column], name, keep, present, rows, session_of_row, report)
         for name, column in se_columns.items()
     }
+    limit = None
+    if limit_column is not None:
+        limit = _detection_limit(frame[limit_column], keep, source, limit_column)
+    if limit is not None:
+        attrs[dims.ATTR_DETECTION_LIMIT] = limit
+        report.notes.append(
+            f"detection limit {limit:.4g} {units} (column '{limit_column}'): a latent-process "
+            "fit reads an absent spine as dead or alive and unseen below it"
+        )
     dataset = time_series_dataset(
         matrix, [str(s) for s in spine_ids], sessions, coords, units, report, attrs
     )
@@ -380,6 +398,37 @@ def read_long_table(
             {"units": units, "long_name": SE_LONG_NAMES[name]},
         )
     return dataset
+
+
+def _detection_limit(cells: pd.Series, keep: np.ndarray, source: str, column: str) -> float | None:
+    """Return the one detection limit of a long table's column (None if every cell is empty).
+
+    Raises DataError at the first cell of a kept row that is not a positive number, or
+    that differs from the first one (relative tolerance 1e-6).
+    """
+    values, _, bad = split_value_and_unit(cells)
+    written = cells.astype(str).str.strip().ne("").to_numpy() & cells.notna().to_numpy()
+    first: tuple[float, int] | None = None
+    for position in np.flatnonzero(keep & written):
+        value = values[position]
+        if bad[position] or not (np.isfinite(value) and value > 0):
+            raise DataError(
+                f"detection limit {shown_cell(cells.iloc[position])} is not a positive number",
+                source=source,
+                row=int(position) + 1,
+                column=column,
+            )
+        if first is None:
+            first = (float(value), int(position) + 1)
+        elif not np.isclose(value, first[0], rtol=1e-6, atol=0.0):
+            raise DataError(
+                f"detection limit {value:g} here but {first[0]:g} at row {first[1]}: the "
+                "column must hold one value per file (or give the fit -o detection_limit=X)",
+                source=source,
+                row=int(position) + 1,
+                column=column,
+            )
+    return None if first is None else first[0]
 
 
 def _standard_errors(

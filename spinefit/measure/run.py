@@ -14,7 +14,9 @@ Steps, one session at a time (memory holds one plane, the registration window of
 The output table has one row per spine and session: ``spine_id, time_days, volume`` (the
 long table that ``spinefit fit`` reads; empty volume = absent) and the QC columns
 ``volume_se, volume_se_session, snr, shift_x, shift_y, shift_z, integral, shaft_peak,
-inside_fraction``.
+inside_fraction``, and ``detection_limit``: the volume at the presence cut
+(:func:`volume_at_cut`, one value for the table), which ``spinefit fit`` reads so that the
+latent-process model takes an absent spine for dead or alive and unseen below it.
 
 ``volume_se`` is one measurement's standard error: shot and read noise, the shaft peak's
 error, and the error from the background's spatial structure around the spine.
@@ -84,6 +86,7 @@ TABLE_COLUMNS = (
     "integral",
     "shaft_peak",
     "inside_fraction",
+    "detection_limit",
 )
 
 
@@ -330,7 +333,9 @@ def measure_stacks(
             "spatial error added (volume_se_session: the spread alone), frames per session "
             f"{frames}"
         )
-    notes += _detection_limit_note(table, min_snr)
+    cut = volume_at_cut(table, min_snr)
+    table["detection_limit"] = np.nan if cut is None else cut[1]
+    notes += _detection_limit_note(cut, min_snr)
     notes += _crowded_note(roi_table, aperture)
     settings = {
         "aperture": {
@@ -523,18 +528,17 @@ def volume_at_cut(table: pd.DataFrame, min_snr: float) -> tuple[float, float, fl
     return float(low), float(median), float(high)
 
 
-def _detection_limit_note(table: pd.DataFrame, min_snr: float) -> list[str]:
+def _detection_limit_note(cut: tuple[float, float, float] | None, min_snr: float) -> list[str]:
     """State the volume at the presence cut: the smallest volume found reliably."""
-    cut = volume_at_cut(table, min_snr)
     if cut is None:
         return []
     low, median, high = cut
     return [
         f"volume at the presence cut (SNR {min_snr:g}): median {median:.3g} (10–90% of "
-        f"measurements {low:.3g}–{high:.3g}); smaller spines are mostly missed, so an absent "
-        "spine may be alive: give the fit this detection limit (-o "
-        f"detection_limit={median:.3g}), or the latent model reads every absence as a loss "
-        "and places its threshold θ just below the smallest volume"
+        f"measurements {low:.3g}–{high:.3g}), written as the detection_limit column; "
+        "smaller spines are mostly missed, so an absent spine may be alive: the latent fit "
+        "reads the limit from the table (-o detection_limit=none reads every absence as a "
+        "loss and places the threshold θ just below the smallest volume)"
     ]
 
 

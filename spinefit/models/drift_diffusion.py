@@ -59,6 +59,7 @@ from spinefit.models.latent_likelihood import (
     known_errors,
     prepare_for_config,
     prepare_latent,
+    resolve_detection_limit,
 )
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
 from spinefit.models.prior_scales import check_prior_scales
@@ -171,9 +172,12 @@ class DriftDiffusion(SpineModel):
         ``family_options``), ``pool_animals`` (partial pooling of a, b and log d across
         animals, non-centred), ``n_substeps`` (Runge–Kutta sub-steps per interval for
         families without exact moments), ``detection_threshold`` (None, "auto" or a size;
-        see :meth:`detection_threshold`), ``detection_limit`` (latent likelihood: None, or
-        the size below which a living spine's measurement is not detected, so that an
-        absent spine may be alive; see :mod:`spinefit.models.latent_detection_kernel`),
+        see :meth:`detection_threshold`), ``detection_limit`` (latent likelihood: the size
+        below which a living spine's measurement is not detected, so that an absent spine
+        may be alive, see :mod:`spinefit.models.latent_detection_kernel`; default "auto",
+        the data's limit (a long table's ``detection_limit`` column, as ``spinefit
+        measure`` writes it) when it has one, else none; "none" reads every absence as a
+        loss),
         ``prior_scales`` (latent likelihood: None to set
         the priors' scales from the data, or the values of :func:`prior_scales_of` of
         another data set, so that several fits share one prior; simulation-based
@@ -193,7 +197,7 @@ class DriftDiffusion(SpineModel):
         "pool_animals": False,
         "n_substeps": 16,
         "detection_threshold": None,
-        "detection_limit": None,
+        "detection_limit": "auto",
         "measurement_cv": None,
         "noise": "multiplicative",
         "measurement_error": "none",
@@ -225,7 +229,7 @@ class DriftDiffusion(SpineModel):
             raise ConfigError("prior_scales needs the latent likelihood")
         if self.config["grid_top"] not in (None, "none", "auto") and not self.latent:
             raise ConfigError("grid_top needs the latent likelihood")
-        if self.config["detection_limit"] not in (None, "none") and not self.latent:
+        if self.config["detection_limit"] not in (None, "none", "auto") and not self.latent:
             raise ConfigError("detection_limit needs the latent likelihood")
         if self.latent:
             self._check_latent_options()
@@ -256,6 +260,8 @@ class DriftDiffusion(SpineModel):
             )
         for key in ("detection_threshold", "detection_limit", "measurement_cv"):
             value = config[key]
+            if key == "detection_limit" and value == "auto":
+                continue
             if value in (None, "none", "estimate"):
                 config[key] = None
                 continue
@@ -296,11 +302,15 @@ class DriftDiffusion(SpineModel):
             )
         if self.latent:
             limit = self.config["detection_limit"]
-            theta = (
-                "ln(θ/y_min) ~ Normal(−0.3, 0.3)"
-                if limit is None
-                else f"ln(θ/θ_d) ~ Normal(−0.5, 0.5) below the detection limit θ_d = {limit:g}"
-            )
+            if limit is None:
+                theta = "ln(θ/y_min) ~ Normal(−0.3, 0.3)"
+            elif limit == "auto":
+                theta = (
+                    "ln(θ/θ_d) ~ Normal(−0.5, 0.5) below the data's detection limit θ_d, "
+                    "else ln(θ/y_min) ~ Normal(−0.3, 0.3)"
+                )
+            else:
+                theta = f"ln(θ/θ_d) ~ Normal(−0.5, 0.5) below the detection limit θ_d = {limit:g}"
             priors += (
                 f"; θ: {theta} (or fixed); τ ~ HalfNormal(0.2) (or "
                 "fixed); birth log-median ~ Normal(mean log size of new spines, 1), birth log "
@@ -344,6 +354,18 @@ class DriftDiffusion(SpineModel):
             "priors": priors,
         }
 
+    def prepare(self, data: xr.Dataset) -> xr.Dataset:
+        """Take the detection limit from the data for ``detection_limit="auto"``.
+
+        The saved config then holds the limit the fit used (None with the moments
+        likelihood, which has no detection limit).
+        """
+        if self.latent:
+            resolve_detection_limit(self.config, data)
+        elif self.config["detection_limit"] == "auto":
+            self.config["detection_limit"] = None
+        return data
+
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset."""
         if self.latent:
@@ -351,6 +373,7 @@ class DriftDiffusion(SpineModel):
         return self._build_moments(data)
 
     def _build_latent(self, data: xr.Dataset) -> pm.Model:
+        resolve_detection_limit(self.config, data)
         trans = transitions(data)
         if trans.sizes[dims.TRANSITION] < 5:
             raise DataError(

@@ -66,7 +66,11 @@ from spinefit.models.condition_quantities import (
 from spinefit.models.drift_diffusion import DriftDiffusion, configure_family, record_family
 from spinefit.models.family_comparison import pointwise_loo
 from spinefit.models.killed_grid import pytensor_namespace
-from spinefit.models.latent_likelihood import known_errors, prepare_latent
+from spinefit.models.latent_likelihood import (
+    known_errors,
+    prepare_latent,
+    resolve_detection_limit,
+)
 from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import add_turnover_counts
@@ -158,7 +162,7 @@ class ConditionalDriftDiffusion(SpineModel):
         "n_substeps": 16,
         "likelihood": "latent",
         "detection_threshold": None,
-        "detection_limit": None,
+        "detection_limit": "auto",
         "measurement_cv": None,
         "noise": "multiplicative",
         "measurement_error": "none",
@@ -243,9 +247,13 @@ class ConditionalDriftDiffusion(SpineModel):
         """Mark sessions a condition did not image, so they are not read as absence.
 
         The transitions, turnover and the pooled model of the LOO comparison then all use
-        the same consecutive imaged sessions of each condition.
+        the same consecutive imaged sessions of each condition. The detection limit
+        "auto" becomes the data's (see :meth:`DriftDiffusion.prepare`).
         """
-        return imaged_by_group(data, condition_labels(data, self.config["by"]))
+        data = imaged_by_group(data, condition_labels(data, self.config["by"]))
+        self.single.prepare(data)
+        self.config["detection_limit"] = self.single.config["detection_limit"]
+        return data
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset with a condition coord."""
@@ -255,6 +263,7 @@ class ConditionalDriftDiffusion(SpineModel):
 
     def _build_latent(self, data: xr.Dataset) -> pm.Model:
         """Latent-process likelihood: one killed process per animal (or condition), shared θ, τ."""
+        resolve_detection_limit(self.config, data)
         conditions = condition_labels(data, self.config["by"])
         labels, condition_of_spine = np.unique(conditions, return_inverse=True)
         self._check_reference(labels)

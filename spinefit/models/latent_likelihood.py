@@ -65,6 +65,20 @@ def known_errors(config: dict[str, Any]) -> bool:
     return value == "column"
 
 
+def resolve_detection_limit(config: dict[str, Any], data: xr.Dataset) -> None:
+    """Replace a latent config's ``detection_limit="auto"`` by the data's limit, in place.
+
+    The data's limit is its ``detection_limit`` attr (:data:`spinefit.dims.ATTR_DETECTION_LIMIT`:
+    a long table's ``detection_limit`` column, e.g. the volume at ``spinefit measure``'s
+    presence cut); None when the data have none. A number or None is left as it is, so the
+    call is idempotent and the saved config holds the limit the fit used.
+    """
+    if config.get("detection_limit") != "auto":
+        return
+    limit = data.attrs.get(dims.ATTR_DETECTION_LIMIT)
+    config["detection_limit"] = None if limit is None else float(limit)
+
+
 @dataclass
 class LatentBlock:
     """One imaging block (spines sharing their imaged sessions), prepared for the forward pass.

@@ -183,7 +183,11 @@ def add_grouped_latent_likelihood(
     if prior:
         log_min = float(np.log(prior["min_size"] / reference.scale))
     limit = config.get("detection_limit")
-    log_limit = None if limit is None else np.log(float(limit)) - pt.log(s)
+    if limit == "auto":
+        raise ValueError("detection_limit 'auto' must be resolved from the data before building")
+    log_limit = None
+    if limit is not None:  # a container too: batch rows may differ in their limits
+        log_limit = pt.log(data("latent_detection_limit", float(limit))) - pt.log(s)
     fixed_threshold = config.get("detection_threshold")
     if fixed_threshold is None and log_limit is not None:
         offset = pm.Normal("threshold_log_offset", *THRESHOLD_BELOW_LIMIT_PRIOR)

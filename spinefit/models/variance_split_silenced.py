@@ -230,13 +230,14 @@ def _build_silenced_latent(
     """Latent-process model: one killed, noisy process per treatment, shared θ and τ."""
     from spinefit.models.drift_diffusion import DriftDiffusion
     from spinefit.models.killed_grid import pytensor_namespace
-    from spinefit.models.latent_likelihood import prepare_latent
+    from spinefit.models.latent_likelihood import prepare_latent, resolve_detection_limit
     from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
 
     trans = treatment_transitions(data, config)  # checks labels and transition counts
     options = DriftDiffusion(
         {k: config[k] for k in LATENT_KEYS if k in config} | {"likelihood": "latent"}
     ).config
+    resolve_detection_limit(options, data)  # the data's limit, when they have one
     s = size_scale(data, config)
     treatment = data[dims.TREATMENT].values.astype(str)
     keep = np.flatnonzero(np.isin(treatment, labels))

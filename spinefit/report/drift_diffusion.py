@@ -138,7 +138,13 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     if model.config["family"] == "spline":
         curve_body += paragraph(SPLINE_FIXED_POINT_BIAS)
     if dims.VOLUME_SE in data:  # measured volumes with their errors, as `measure` writes
-        curve_body += paragraph(MEASURED_VOLUME_BIAS)
+        limit = model.config.get("detection_limit")
+        used = (
+            "This fit used no detection limit."
+            if limit in (None, "none", "auto")
+            else f"This fit used the detection limit θ_d = {float(limit):.4g} {units}."
+        )
+        curve_body += paragraph(f"{MEASURED_VOLUME_BIAS} {used}")
     curve_body += tail_html(dynamics["tail"], units)
     curve_body += table_html(
         ["bin centre", "transitions", "mean Δw/Δt", "SD Δw/√Δt"],

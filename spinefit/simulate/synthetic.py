@@ -102,7 +102,9 @@ def simulate_time_series(
     detection_limit : float, optional
         Measured sizes below it are not seen: written as absent, although the spine lives
         on and may be seen again (as an imaging lab's presence cut does). Spines never seen
-        are dropped. None: presence follows the true size.
+        are dropped. The limit is kept as the Dataset's ``detection_limit`` attr, which a
+        latent fit uses by default (as it does a ``spinefit measure`` table's column).
+        None: presence follows the true size.
     **kw
         Passed on to :func:`spinefit.simulate.particles.simulate_particles`: ``dt``,
         ``burn_in_days``, ``initial``, ``labels``, ``volume_units``, ``spine_id_prefix``.
@@ -155,6 +157,7 @@ def simulate_time_series(
         if not detection_limit > 0:
             raise ConfigError(f"detection_limit must be > 0, got {detection_limit}")
         dataset = _hide_below(dataset, float(detection_limit))
+        dataset.attrs[dims.ATTR_DETECTION_LIMIT] = float(detection_limit)
     full_truth: dict[str, Any] = dict(params)
     if detection_limit is not None:
         full_truth["detection_limit"] = float(detection_limit)

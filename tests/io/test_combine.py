@@ -183,6 +183,17 @@ def test_same_session_times_are_not_padded(write_text):
     assert dims.IMAGED not in both.variables
 
 
+def test_a_shared_detection_limit_is_kept_and_different_ones_are_noted(write_text):
+    header = "spine_id,time_days,volume,detection_limit\n"
+    first = read_long_table(write_text("1.csv", header + "a,0,1,0.2\n"))
+    second = read_long_table(write_text("2.csv", header + "a,0,3,0.2\n"))
+    third = read_long_table(write_text("3.csv", header + "a,0,3,0.4\n"))
+    assert combine_labelled([first, second], ["x", "y"]).attrs[dims.ATTR_DETECTION_LIMIT] == 0.2
+    mixed = combine_labelled([first, third], ["x", "z"])
+    assert dims.ATTR_DETECTION_LIMIT not in mixed.attrs
+    assert "detection limits differ (x 0.2, z 0.4)" in " ".join(report_of(mixed).notes)
+
+
 def test_long_table_and_wide_matrix_combine(write_text):
     long = read_long_table(write_text("l.csv", "spine_id,time_days,volume\na,0,1\na,4,2\n"))
     wide = read_wide_matrix(write_text("w.csv", "spine_id,0,4\na,5,6\n"))

@@ -72,6 +72,33 @@ def test_long_table_keeps_the_session_part_of_the_errors(write_text):
     assert not any("ignored columns" in note for note in report_of(ds).notes)
 
 
+def test_long_table_detection_limit_column_is_one_attr(write_text):
+    """measure writes the volume at its presence cut on every row; blank cells are allowed."""
+    text = "spine_id,time_days,volume,detection_limit\na,0,1.0,0.3\na,4,,\nb,0,0.5,0.3\n"
+    ds = read_long_table(write_text("limit.csv", text))
+    assert ds.attrs[dims.ATTR_DETECTION_LIMIT] == 0.3
+    notes = report_of(ds).notes
+    assert any(note.startswith("detection limit 0.3 ") for note in notes)
+    assert not any("ignored columns" in note for note in notes)
+    blank = "spine_id,time_days,volume,detection_limit\na,0,1.0,\n"
+    assert dims.ATTR_DETECTION_LIMIT not in read_long_table(write_text("b.csv", blank)).attrs
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (("0.3", "0.4"), "detection limit 0.4 here but 0.3 at row 1: the column must hold one"),
+        (("0.3", "-1"), "detection limit '-1' is not a positive number"),
+        (("0.3", "x"), "detection limit 'x' is not a positive number"),
+    ],
+)
+def test_long_table_detection_limit_must_be_one_positive_number(write_text, cells, message):
+    text = f"spine_id,time_days,volume,detection_limit\na,0,1.0,{cells[0]}\nb,0,2,{cells[1]}\n"
+    with pytest.raises(DataError, match=message) as error:
+        read_long_table(write_text("limit.csv", text))
+    assert error.value.row == 2 and error.value.column == "detection_limit"
+
+
 def test_long_table_attrs(write_text):
     path = write_text("long.csv", LONG)
     ds = read_long_table(path)

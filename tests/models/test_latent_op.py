@@ -248,3 +248,49 @@ def test_detection_limit_needs_a_positive_size_and_the_latent_likelihood():
         DriftDiffusion({"detection_limit": 0.3, "likelihood": "moments"})
     text = DriftDiffusion({"detection_limit": 0.3}).describe()
     assert "θ_d = 0.3" in text["priors"] and r"\theta_d" in text["likelihood"]
+
+
+def test_detection_limit_auto_takes_the_data_limit(data):
+    """The default "auto" uses the data's detection_limit attr (a measure table's column)."""
+    limited = data.assign_attrs(detection_limit=0.3)
+    model = DriftDiffusion()
+    assert model.config["detection_limit"] == "auto"
+    assert "data's detection limit" in model.describe()["priors"]
+    model.prepare(limited)
+    assert model.config["detection_limit"] == 0.3
+    explicit = DriftDiffusion({"detection_limit": 0.3}).build(limited)
+    auto = DriftDiffusion().build(limited)
+    point = explicit.initial_point()
+    assert auto.compile_logp()(point) == pytest.approx(explicit.compile_logp()(point), rel=1e-12)
+    # "none" reads every absence as a loss; the moments likelihood has no limit.
+    off = DriftDiffusion({"detection_limit": "none"})
+    off.prepare(limited)
+    assert off.config["detection_limit"] is None
+    assert "threshold_log_offset" in off.build(limited).named_vars
+    moments = DriftDiffusion({"likelihood": "moments"})
+    moments.prepare(limited)
+    assert moments.config["detection_limit"] is None
+    # Without the attr, "auto" is no limit.
+    plain = DriftDiffusion()
+    plain.prepare(data)
+    assert plain.config["detection_limit"] is None
+
+
+def test_detection_limit_model_does_not_depend_on_the_volume_unit(data):
+    """µm³ or nm³: the same data and limit in another unit give the same posterior.
+
+    The log density may differ by a constant (the unit's Jacobian), never by a point's
+    parameters; the sampled parameters are in units of the data's size scale.
+    """
+    limited = data.assign_attrs(detection_limit=0.3)
+    scaled = limited.copy()
+    scaled["volume"] = limited["volume"] * 1e9
+    scaled.attrs["detection_limit"] = 0.3e9
+    first, second = DriftDiffusion().build(limited), DriftDiffusion().build(scaled)
+    point = first.initial_point()
+    moved = {k: v + 0.1 for k, v in point.items()}
+    logp_first, logp_second = first.compile_logp(), second.compile_logp()
+    assert logp_first(point) - logp_second(point) == pytest.approx(
+        logp_first(moved) - logp_second(moved), abs=1e-4
+    )
+    assert logp_first(point) != pytest.approx(logp_first(moved), abs=1e-3)
