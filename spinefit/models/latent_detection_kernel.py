@@ -321,25 +321,40 @@ def detection_log_likelihood(dyn, block, log_limit: float, noise: str = "multipl
     Returns
     -------
     numpy.ndarray (R,)
-        As the first output of :func:`forward_detection_kernel`.
+        The first output of :func:`forward_detection_kernel`, with the size at a first
+        sighting after the first session scored given that the spine was seen: minus
+        ln P(seen | born within the interval), as in
+        :func:`spinefit.models.latent_op.block_log_likelihood` (the count of first
+        sightings is the thinned Poisson term, so the kernel's density would count
+        P(seen) twice).
     """
     from spinefit.models.killed_grid import NOISE_FLOOR
 
     op = dyn.op
     per_interval = [dyn.interval(t) for t in block.intervals]
-    return forward_detection_kernel(
-        block.present.astype(np.int8),
-        np.asarray(block.log_y, dtype=float),
-        np.asarray(block.extra_var, dtype=float),
-        np.asarray(block.interval_index, dtype=np.int64),
-        float(op.z[0]),
-        float(op.h),
-        float(np.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2)),
-        noise == "additive",
-        float(log_limit),
-        dyn.initial,
-        op.delta,
-        np.stack([p[0] for p in per_interval]),
-        np.stack([p[1] for p in per_interval]),
-        np.stack([p[2] for p in per_interval]),
-    )[0]
+    sd = float(np.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2))
+    seen = (
+        1.0 - unseen_probability(op.z[0], op.h, sd, noise == "additive", log_limit, op.n_nodes)[0]
+    )
+    log_seen = np.log(np.maximum([(p[2] * op.delta) @ seen for p in per_interval], 1e-300))
+    entry = block.entry_interval
+    correction = np.where(entry >= 0, log_seen[np.maximum(entry, 0)], 0.0)
+    return (
+        forward_detection_kernel(
+            block.present.astype(np.int8),
+            np.asarray(block.log_y, dtype=float),
+            np.asarray(block.extra_var, dtype=float),
+            np.asarray(block.interval_index, dtype=np.int64),
+            float(op.z[0]),
+            float(op.h),
+            sd,
+            noise == "additive",
+            float(log_limit),
+            dyn.initial,
+            op.delta,
+            np.stack([p[0] for p in per_interval]),
+            np.stack([p[1] for p in per_interval]),
+            np.stack([p[2] for p in per_interval]),
+        )[0]
+        - correction
+    )

@@ -103,6 +103,9 @@ class LatentBlock:
     first_seen : ndarray (K-1,)
         Spines seen for the first time at the end of each interval (formations when a
         detection limit makes a gap an unseen, living spine).
+    entry_interval : ndarray (R,) of int
+        Per spine, the index into ``intervals`` of the interval that ends at its first
+        sighting; -1 for spines seen at the first session (whose size is conditioned on).
     extra_var : ndarray (R, K)
         Known per-observation noise variance (log size, or units of s² for additive
         noise), added to τ²; 0 where none is given.
@@ -118,6 +121,7 @@ class LatentBlock:
     present_start: np.ndarray = field(init=False)
     formed: np.ndarray = field(init=False)
     first_seen: np.ndarray = field(init=False)
+    entry_interval: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         if self.extra_var is None:
@@ -128,6 +132,9 @@ class LatentBlock:
         self.formed = (~start & end).sum(axis=0)
         seen_before = np.maximum.accumulate(self.present, axis=1)[:, :-1]
         self.first_seen = (~seen_before & end).sum(axis=0)
+        first = np.argmax(self.present, axis=1)
+        index = np.asarray(self.interval_index, dtype=np.int64)
+        self.entry_interval = np.where(first > 0, index[np.maximum(first - 1, 0)], -1)
 
     @property
     def scored(self) -> np.ndarray:

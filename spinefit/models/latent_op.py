@@ -268,7 +268,12 @@ def block_log_likelihood(
         log_limit = pt.as_tensor_variable(log_limit).astype("float64")
         log_lik = LatentDetectionForward(noise == "additive")(*inputs, log_limit, *arrays)[0]
         seen = 1.0 - unseen_probability(op.z, log_limit, sd, noise)
-        log_survival = log_survival + pt.log(pt.maximum((born * op.delta) @ seen, 1e-300))
+        log_seen = pt.log(pt.maximum((born * op.delta) @ seen, 1e-300))
+        # The first sighting's size is scored given that it was seen: its count is the
+        # thinned Poisson term, so the kernel's p(y) is divided by P(seen | newborn).
+        entry = data(f"{name}_entry_interval", block.entry_interval.astype(np.int64))
+        log_lik = log_lik - pt.switch(pt.ge(entry, 0), log_seen[pt.maximum(entry, 0)], 0.0)
+        log_survival = log_survival + log_seen
     return log_lik, log_survival[pt.as_tensor_variable(index)]
 
 
