@@ -27,6 +27,7 @@ from spinefit.check.ppc import stationary_check
 from spinefit.check.stationary import ppc_summary
 from spinefit.models.base import SamplerSettings
 from spinefit.models.drift_diffusion import DriftDiffusion
+from spinefit.models.latent_likelihood import gap_cells
 from spinefit.simulate.synthetic import simulate_time_series
 from spinefit.summary import summarize
 
@@ -39,12 +40,7 @@ FITS = {"default": {"detection_limit": "none"}, "detection_limit": {}}
 def counts(data) -> dict:
     """Spines, and absent cells between two sightings (hidden, living spines)."""
     present = np.isfinite(data["volume"].to_numpy())
-    seen_before = np.maximum.accumulate(present, axis=1)
-    seen_after = np.maximum.accumulate(present[:, ::-1], axis=1)[:, ::-1]
-    return {
-        "n_spines": int(present.shape[0]),
-        "gap_cells": int((seen_before & seen_after & ~present).sum()),
-    }
+    return {"n_spines": int(present.shape[0]), "gap_cells": int(gap_cells(present).sum())}
 
 
 def ppc(tree, seed: int) -> dict:

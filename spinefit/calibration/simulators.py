@@ -598,10 +598,10 @@ def simulate_latent_chain(
         state or propagator); such draws are rejected anyway.
     """
     from spinefit.models.killed_grid import (
-        NOISE_FLOOR,
         NUMPY,
         grid_operator,
         lognormal_nodes,
+        total_noise_sd,
     )
     from spinefit.models.latent_likelihood import dynamics
 
@@ -661,7 +661,7 @@ def simulate_latent_chain(
             rows.append(new)
     nodes = np.concatenate(rows)
     present = nodes >= 0
-    noise_sd = np.sqrt(p["measurement_cv"] ** 2 + NOISE_FLOOR**2)
+    noise_sd = total_noise_sd(p["measurement_cv"])
     log_true = op.z[np.where(present, nodes, 0)] + op.h * (rng.random(nodes.shape) - 0.5)
     log_y = log_true + noise_sd * rng.standard_normal(nodes.shape)
     volume = np.where(present, np.exp(log_y), np.nan)

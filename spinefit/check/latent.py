@@ -45,8 +45,12 @@ from spinefit.check.stationary import (
     replicate_statistics,
 )
 from spinefit.errors import DataError
-from spinefit.models.killed_grid import NOISE_FLOOR, log_emission
-from spinefit.models.latent_likelihood import forward, prepare_for_config
+from spinefit.models.killed_grid import log_emission, total_noise_sd
+from spinefit.models.latent_likelihood import (
+    forward,
+    prepare_for_config,
+    resolve_detection_limit,
+)
 from spinefit.models.latent_op import unseen_probability
 from spinefit.models.latent_process import draw_dicts, draw_names, numpy_dynamics
 from spinefit.results.names import DATA_GROUP
@@ -99,6 +103,7 @@ def latent_stationary_check(
         density.
     """
     data = tree[DATA_GROUP].to_dataset()
+    resolve_detection_limit(model.config, data)  # a config without the key: as the fit did
     units = data[dims.VOLUME].attrs.get("units", dims.DEFAULT_VOLUME_UNITS)
     observed, _ = observed_sizes(data)
     if observed.size < 10:
@@ -242,7 +247,7 @@ def _interval_turnover(
     op = dyn.op
     seen = np.ones(op.delta.shape)
     if log_limit is not None:
-        sd = float(np.sqrt(dyn.noise_sd**2 + NOISE_FLOOR**2))
+        sd = float(total_noise_sd(dyn.noise_sd))
         seen = 1.0 - unseen_probability(op.z, log_limit, sd, ld.noise)
     at_risk = dyn.initial * seen
     at_risk = at_risk / float(at_risk @ op.delta)

@@ -65,6 +65,7 @@ make the likelihood a cliff in θ at the smallest observed size (every observati
 above it), and NUTS diverged on that cliff (26 of 2000 draws on the demo).
 """
 
+
 BIRTH_SPREAD_FLOOR = 0.05
 """Smallest log SD of the birth-size law: sqrt(σ_b² + 0.05²).
 
@@ -76,6 +77,20 @@ diverged there (all 15 divergences of a 2000-draw demo fit had σ_b < 0.02).
 
 MIN_DIFFUSION = 1e-10
 """Floor of :math:`D` (1/day), so that a zero-noise proposal has finite rates."""
+
+
+def total_noise_sd(noise_sd, xp=np):
+    """Return the emission's noise SD, sqrt(τ² + :data:`NOISE_FLOOR`²) (numpy or PyTensor).
+
+    Parameters
+    ----------
+    noise_sd : float, array or TensorVariable
+        τ (log size, or units of s for additive noise), with any known errors added in
+        quadrature.
+    xp : module
+        ``numpy`` or ``pytensor.tensor``.
+    """
+    return xp.sqrt(noise_sd**2 + NOISE_FLOOR**2)
 
 
 def _numpy_namespace() -> SimpleNamespace:
@@ -397,7 +412,7 @@ def log_emission(op: GridOperator, log_y, noise_sd, noise: str = "multiplicative
         Log density of log y (multiplicative) or of y (additive) given each node.
     """
     xp = op.xp
-    sd = xp.sqrt(noise_sd**2 + NOISE_FLOOR**2)
+    sd = total_noise_sd(noise_sd, xp)
     sd = sd[:, None] if getattr(noise_sd, "ndim", 0) == 1 else sd
     edges = op.z[0] + op.h * (np.arange(op.n_nodes + 1, dtype=float) - 0.5)
     if noise == "additive":

@@ -34,11 +34,11 @@ from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.transitions import imaging_blocks
 from spinefit.models.killed_grid import (
-    NOISE_FLOOR,
     NUMPY,
     GridOperator,
     log_emission,
     normal_sf,
+    total_noise_sd,
 )
 
 TOP_MARGIN = 0.7
@@ -77,6 +77,16 @@ def resolve_detection_limit(config: dict[str, Any], data: xr.Dataset) -> None:
         return
     limit = data.attrs.get(dims.ATTR_DETECTION_LIMIT)
     config["detection_limit"] = None if limit is None else float(limit)
+
+
+def gap_cells(present: np.ndarray) -> np.ndarray:
+    """Return the absent cells between two sightings of a spine (spine × session, bool).
+
+    With a detection limit such a cell is a living spine that was not seen.
+    """
+    seen_before = np.maximum.accumulate(present, axis=1)
+    seen_after = np.maximum.accumulate(present[:, ::-1], axis=1)[:, ::-1]
+    return seen_before & seen_after & ~present
 
 
 @dataclass
@@ -501,7 +511,7 @@ def _normal_partial_integral(u):
 
 def _pit(op: GridOperator, candidate, log_y, noise_sd, noise: str) -> np.ndarray:
     """Predictive CDF at each observation given its predicted latent law (numpy)."""
-    sd = np.sqrt(np.asarray(noise_sd) ** 2 + NOISE_FLOOR**2)
+    sd = total_noise_sd(np.asarray(noise_sd))
     sd = sd[:, None] if sd.ndim == 1 else sd
     weights = candidate * op.delta
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from spinefit.models.drift_diffusion import DriftDiffusion
-from spinefit.models.killed_grid import NOISE_FLOOR, grid_operator, lognormal_nodes
+from spinefit.models.killed_grid import grid_operator, lognormal_nodes, total_noise_sd
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
-from spinefit.models.latent_likelihood import dynamics, forward, prepare_latent
+from spinefit.models.latent_likelihood import dynamics, forward, gap_cells, prepare_latent
 from spinefit.simulate.synthetic import simulate_time_series
 
 pytestmark = pytest.mark.fast
@@ -44,7 +44,7 @@ def kernel_inputs(data, noise, log_threshold=LOG_THRESHOLD, noise_sd=0.1, extra_
         block.interval_index.astype(np.int64),
         float(op.z[0]),
         float(op.h),
-        float(np.sqrt(noise_sd**2 + NOISE_FLOOR**2)),
+        float(total_noise_sd(noise_sd)),
         noise == "additive",
         dyn.initial,
         op.delta,
@@ -180,9 +180,7 @@ def test_detection_kernel_without_unseen_spines_is_the_killed_model(data):
 
     args, _, _ = kernel_inputs(data, "multiplicative")
     present = with_gaps(args)
-    seen = np.maximum.accumulate(present, axis=1)
-    later = np.maximum.accumulate(present[:, ::-1], axis=1)[:, ::-1]
-    no_gap = ~(seen & later & ~present).any(axis=1)
+    no_gap = ~gap_cells(present).any(axis=1)
     assert no_gap.sum() > 50 and (~no_gap).any()
     killed_model = forward_kernel(*args)[0]
     detection = forward_detection_kernel(*detection_args(args, -50.0))[0]
