@@ -408,27 +408,24 @@ def _detection_limit(cells: pd.Series, keep: np.ndarray, source: str, column: st
     """
     values, _, bad = split_value_and_unit(cells)
     written = cells.astype(str).str.strip().ne("").to_numpy() & cells.notna().to_numpy()
-    first: tuple[float, int] | None = None
-    for position in np.flatnonzero(keep & written):
-        value = values[position]
-        if bad[position] or not (np.isfinite(value) and value > 0):
-            raise DataError(
-                f"detection limit {shown_cell(cells.iloc[position])} is not a positive number",
-                source=source,
-                row=int(position) + 1,
-                column=column,
-            )
-        if first is None:
-            first = (float(value), int(position) + 1)
-        elif not np.isclose(value, first[0], rtol=1e-6, atol=0.0):
-            raise DataError(
-                f"detection limit {value:g} here but {first[0]:g} at row {first[1]}: the "
-                "column must hold one value per file (or give the fit -o detection_limit=X)",
-                source=source,
-                row=int(position) + 1,
-                column=column,
-            )
-    return None if first is None else first[0]
+    rows = np.flatnonzero(keep & written)
+    if rows.size == 0:
+        return None
+    unusable = bad[rows] | ~(np.isfinite(values[rows]) & (values[rows] > 0))
+    first = float(values[rows[0]])
+    differing = ~unusable & ~np.isclose(values[rows], first, rtol=1e-6, atol=0.0)
+    offending = np.flatnonzero(unusable | differing)
+    if offending.size == 0:
+        return first
+    position = int(rows[offending[0]])
+    if unusable[offending[0]]:
+        message = f"detection limit {shown_cell(cells.iloc[position])} is not a positive number"
+    else:
+        message = (
+            f"detection limit {values[position]:g} here but {first:g} at row {rows[0] + 1}: the "
+            "column must hold one value per file (or give the fit -o detection_limit=X)"
+        )
+    raise DataError(message, source=source, row=position + 1, column=column)
 
 
 def _standard_errors(
