@@ -32,6 +32,7 @@ from spinefit.io.ssem import (
 )
 from spinefit.io.tables import normalize_unit
 from spinefit.io.time_series import time_series_dataset
+from spinefit.io.two_photon import SE_LONG_NAMES
 
 ATTR_COMBINED_LABELS = "combined_labels"
 """Dataset attribute: JSON list of the labels of the combined Datasets, in order."""
@@ -280,6 +281,21 @@ def _check_units(datasets: list[xr.Dataset], labels: list[str], variable: str) -
     return str(units[0])
 
 
+def _check_same_units(
+    datasets: list[xr.Dataset], labels: list[str], variable: str, units: str
+) -> None:
+    """Raise ConfigError unless `variable`, where a Dataset has it, is in `units`."""
+    for dataset, label in zip(datasets, labels, strict=True):
+        if variable not in dataset.data_vars:
+            continue
+        unit = str(dataset[variable].attrs.get("units", units))
+        if normalize_unit(unit) != normalize_unit(units):
+            raise ConfigError(
+                f"{variable} is in {unit!r} but volume in {units!r} in {label} "
+                f"({_source_of(dataset, label)}); give both in one unit"
+            )
+
+
 def _check_layout(
     dataset: xr.Dataset, label: str, variables: set[str], item_dim: str, known: set[str]
 ) -> None:
@@ -318,21 +334,28 @@ def _combine_time_series(
     """
     known = {dims.SESSION, dims.TIME_DAYS, dims.IMAGED}
     for dataset, label in zip(datasets, labels, strict=True):
-        _check_layout(dataset, label, {dims.VOLUME}, dims.SPINE, known)
+        errors = {name for name in dims.STANDARD_ERRORS if name in dataset.data_vars}
+        _check_layout(dataset, label, {dims.VOLUME} | errors, dims.SPINE, known)
         if dims.TIME_DAYS not in dataset.coords:
             raise DataError("no time_days coord", source=_source_of(dataset, label))
     units = _check_units(datasets, labels, dims.VOLUME)
+    error_names = [n for n in dims.STANDARD_ERRORS if any(n in ds.data_vars for ds in datasets)]
+    for name in error_names:
+        _check_same_units(datasets, labels, name, units)
     times = np.unique(
         np.concatenate([ds[dims.TIME_DAYS].to_numpy().astype(float) for ds in datasets])
     )
     blocks, masks = [], []
+    errors: dict[str, list[np.ndarray]] = {name: [] for name in error_names}
     for dataset, label in zip(datasets, labels, strict=True):
         own_times = dataset[dims.TIME_DAYS].to_numpy().astype(float)
         columns = np.searchsorted(times, own_times)
-        volume = dataset[dims.VOLUME].transpose(dims.SPINE, dims.SESSION).to_numpy().astype(float)
-        block = np.full((volume.shape[0], len(times)), np.nan)
-        block[:, columns] = volume
+        block = _on_sessions(dataset, dims.VOLUME, columns, len(times))
         blocks.append(block)
+        for name in error_names:
+            errors[name].append(_on_sessions(dataset, name, columns, len(times)))
+            if name not in dataset.data_vars:
+                report.notes.append(f"{label}: no {name}; its spines' errors are unknown (NaN)")
         mask = np.zeros(block.shape, dtype=bool)
         mask[:, columns] = _own_imaged(dataset, label)
         masks.append(mask)
@@ -359,6 +382,12 @@ def _combine_time_series(
         report,
         {dims.ATTR_SOURCE: source, dims.ATTR_CONTENT_HASH: content_hash},
     )
+    for name in error_names:
+        combined[name] = (
+            (dims.SPINE, dims.SESSION),
+            np.vstack(errors[name]),
+            {"units": units, "long_name": SE_LONG_NAMES[name]},
+        )
     imaged = np.vstack(masks)
     if imaged.all():
         return combined
@@ -371,6 +400,18 @@ def _combine_time_series(
             )
         }
     )
+
+
+def _on_sessions(dataset: xr.Dataset, name: str, columns: np.ndarray, n: int) -> np.ndarray:
+    """Return a (spine, session) variable on `n` combined sessions, NaN elsewhere.
+
+    A Dataset without the variable gives all NaN.
+    """
+    values = np.full((dataset.sizes[dims.SPINE], n), np.nan)
+    if name in dataset.data_vars:
+        own = dataset[name].transpose(dims.SPINE, dims.SESSION).to_numpy().astype(float)
+        values[:, columns] = own
+    return values
 
 
 def _own_imaged(dataset: xr.Dataset, label: str) -> np.ndarray:

@@ -221,9 +221,10 @@ def prepare_latent(
     measurement_error : bool
         Use the Dataset's known per-observation errors: their variance (of log y,
         ≈ (se / y)², or of y / s) is added to τ². Unknown (NaN) errors add 0. The part
-        independent between sessions (``volume_se_session``) is used when present, else
-        ``volume_se``: the likelihood treats a spine's errors as independent between
-        sessions, and a bias that persists does not enter its changes.
+        independent between sessions (``volume_se_session``) is used where known, else
+        ``volume_se`` (so files combined with and without it each give theirs): the
+        likelihood treats a spine's errors as independent between sessions, and a bias
+        that persists does not enter its changes.
 
     Returns
     -------
@@ -238,15 +239,7 @@ def prepare_latent(
     volume = data[dims.VOLUME].to_numpy()
     se_all = None
     if measurement_error:
-        preferred = (dims.VOLUME_SE_SESSION, dims.VOLUME_SE)
-        name = next((name for name in preferred if name in data), None)
-        if name is None:
-            raise DataError(
-                "measurement_error=column needs a volume_se column (per-observation "
-                "standard errors, e.g. from spinefit measure)",
-                source=data.attrs.get(dims.ATTR_SOURCE),
-            )
-        se_all = data[name].to_numpy()
+        se_all = _known_errors(data)
     present_all = np.isfinite(volume) & (volume > 0)
     if present_all.sum() < 5:
         raise DataError(
@@ -316,6 +309,30 @@ def prepare_for_config(data: xr.Dataset, config: dict[str, Any]) -> LatentData:
     if top is not None:
         ld.log_top = float(np.log(float(top) / ld.scale))
     return ld
+
+
+def _known_errors(data: xr.Dataset) -> np.ndarray:
+    """Return each observation's standard error for ``measurement_error=column``.
+
+    ``volume_se_session`` where it is known, else ``volume_se``; NaN where neither is.
+
+    Raises
+    ------
+    DataError
+        If the data have neither column.
+    """
+    names = [name for name in (dims.VOLUME_SE_SESSION, dims.VOLUME_SE) if name in data]
+    if not names:
+        raise DataError(
+            "measurement_error=column needs a volume_se column (per-observation "
+            "standard errors, e.g. from spinefit measure)",
+            source=data.attrs.get(dims.ATTR_SOURCE),
+        )
+    errors = data[names[0]].to_numpy().astype(float)
+    for name in names[1:]:
+        fallback = data[name].to_numpy().astype(float)
+        errors = np.where(np.isfinite(errors), errors, fallback)
+    return errors
 
 
 def _known_variance(se_all, rows, times, data, block_volume, scale, noise) -> np.ndarray:

@@ -194,6 +194,37 @@ def test_a_shared_detection_limit_is_kept_and_different_ones_are_noted(write_tex
     assert "detection limits differ (x 0.2, z 0.4)" in " ".join(report_of(mixed).notes)
 
 
+def test_standard_errors_are_combined_and_unknown_where_a_file_has_none(write_text):
+    """Two `measure` tables combine with their errors; a plain table's errors are NaN."""
+    header = "spine_id,time_days,volume,volume_se,volume_se_session\n"
+    first = read_long_table(write_text("1.csv", header + "a,0,1,0.1,0.05\na,4,2,0.2,0.1\n"))
+    second = read_long_table(
+        write_text("2.csv", "spine_id,time_days,volume,volume_se\n" + "b,0,3,0.3\nb,2,4,0.4\n")
+    )
+    plain = read_long_table(write_text("3.csv", "spine_id,time_days,volume\nc,0,5\nc,4,6\n"))
+    both = combine_labelled([first, second, plain], ["x", "y", "z"])
+    nan = np.nan
+    np.testing.assert_array_equal(
+        both[dims.VOLUME_SE].values, [[0.1, nan, 0.2], [0.3, 0.4, nan], [nan, nan, nan]]
+    )
+    np.testing.assert_array_equal(
+        both[dims.VOLUME_SE_SESSION].values, [[0.05, nan, 0.1], [nan] * 3, [nan] * 3]
+    )
+    assert both[dims.VOLUME_SE].attrs["units"] == both[dims.VOLUME].attrs["units"]
+    notes = " ".join(report_of(both).notes)
+    assert "y: no volume_se_session" in notes and "z: no volume_se;" in notes
+    assert "x: no volume_se" not in notes
+
+
+def test_standard_errors_in_another_unit_are_refused(write_text):
+    header = "spine_id,time_days,volume,volume_se\n"
+    first = read_long_table(write_text("1.csv", header + "a,0,1,0.1\n"))
+    second = read_long_table(write_text("2.csv", header + "b,0,3,0.3\n"))
+    second[dims.VOLUME_SE].attrs["units"] = "nm3"
+    with pytest.raises(ConfigError, match="volume_se is in 'nm3'"):
+        combine_labelled([first, second], ["x", "y"])
+
+
 def test_long_table_and_wide_matrix_combine(write_text):
     long = read_long_table(write_text("l.csv", "spine_id,time_days,volume\na,0,1\na,4,2\n"))
     wide = read_wide_matrix(write_text("w.csv", "spine_id,0,4\na,5,6\n"))

@@ -277,6 +277,11 @@ def test_known_errors_come_from_volume_se():
     np.testing.assert_allclose(block.extra_var[block.present], 0.0025)
     alone = prepare_latent(data.drop_vars(dims.VOLUME_SE), measurement_error=True).blocks[0]
     np.testing.assert_allclose(alone.extra_var[alone.present], 0.0025)
+    # Where the session part is unknown (a file combined without it), volume_se is used.
+    data[dims.VOLUME_SE_SESSION][:10] = np.nan
+    block = prepare_latent(data, measurement_error=True).blocks[0]
+    expected = np.where(block.rows[:, None] < 10, 0.01, 0.0025) * np.ones(block.present.shape)
+    np.testing.assert_allclose(block.extra_var[block.present], expected[block.present])
     with pytest.raises(ConfigError, match="latent"):
         DriftDiffusion({"likelihood": "moments", "measurement_error": "column"})
     with pytest.raises(ConfigError, match="measurement_error"):
