@@ -254,7 +254,7 @@ def fit_file(
     # A fit that did not converge must never look like one that did: the warnings travel
     # with the result (report, summary) and the CLI prints them.
     problems = convergence_problems(sampler_diagnostics(tree))
-    tree.attrs[CONVERGENCE_WARNINGS_ATTR] = json.dumps(problems)
+    tree.attrs[CONVERGENCE_WARNINGS_ATTR] = json.dumps(problems + model.result_warnings(tree))
     save_result(tree, out)
     if strict and problems:
         raise ConvergenceError(

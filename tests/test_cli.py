@@ -254,8 +254,10 @@ def test_fit_label_count_must_match_files(tmp_path):
     assert not (tmp_path / "x.nc").exists()
 
 
-def test_fit_by_none_ignores_condition_column(tmp_path):
+def test_fit_by_none_ignores_condition_column(tmp_path, monkeypatch):
     import pandas as pd
+
+    from spinefit.models.drift_diffusion import DriftDiffusion
 
     table = pd.read_csv(REPO / "data" / "wt_ko_timeseries.csv")
     small = tmp_path / "small.csv"
@@ -263,13 +265,16 @@ def test_fit_by_none_ignores_condition_column(tmp_path):
     out = tmp_path / "pooled.nc"
     args = ("--out", out, "--draws", "60", "--tune", "60", "--ess-target", "0", "-q")
     args += ("--by", "none")
+    # The model's own warnings about the result (e.g. the grid check) travel the same way.
+    monkeypatch.setattr(DriftDiffusion, "result_warnings", lambda self, tree: ["model line"])
     result = run("fit", small, *args)
     assert result.exit_code == 0
+    assert "warning: model line" in result.stderr
     # 60 draws cannot reach a bulk ESS of 400: the fit says so even with --quiet, and the
     # result carries the same line for the report.
     assert "warning: min bulk ESS" in result.stderr
     stored = json.loads(load_result(out).attrs["convergence_warnings"])
-    assert any("bulk ESS" in w for w in stored)
+    assert any("bulk ESS" in w for w in stored) and "model line" in stored
     summary = json.loads(run("summary", out, "--json").stdout)
     assert summary["model"] == "drift-diffusion"
     result = run("fit", small, "--out", tmp_path / "g.nc", "--by", "genotype", "--quiet")

@@ -174,6 +174,14 @@ class SpineModel(ABC):
             FORMAT_ATTR: FORMAT_VERSION,
         }
 
+    def result_warnings(self, tree: xr.DataTree) -> list[str]:
+        """Return plain-language warnings about a fitted result beyond convergence.
+
+        ``spinefit fit`` prints them and stores them with the convergence warnings
+        (default: none).
+        """
+        return []
+
     def require_result(self) -> xr.DataTree:
         """Return the fitted result, or fail with what to run first."""
         if self.result is None:

@@ -189,6 +189,14 @@ class ConditionalDriftDiffusion(SpineModel):
                 f"{', '.join((*CONTRASTED, *DERIVED))}"
             )
 
+    def result_warnings(self, tree: xr.DataTree) -> list[str]:
+        """Warn when the latent fit's noise τ is near the size grid's resolution."""
+        if not self.latent:
+            return []
+        from spinefit.models.grid_resolution import latent_grid_warnings
+
+        return latent_grid_warnings(tree, self.config)
+
     @classmethod
     def from_result(cls, tree: xr.DataTree) -> ConditionalDriftDiffusion:
         """Rebuild the model of a result.
