@@ -37,7 +37,7 @@ def test_recorded_notes_restarts_and_draws_are_listed_near_the_status():
         "draws per chain in the result: 1400 (1000 requested)",
     ]
     top = first_screen(notes)
-    assert top.index("Did not converge") < top.index("Sampler notes")
+    assert top.index("Warning: ") < top.index("Sampler notes")
     assert "<li>chains re-run from a new start: 2</li>" in top
     assert top.count("<li>") == 3
 
