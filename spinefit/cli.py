@@ -18,6 +18,12 @@ import typer
 from rich.console import Console
 
 from spinefit.errors import ConfigError, SpinefitError
+from spinefit.measure.defaults import (
+    DEFAULT_HALF_DEPTH_Z,
+    DEFAULT_MIN_SNR,
+    DEFAULT_MIN_SNR_ADJACENT,
+    DEFAULT_RADIUS_XY,
+)
 from spinefit.models import model_names
 from spinefit.options import parse_option_pairs
 
@@ -461,16 +467,18 @@ def measure(
     gain: Annotated[float, typer.Option(help="Detector gain, ADU per photon.")] = 1.0,
     min_snr: Annotated[
         float, typer.Option(help="Detection SNR at or above which a spine is present.")
-    ] = 4.0,
+    ] = DEFAULT_MIN_SNR,
     min_snr_adjacent: Annotated[
         float,
         typer.Option(
             help="Hysteresis: SNR at or above which a spine is present when linked through "
             "consecutive sessions to one at --min-snr (set it to --min-snr to turn it off)."
         ),
-    ] = 3.0,
-    radius_xy: Annotated[float, typer.Option(help="Aperture radius (pixels).")] = 5.0,
-    half_depth_z: Annotated[float, typer.Option(help="Aperture half-depth (planes).")] = 2.0,
+    ] = DEFAULT_MIN_SNR_ADJACENT,
+    radius_xy: Annotated[float, typer.Option(help="Aperture radius (pixels).")] = DEFAULT_RADIUS_XY,
+    half_depth_z: Annotated[
+        float, typer.Option(help="Aperture half-depth (planes).")
+    ] = DEFAULT_HALF_DEPTH_Z,
     refine: Annotated[
         bool, typer.Option(help="Refine each ROI's shift on a local patch (warping).")
     ] = False,

@@ -7,7 +7,23 @@ Layers: :mod:`~spinefit.measure.registration` (3-D phase correlation, numpy/scik
 and QC report).
 """
 
-from spinefit.measure.photometry import Aperture
-from spinefit.measure.run import MeasureResult, measure_stacks
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "Aperture": "spinefit.measure.photometry",
+    "MeasureResult": "spinefit.measure.run",
+    "measure_stacks": "spinefit.measure.run",
+}
+"""Imported on first use, so that :mod:`~spinefit.measure.defaults` stays cheap."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'spinefit.measure' has no attribute {name!r}")
+
 
 __all__ = ["Aperture", "MeasureResult", "measure_stacks"]

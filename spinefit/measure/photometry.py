@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from spinefit.errors import ConfigError
+from spinefit.measure.defaults import DEFAULT_HALF_DEPTH_Z, DEFAULT_RADIUS_XY
 
 BACKGROUND_SECTORS = 8
 """Angular sectors of the background shell whose means estimate the spatial error of b̂."""
@@ -82,8 +83,8 @@ class Aperture:
         shaft's smooth flank would otherwise be counted as spine or as background.
     """
 
-    radius_xy: float = 5.0
-    half_depth_z: float = 2.0
+    radius_xy: float = DEFAULT_RADIUS_XY
+    half_depth_z: float = DEFAULT_HALF_DEPTH_Z
     shell_inner: float = 1.5
     shell_outer: float = 2.5
     peak_smoothing: tuple[float, float, float] = (0.5, 1.0, 1.0)

@@ -43,6 +43,7 @@ from scipy import ndimage
 
 from spinefit.errors import ConfigError, DataError
 from spinefit.io.images import RoiTable, SessionStack, find_sessions, open_stack, read_rois
+from spinefit.measure.defaults import DEFAULT_MIN_SNR, DEFAULT_MIN_SNR_ADJACENT
 from spinefit.measure.photometry import Aperture, shaft_peak, spine_photometry
 from spinefit.measure.registration import (
     default_margin,
@@ -54,14 +55,6 @@ from spinefit.progress import progress_bar
 
 __all__ = ["MeasureResult", "measure_stacks", "table_csv"]
 
-DEFAULT_MIN_SNR = 4.0
-"""A spine is present when its detection SNR is at least this (false-positive rate of an
-absent spine about 3e-5 per measurement for Gaussian noise)."""
-DEFAULT_MIN_SNR_ADJACENT = 3.0
-"""Hysteresis: a spine with detection SNR at least this is present when it is present
-(at either cut) in an adjacent session. An absent spine passes it with probability about
-1e-3 per measurement for Gaussian noise, but only next to a detection; it keeps the
-shrinking ends and brief dips of tracks that the single cut breaks."""
 N_SHAFT_POINTS = 2
 """Each spine is normalised by the mean peak of its nearest shaft point and that point's
 nearest neighbour on the shaft (which also give the local shaft axis)."""
