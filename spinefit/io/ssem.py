@@ -46,6 +46,7 @@ from spinefit.io.tables import (
     find_column,
     label_column_map,
     label_text,
+    read_notes,
     read_table,
     resolve_column,
 )
@@ -159,6 +160,7 @@ def read_ssem(
     )
 
     report = IngestionReport(source=source, rows_read=len(frame))
+    report.notes += read_notes(frame)
     rows = np.arange(1, len(frame) + 1)
     if id_col is None:
         synapse_ids = rows.copy()

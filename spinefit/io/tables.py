@@ -21,6 +21,14 @@ import pandas as pd
 from spinefit.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
+READ_NOTE_ATTR = "read_note"
+"""``DataFrame.attrs`` key of :func:`read_table`'s note on how it read the file, if any."""
+SEMICOLON_NOTE = (
+    "read with ';' between values and ',' as the decimal mark (a spreadsheet's CSV in a "
+    "locale that writes 1,5 for 1.5)"
+)
+_DECIMAL_COMMA = re.compile(r"^(\s*[+-]?\d*),(\d+(?:[eE][+-]?\d+)?\b)")
+"""A number written with a decimal comma at the start of a cell (a unit may follow)."""
 
 
 def file_hash(path: str | Path) -> str:
@@ -80,6 +88,8 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".txt") and _semicolon_separated(path):
+            frame = _read_semicolon_table(path, header, as_text)
         else:
             sep = TABLE_SUFFIXES.get(suffix, None)
             frame = pd.read_csv(
@@ -95,15 +105,46 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
     except OSError as err:
         raise DataError(f"cannot read file ({err.strerror or err})", source=str(path)) from None
     if frame.shape[1] < 2 or frame.shape[0] == 0:
-        corner = f"{frame.columns[0]} {frame.iat[0, 0]}" if frame.size else ""
-        hint = "; it seems to use ';' between values: save it with commas" if ";" in corner else ""
         raise DataError(
             f"not a table with a header and data rows (found {frame.shape[1]} column(s), "
-            f"{frame.shape[0]} row(s)){hint}",
+            f"{frame.shape[0]} row(s))",
             source=str(path),
         )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _semicolon_separated(path: Path) -> bool:
+    """Return whether a text table's first line has more ``;`` than ``,`` (and one at least)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            first = next((line for line in handle if line.strip()), "")
+    except OSError:
+        return False
+    return first.count(";") > first.count(",")
+
+
+def _read_semicolon_table(path: Path, header: bool, as_text: bool) -> pd.DataFrame:
+    """Read a ``;``-separated table whose decimal mark is ``,`` (noted in its attrs).
+
+    Cells kept as text have a leading decimal comma turned into a point (``"1,5 µm³"`` →
+    ``"1.5 µm³"``), so the readers parse them as they parse any number.
+    """
+    frame = pd.read_csv(
+        path, sep=";", decimal=",", header=0 if header else None, dtype=str if as_text else None
+    )
+    if as_text:
+        frame = frame.map(
+            lambda cell: _DECIMAL_COMMA.sub(r"\1.\2", cell) if isinstance(cell, str) else cell
+        )
+    frame.attrs[READ_NOTE_ATTR] = SEMICOLON_NOTE
+    return frame
+
+
+def read_notes(frame: pd.DataFrame) -> list[str]:
+    """Return :func:`read_table`'s note on how it read a table (empty when plain)."""
+    note = frame.attrs.get(READ_NOTE_ATTR)
+    return [note] if note else []
 
 
 def require_columns(frame: pd.DataFrame, required: list[str], source: str) -> None:

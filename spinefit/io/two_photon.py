@@ -57,6 +57,7 @@ from spinefit.io.tables import (
     label_column_map,
     label_text,
     normalize_unit,
+    read_notes,
     read_table,
     shown_cell,
     split_value_and_unit,
@@ -288,7 +289,7 @@ def read_long_table(
     extra_labels = check_label_columns(label_columns, RESERVED_LABEL_NAMES)
     frame = read_table(path, as_text=True)
     report = IngestionReport(source=source, rows_read=len(frame))
-    report.notes += [ABSENT_NOTE, LONG_ABSENT_NOTE]
+    report.notes += [*read_notes(frame), ABSENT_NOTE, LONG_ABSENT_NOTE]
 
     header = list(frame.columns)
     columns = long_columns(

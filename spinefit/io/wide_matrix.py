@@ -32,6 +32,7 @@ from spinefit.io.tables import (
     label_text,
     load_npy,
     normalize_unit,
+    read_notes,
     read_table,
     shown_cell,
     split_value_and_unit,
@@ -202,6 +203,7 @@ def _read_wide_text(
         header: list[str] | None = list(body.columns)
     else:
         raw = read_table(path, header=False, as_text=True)
+        report.notes += read_notes(raw)
         first_row = raw.iloc[0].tolist()
         header = None
         body = raw
