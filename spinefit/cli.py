@@ -118,7 +118,7 @@ def fit(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help="Input table(s) (.csv/.tsv/.parquet) or .npy; several files need --label each."
+            help="Tables (.csv/.tsv/.parquet/.xlsx) or .npy; several files need --label each."
         ),
     ],
     model: Annotated[str, typer.Option(help="Model to fit (the models are listed above).")] = (

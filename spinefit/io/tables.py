@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import math
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ import pandas as pd
 from spinefit.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None}
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+"""Excel workbooks read with openpyxl (the first sheet)."""
+UNREAD_WORKBOOKS = (".xls", ".ods", ".numbers")
+"""Spreadsheet formats refused with a one-line error that names what to save instead."""
 READ_NOTE_ATTR = "read_note"
 """``DataFrame.attrs`` key of :func:`read_table`'s note on how it read the file, if any."""
 SEMICOLON_NOTE = (
@@ -88,6 +93,13 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
+        elif suffix in WORKBOOK_SUFFIXES:
+            frame = _read_workbook(path, header, as_text)
+        elif suffix in UNREAD_WORKBOOKS:
+            raise DataError(
+                f"{suffix} workbooks are not read; save the sheet as .xlsx or CSV",
+                source=str(path),
+            )
         elif suffix in (".csv", ".txt") and _semicolon_separated(path):
             frame = _read_semicolon_table(path, header, as_text)
         else:
@@ -99,7 +111,14 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
                 header=0 if header else None,
                 dtype=str if as_text else None,
             )
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+    except (
+        pd.errors.EmptyDataError,
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,
+    ) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"not a readable table ({first})", source=str(path)) from None
     except OSError as err:
@@ -111,6 +130,27 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
             source=str(path),
         )
     frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _read_workbook(path: Path, header: bool, as_text: bool) -> pd.DataFrame:
+    """Read the first sheet of an Excel workbook (noted when there are others)."""
+    sheets = pd.read_excel(
+        path,
+        sheet_name=None,
+        header=0 if header else None,
+        dtype=str if as_text else None,
+        engine="openpyxl",
+    )
+    if not sheets:
+        raise ValueError("the workbook has no sheet")
+    name, frame = next(iter(sheets.items()))
+    if len(sheets) > 1:
+        others = ", ".join(repr(other) for other in list(sheets)[1:])
+        frame.attrs[READ_NOTE_ATTR] = (
+            f"read the workbook's first sheet {name!r}; not read: {others} (save the sheet "
+            "you want first, or as its own file)"
+        )
     return frame
 
 
@@ -350,9 +390,13 @@ def table_columns(path: str | Path) -> list[str]:
         If the file does not exist, is empty, or is not a table.
     """
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        return list(read_table(path).columns)  # raises the one-line DataError
     suffix = path.suffix.lower()
+    whole = suffix in (*WORKBOOK_SUFFIXES, *UNREAD_WORKBOOKS) or (
+        suffix in (".csv", ".txt") and path.is_file() and _semicolon_separated(path)
+    )
+    if whole or not path.is_file() or path.stat().st_size == 0:
+        # Workbooks and ';' tables are read whole; a bad file raises the one-line DataError.
+        return list(read_table(path).columns)
     try:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -363,7 +407,14 @@ def table_columns(path: str | Path) -> list[str]:
             names = pd.read_csv(
                 path, sep=sep, engine="python" if sep is None else "c", nrows=0
             ).columns
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+    except (
+        pd.errors.EmptyDataError,
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,
+    ) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"not a readable table ({first})", source=str(path)) from None
     except OSError as err:

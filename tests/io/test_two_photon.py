@@ -281,6 +281,7 @@ def test_misspelled_column_suggests_the_closest(write_text, header, missing, sug
 
 def test_semicolon_tables_with_decimal_commas_are_read_and_noted(write_text):
     """A spreadsheet's CSV in a locale that writes 1,5 for 1.5 (';' between values)."""
+    from spinefit.io.read import input_kind
     from spinefit.io.ssem import read_ssem
     from spinefit.io.tables import SEMICOLON_NOTE
     from spinefit.io.wide_matrix import read_wide_matrix
@@ -298,6 +299,44 @@ def test_semicolon_tables_with_decimal_commas_are_read_and_noted(write_text):
     ssem = read_ssem(path, size_cols=["size"])
     np.testing.assert_allclose(ssem["size"].values, [0.25, 1.5])
     assert SEMICOLON_NOTE in report_of(ssem).notes
+    assert input_kind(path) == dims.KIND_SNAPSHOT
+    assert input_kind(long) == dims.KIND_TIME_SERIES
+
+
+def test_excel_workbooks_are_read_from_their_first_sheet(tmp_path):
+    """An .xlsx long table; other sheets are named in a note; .xls/.ods are refused."""
+    pytest.importorskip("openpyxl", reason="openpyxl reads .xlsx")
+    from spinefit.io.read import input_kind
+    from spinefit.io.ssem import read_ssem
+
+    path = tmp_path / "volumes.xlsx"
+    table = pd.DataFrame(
+        {"spine_id": ["a", "a", "b"], "time_days": [0, 2.5, 0], "volume": [1.5, 2.0, 0.75]}
+    )
+    with pd.ExcelWriter(path) as writer:
+        table.to_excel(writer, sheet_name="volumes", index=False)
+        table.to_excel(writer, sheet_name="old", index=False)
+    data = read_long_table(path)
+    np.testing.assert_allclose(data["time_days"].values, [0.0, 2.5])
+    np.testing.assert_allclose(data["volume"].values, [[1.5, 2.0], [0.75, np.nan]])
+    assert any("first sheet 'volumes'; not read: 'old'" in n for n in report_of(data).notes)
+    synapses = tmp_path / "synapses.xlsx"
+    pd.DataFrame({"pre_id": [1, 1], "post_id": [2, 3], "size": [0.25, 1.5]}).to_excel(
+        synapses, index=False
+    )
+    np.testing.assert_allclose(read_ssem(synapses, size_cols=["size"])["size"].values, [0.25, 1.5])
+    # The layout is told from the header, as for CSV.
+    assert input_kind(path) == dims.KIND_TIME_SERIES
+    assert input_kind(synapses) == dims.KIND_SNAPSHOT
+    for suffix in (".xls", ".ods"):
+        other = tmp_path / f"volumes{suffix}"
+        other.write_bytes(b"not read")
+        with pytest.raises(DataError, match=f"{suffix} workbooks are not read"):
+            read_long_table(other)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_text("spine_id,time_days,volume\n")
+    with pytest.raises(DataError, match="not a readable table"):
+        read_long_table(broken)
 
 
 def test_empty_file_and_not_a_table(write_text, tmp_path):
