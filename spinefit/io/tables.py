@@ -135,6 +135,13 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
 
 def _read_workbook(path: Path, header: bool, as_text: bool) -> pd.DataFrame:
     """Read the first sheet of an Excel workbook (noted when there are others)."""
+    try:
+        import openpyxl  # noqa: F401  (pandas reads .xlsx through it)
+    except ImportError:
+        raise DataError(
+            "reading .xlsx needs openpyxl (pip install openpyxl), or save the sheet as CSV",
+            source=str(path),
+        ) from None
     sheets = pd.read_excel(
         path,
         sheet_name=None,
