@@ -12,7 +12,8 @@ import hashlib
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
     if path.stat().st_size == 0:
         raise DataError("file is empty", source=str(path))
     suffix = path.suffix.lower()
-    try:
+    with _reading(path):
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix in WORKBOOK_SUFFIXES:
@@ -111,6 +112,21 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
                 header=0 if header else None,
                 dtype=str if as_text else None,
             )
+    if frame.shape[1] < 2 or frame.shape[0] == 0:
+        raise DataError(
+            f"not a table with a header and data rows (found {frame.shape[1]} column(s), "
+            f"{frame.shape[0]} row(s))",
+            source=str(path),
+        )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn the errors of reading a table file into one-line DataErrors naming it."""
+    try:
+        yield
     except (
         pd.errors.EmptyDataError,
         pd.errors.ParserError,
@@ -123,14 +139,6 @@ def read_table(path: str | Path, *, header: bool = True, as_text: bool = False) 
         raise DataError(f"not a readable table ({first})", source=str(path)) from None
     except OSError as err:
         raise DataError(f"cannot read file ({err.strerror or err})", source=str(path)) from None
-    if frame.shape[1] < 2 or frame.shape[0] == 0:
-        raise DataError(
-            f"not a table with a header and data rows (found {frame.shape[1]} column(s), "
-            f"{frame.shape[0]} row(s))",
-            source=str(path),
-        )
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
 
 
 def _read_workbook(path: Path, header: bool, as_text: bool) -> pd.DataFrame:
@@ -404,7 +412,7 @@ def table_columns(path: str | Path) -> list[str]:
     if whole or not path.is_file() or path.stat().st_size == 0:
         # Workbooks and ';' tables are read whole; a bad file raises the one-line DataError.
         return list(read_table(path).columns)
-    try:
+    with _reading(path):
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
@@ -414,18 +422,6 @@ def table_columns(path: str | Path) -> list[str]:
             names = pd.read_csv(
                 path, sep=sep, engine="python" if sep is None else "c", nrows=0
             ).columns
-    except (
-        pd.errors.EmptyDataError,
-        pd.errors.ParserError,
-        UnicodeDecodeError,
-        ValueError,
-        zipfile.BadZipFile,
-        KeyError,
-    ) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"not a readable table ({first})", source=str(path)) from None
-    except OSError as err:
-        raise DataError(f"cannot read file ({err.strerror or err})", source=str(path)) from None
     return [str(name).strip() for name in names]
 
 

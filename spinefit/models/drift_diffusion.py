@@ -53,6 +53,7 @@ from spinefit.models.family_comparison import (
     compare_families,
     read_comparison,
 )
+from spinefit.models.grid_resolution import latent_result_warnings
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import (
     NOISE_MODELS,
@@ -534,13 +535,7 @@ class DriftDiffusion(SpineModel):
         lam_f = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0)
         add_turnover_counts(turnover_intervals(data), lam_e, lam_f, self.config["turnover_counts"])
 
-    def result_warnings(self, tree: xr.DataTree) -> list[str]:
-        """Warn when the latent fit's noise τ is near the size grid's resolution."""
-        if not self.latent:
-            return []
-        from spinefit.models.grid_resolution import latent_grid_warnings
-
-        return latent_grid_warnings(tree, self.config)
+    result_warnings = latent_result_warnings
 
     @classmethod
     def from_result(cls, tree: xr.DataTree) -> DriftDiffusion:

@@ -65,6 +65,7 @@ from spinefit.models.condition_quantities import (
 )
 from spinefit.models.drift_diffusion import DriftDiffusion, configure_family, record_family
 from spinefit.models.family_comparison import pointwise_loo
+from spinefit.models.grid_resolution import latent_result_warnings
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import (
     known_errors,
@@ -189,13 +190,7 @@ class ConditionalDriftDiffusion(SpineModel):
                 f"{', '.join((*CONTRASTED, *DERIVED))}"
             )
 
-    def result_warnings(self, tree: xr.DataTree) -> list[str]:
-        """Warn when the latent fit's noise τ is near the size grid's resolution."""
-        if not self.latent:
-            return []
-        from spinefit.models.grid_resolution import latent_grid_warnings
-
-        return latent_grid_warnings(tree, self.config)
+    result_warnings = latent_result_warnings
 
     @classmethod
     def from_result(cls, tree: xr.DataTree) -> ConditionalDriftDiffusion:

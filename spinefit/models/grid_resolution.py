@@ -104,4 +104,19 @@ def latent_grid_warnings(tree: xr.DataTree, config: dict[str, Any]) -> list[str]
     return [problem] if problem else []
 
 
-__all__ = ["RESOLUTION_RATIO", "cell_sd", "grid_resolution_problem", "latent_grid_warnings"]
+def latent_result_warnings(model: Any, tree: xr.DataTree) -> list[str]:
+    """Warn when the latent fit's noise τ is near the size grid's resolution.
+
+    The ``result_warnings`` of the drift–diffusion models (assigned as their method): the
+    grid check for latent-process fits, nothing for the moments likelihood.
+    """
+    return latent_grid_warnings(tree, model.config) if model.latent else []
+
+
+__all__ = [
+    "RESOLUTION_RATIO",
+    "cell_sd",
+    "grid_resolution_problem",
+    "latent_grid_warnings",
+    "latent_result_warnings",
+]
