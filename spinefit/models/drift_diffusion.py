@@ -315,8 +315,8 @@ class DriftDiffusion(SpineModel):
             priors += (
                 f"; θ: {theta} (or fixed); τ ~ HalfNormal(0.2) (or "
                 "fixed); birth log-median ~ Normal(mean log size of new spines, 1), birth log "
-                "SD ~ HalfNormal(1); formation λ_b ~ Gamma(1, 1) per present spine per day; "
-                "loss ~ HalfNormal(0.1) per day"
+                "SD ~ LogNormal(ln 0.5, 0.5); formation λ_b ~ Gamma(1, 1) per present spine "
+                "per day; loss ~ HalfNormal(0.1) per day"
             )
             noise = (
                 r"y = w\,e^{\varepsilon}"

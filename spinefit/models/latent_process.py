@@ -17,8 +17,11 @@ for the likelihood itself):
   Prior HalfNormal(0.2); ``-o measurement_cv=X`` fixes it.
 * the birth-size law of new spines, log-normal above :math:`\theta`: median
   ``birth_median`` (volume units, prior centred on the first sizes of new spines) and log
-  SD ``birth_log_sd`` ~ HalfNormal(1), used as sqrt(σ_b² + 0.05²) (the grid cannot resolve a
-  narrower law, and the floor keeps NUTS off a cliff at σ_b → 0);
+  SD ``birth_log_sd`` ~ LogNormal(ln 0.5, 0.5) (central 95%: 0.19–1.33), used as
+  sqrt(σ_b² + 0.05²) (the grid cannot resolve a narrower law). The prior keeps σ_b away
+  from 0: where few spines form, a narrow law sitting at or below θ (its newborns killed
+  at once) made a funnel with the formation rate, and HalfNormal(1) gave 712 divergent
+  draws of 4000 on issue 12's noise-free 8-day case (ARCHITECTURE.md);
 * ``formation_per_day``: spines born above :math:`\theta` per present spine per day,
   Gamma(1, 1); the observed formations per interval are Poisson with mean
   :math:`\lambda_b n \Delta t S_b(\Delta t)` (only survivors are seen);
@@ -61,6 +64,8 @@ THRESHOLD_BELOW_LIMIT_PRIOR = (-0.5, 0.5)
 """Mean and SD of the prior of ln(θ / detection limit), when a detection limit is given."""
 NOISE_PRIOR_SD = 0.2
 """HalfNormal scale of τ."""
+BIRTH_SPREAD_PRIOR = (float(np.log(0.5)), 0.5)
+"""Log-mean and log-SD of the LogNormal prior of the birth law's log SD σ_b."""
 LOSS_PRIOR_SD = 0.1
 """HalfNormal scale of the size-independent loss hazard (per day)."""
 OVERDISPERSION_PRIOR_SD = 1.0
@@ -212,7 +217,7 @@ def add_grouped_latent_likelihood(
     centre = data("latent_birth_prior_centre", centre)
     shape = {"dims": turnover_dim} if turnover_dim else {}
     birth_log_mean = pm.Normal("birth_log_mean", centre, 1.0, **shape)
-    birth_log_sd = pm.HalfNormal("birth_log_sd", 1.0, **shape)
+    birth_log_sd = pm.LogNormal("birth_log_sd", *BIRTH_SPREAD_PRIOR, **shape)
     pm.Deterministic("birth_median", pt.exp(birth_log_mean) * s, **shape)
     birth_rate = pm.Gamma("formation_per_day", alpha=1.0, beta=1.0, **shape)
     loss = pm.HalfNormal("loss_per_day", LOSS_PRIOR_SD, **shape)
