@@ -30,7 +30,7 @@ from spinefit.sampling import (
     robust_start,
     sample_robustly,
 )
-from spinefit.sampling.backends import NutpieBackend
+from spinefit.sampling.backends import NutpieBackend, PymcBackend, point_values
 from spinefit.sampling.ess import cap_draws, ess_needed, min_bulk_ess, next_draws
 from spinefit.sampling.run import choose_start
 from spinefit.stats import convergence_problems, sampler_diagnostics, stats_of
@@ -185,6 +185,51 @@ def test_robust_starts_land_near_the_map():
     np.testing.assert_allclose(start.center, expected, atol=1e-3)
     for seed in range(5):  # within 2 conditional SDs (~0.03) of the MAP
         assert np.all(np.abs(start.draw(seed) - expected) < 0.05)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_point_values_read_the_flat_point_both_backends_sample():
+    with pm.Model() as model:
+        pm.HalfNormal("scale", 1.0, shape=2)
+        pm.Normal("centre", 0.0, 1.0, shape=3)
+        pm.Normal("y", 0.0, 1.0, observed=np.zeros(4))
+    x = np.array([-0.5, 0.3, 1.0, 2.0, -3.0])
+    values = point_values(model, x)  # free_RVs order, as nutpie flattens
+    np.testing.assert_allclose(values["scale"], np.exp(x[:2]))
+    np.testing.assert_allclose(values["centre"], x[2:])
+    logp = model.compile_logp(jacobian=True)
+    # PyMC's frozen model may order the variables differently: each backend's own model.
+    for backend in (NutpieBackend(model, quick()), PymcBackend(model, quick(sampler="pymc"))):
+        values = point_values(backend.model, x)
+        point = {"scale_log__": np.log(values["scale"]), "centre": values["centre"]}
+        assert backend.logp_grad(x)[0] == pytest.approx(float(logp(point)))
+    with pytest.raises(ValueError, match="flat point"):
+        point_values(model, x[:4])
+
+
+def shifted_model(mean: float) -> pm.Model:
+    with pm.Model() as model:
+        centre = pm.Normal("centre", 0.0, 10.0)
+        pm.Normal("y", centre, 1.0, observed=mean + np.linspace(-1, 1, 20))
+    return model
+
+
+def test_a_refiner_swaps_the_model_after_the_start_point():
+    seen = []
+
+    def refine(values):
+        seen.append(float(values["centre"]))
+        return shifted_model(5.0), "rebuilt for the test"
+
+    tree = sample_robustly(shifted_model(0.0), quick(random_seed=3), refine=refine)
+    assert seen == [pytest.approx(0.0, abs=1e-3)]  # the first model's optimum
+    assert abs(float(tree["posterior"]["centre"].mean()) - 5.0) < 0.2
+    assert "rebuilt for the test" in json.loads(tree.attrs[NOTES_ATTR])
+    kept = sample_robustly(shifted_model(0.0), quick(random_seed=3), refine=lambda v: None)
+    assert abs(float(kept["posterior"]["centre"].mean())) < 0.2
+    # Without robust starts there is no optimum to read: the refiner is not asked.
+    sample_model(shifted_model(0.0), quick(robust_starts=False), refine=refine)
+    assert len(seen) == 1
 
 
 def test_bimodal_posterior_is_reported_not_converged():

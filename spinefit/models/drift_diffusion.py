@@ -46,13 +46,14 @@ from spinefit.families import family_from_config, family_names
 from spinefit.families.base import CORE_PRIOR_TEXT, PriorScales, SDEFamily, core_priors
 from spinefit.families.dynamics import drift_fixed_points, tail_summary
 from spinefit.io.transitions import transitions, turnover_intervals
-from spinefit.models.base import SpineModel
+from spinefit.models.base import SamplerSettings, SpineModel
 from spinefit.models.family_comparison import (
     FAMILY_COMPARISON_ATTR,
     SPINE_LOG_LIKELIHOOD,
     compare_families,
     read_comparison,
 )
+from spinefit.models.grid_choice import AUTO, check_grid_points, sample_with_grid_choice
 from spinefit.models.grid_resolution import latent_result_warnings
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import (
@@ -185,7 +186,9 @@ class DriftDiffusion(SpineModel):
         calibration uses it to fit with exactly the prior the truth was drawn from),
         ``grid_top`` (latent likelihood: the reflecting top of the size grid, volume units;
         default 0.7 in log size above the largest observed size; with b > 0 the fitted
-        dynamics depend on it).
+        dynamics depend on it), ``grid_points`` (latent likelihood: nodes of the size grid,
+        16–400, or "auto", the default: 48 unless the start point's noise needs more, see
+        :mod:`spinefit.models.grid_choice`; the result's config holds the count used).
     """
 
     name = "drift-diffusion"
@@ -202,7 +205,7 @@ class DriftDiffusion(SpineModel):
         "measurement_cv": None,
         "noise": "multiplicative",
         "measurement_error": "none",
-        "grid_points": 48,
+        "grid_points": AUTO,
         "pointwise": False,
         "compare_families": [],
         "turnover_counts": "poisson",
@@ -275,10 +278,7 @@ class DriftDiffusion(SpineModel):
             ):
                 raise ConfigError(f"{key} must be a positive number, got {value!r}")
             config[key] = number
-        points = int(config["grid_points"])
-        if not 16 <= points <= 400:
-            raise ConfigError(f"grid_points must be between 16 and 400, got {points}")
-        config["grid_points"] = points
+        config["grid_points"] = check_grid_points(config["grid_points"])
         config["prior_scales"] = check_prior_scales(config["prior_scales"], PRIOR_SCALE_KEYS)
         top = config["grid_top"]
         if top not in (None, "none", "auto"):
@@ -366,6 +366,13 @@ class DriftDiffusion(SpineModel):
         elif self.config["detection_limit"] == "auto":
             self.config["detection_limit"] = None
         return data
+
+    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
+        """Sample; a latent fit with ``grid_points="auto"`` chooses its grid at the start."""
+        if self.latent and self.config["grid_points"] == AUTO:
+            reference = prepare_for_config(data, self.config)
+            return sample_with_grid_choice(self, data, settings, reference)
+        return super().sample(data, settings)
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset."""

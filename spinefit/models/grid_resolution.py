@@ -1,13 +1,15 @@
-"""Whether the latent size grid is fine enough for the measurement noise a fit found.
+"""Whether the latent size grid was fine enough for the measurement noise a fit found.
 
-The latent-process likelihood puts the true size on G nodes between ln θ and the top of
-the grid, h apart in log size. A cell of width h acts like a uniform measurement error
-of SD h/√12. When the data carry less noise than that (noise-free simulations, very
-precise measurements), the fitted noise τ settles near h/√12 instead of the truth and
-the diffusion σ(w) absorbs the rest: on the irregular-sessions recovery data (800 sites,
-no noise, G = 48) τ came out 0.036 against h/√12 = 0.036, and the σ band missed the
-truth above w = 0.7; at G = 96 both held it (ARCHITECTURE.md, "Noise-free data and the
-grid"). :func:`grid_resolution_problem` says so after the fit, with the remedy.
+The latent-process likelihood puts the true size on G nodes h apart in log size, between
+ln θ and the top of the grid, and sums the emission density, of SD
+e = sqrt(τ² + 0.02²), over them. With e under half a cell the sum ripples as θ moves
+the nodes (:mod:`spinefit.models.grid_choice`), and the cell acts like a uniform
+measurement error of SD h/√12 that τ and the diffusion σ(w) absorb: on the
+irregular-sessions recovery data (800 sites, no noise, G = 48, h = 0.123) τ came out
+0.036, exactly h/√12, and the σ band missed the truth above w = 0.7; at G = 96 both held
+it (ARCHITECTURE.md, "Noise-free data and the grid"). ``grid_points="auto"`` chooses a
+grid that avoids this from the start point; :func:`grid_resolution_problem` checks the
+fitted posterior against the same rule, for any grid, and names the remedy.
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from spinefit.models.grid_choice import (
+    AUTO,
+    GRID_STEP,
+    MIN_NOISE_PER_CELL,
+    grid_points_of,
+    needed_grid_points,
+)
+from spinefit.models.killed_grid import NOISE_FLOOR, total_noise_sd
 from spinefit.models.latent_likelihood import prepare_for_config
 
-RESOLUTION_RATIO = 1.5
-"""τ (posterior median) under this many cell SDs (h/√12) is reported."""
 
-
-def cell_sd(posterior: xr.Dataset, top: float, grid_points: int) -> xr.DataArray:
-    """Return h/√12 per draw: the SD of a uniform error over one cell of the grid.
+def cell_width(posterior: xr.Dataset, top: float, grid_points: int) -> xr.DataArray:
+    """Return the grid's cell width h per draw, in log size.
 
     Parameters
     ----------
@@ -38,48 +45,53 @@ def cell_sd(posterior: xr.Dataset, top: float, grid_points: int) -> xr.DataArray
     Returns
     -------
     xarray.DataArray
-        In log size (the units of a multiplicative τ).
+        ln(top/θ)/G per draw.
     """
-    h = np.log(top / posterior["detection_threshold"]) / grid_points
-    return h / np.sqrt(12.0)
+    return np.log(top / posterior["detection_threshold"]) / grid_points
 
 
 def grid_resolution_problem(
     posterior: xr.Dataset, top: float, config: dict[str, Any]
 ) -> str | None:
-    """Return a plain-language warning when τ is not clearly above the grid's resolution.
+    """Return a plain-language warning when the emission noise is under half a grid cell.
 
     Parameters
     ----------
     posterior : xarray.Dataset
-        A latent-process fit's posterior (``measurement_cv``, ``detection_threshold``).
+        A latent-process fit's posterior (``detection_threshold``, and ``measurement_cv``
+        unless τ was fixed).
     top : float
         The grid's reflecting top (volume units).
     config : dict
-        The model's config: ``grid_points``, ``noise`` and ``measurement_cv`` (a fixed τ
-        is the user's choice and is not second-guessed; additive noise is in other units
-        and is not checked).
+        The model's config: ``grid_points``, ``noise`` and ``measurement_cv`` (a fixed τ is
+        checked at its value; additive noise is in other units and is not checked).
 
     Returns
     -------
     str or None
-        None when the posterior median of τ is at least :data:`RESOLUTION_RATIO` times
-        that of h/√12.
+        None when sqrt(τ² + 0.02²), τ at its posterior median, is at least
+        :data:`~spinefit.models.grid_choice.MIN_NOISE_PER_CELL` times the posterior median
+        of h.
     """
-    if config.get("measurement_cv") is not None or config.get("noise") == "additive":
+    if config.get("noise") == "additive" or "detection_threshold" not in posterior:
         return None
-    if "measurement_cv" not in posterior or "detection_threshold" not in posterior:
+    tau = config.get("measurement_cv")
+    if tau is None:
+        if "measurement_cv" not in posterior:
+            return None
+        tau = float(posterior["measurement_cv"].median())
+    points = grid_points_of(config)
+    cell = float(cell_width(posterior, top, points).median())
+    emission = float(total_noise_sd(float(tau)))
+    if emission >= MIN_NOISE_PER_CELL * cell:
         return None
-    points = int(config["grid_points"])
-    resolution = float(cell_sd(posterior, top, points).median())
-    tau = float(posterior["measurement_cv"].median())
-    if tau >= RESOLUTION_RATIO * resolution:
-        return None
+    finer = max(needed_grid_points(cell * points, float(tau), points), points + GRID_STEP)
     return (
-        f"the measurement noise τ = {tau:.3g} is within {RESOLUTION_RATIO:g}x the size "
-        f"grid's own resolution (cell width/√12 = {resolution:.3g} with {points} nodes): "
-        "τ and σ(w) may carry the grid's error instead of the data's; re-fit with "
-        f"-o grid_points={2 * points} and compare"
+        f"the emission noise sqrt(τ² + {NOISE_FLOOR:g}²) = {emission:.3g} (τ = {tau:.3g}) "
+        f"is under {MIN_NOISE_PER_CELL:g}x the size grid's cell width h = {cell:.3g} "
+        f"({points} nodes): the likelihood ripples as θ moves the nodes, and τ and σ(w) "
+        f"may carry the grid's error instead of the data's; re-fit with "
+        f"-o grid_points={finer} (or {AUTO}) and compare"
     )
 
 
@@ -105,7 +117,7 @@ def latent_grid_warnings(tree: xr.DataTree, config: dict[str, Any]) -> list[str]
 
 
 def latent_result_warnings(model: Any, tree: xr.DataTree) -> list[str]:
-    """Warn when the latent fit's noise τ is near the size grid's resolution.
+    """Warn when the latent fit's emission noise is under half the size grid's cell.
 
     The ``result_warnings`` of the drift–diffusion models (assigned as their method): the
     grid check for latent-process fits, nothing for the moments likelihood.
@@ -114,8 +126,7 @@ def latent_result_warnings(model: Any, tree: xr.DataTree) -> list[str]:
 
 
 __all__ = [
-    "RESOLUTION_RATIO",
-    "cell_sd",
+    "cell_width",
     "grid_resolution_problem",
     "latent_grid_warnings",
     "latent_result_warnings",

@@ -45,6 +45,7 @@ import numpy as np
 import xarray as xr
 
 from spinefit import dims
+from spinefit.models.grid_choice import grid_points_of
 from spinefit.models.killed_grid import (
     NUMPY,
     grid_operator,
@@ -247,7 +248,7 @@ def add_grouped_latent_likelihood(
             part.variance,
             log_threshold,
             log_top,
-            config["grid_points"],
+            grid_points_of(config),
             part_loss,
             xp,
         )
@@ -322,7 +323,7 @@ def numpy_dynamics(draw: dict[str, float], ld: LatentData, config: dict[str, Any
         variance,
         np.log(draw["detection_threshold"] / s),
         ld.log_top,
-        config["grid_points"],
+        grid_points_of(config),
         draw["loss_per_day"],
         NUMPY,
     )

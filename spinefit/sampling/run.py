@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import xarray as xr
 
-from spinefit.sampling.backends import make_backend, replace_chain
+from spinefit.sampling.backends import make_backend, point_values, replace_chain
 from spinefit.sampling.ess import (
     RHAT_LIMIT,
     cap_draws,
@@ -47,6 +49,11 @@ RESTART_JITTER_SDS = 0.1
 """A re-run chain starts at a reference draw ± this many posterior SDs."""
 RESAMPLE_JITTER_SDS = 1.0
 """A re-sampling run starts at a posterior draw ± this many posterior SDs."""
+
+StartRefiner = Callable[[Mapping[str, np.ndarray]], "tuple[pm.Model, str] | None"]
+"""The start point's values (free variables and deterministics) → a rebuilt model to sample
+instead and a note for the record, or None to keep the model (see
+:func:`spinefit.models.grid_choice.sample_with_grid_choice`)."""
 
 
 @dataclass
@@ -85,6 +92,29 @@ def choose_start(backend, settings: SamplerSettings) -> StartPoint:
     if not settings.robust_starts:
         return default_start(support)
     return robust_start(backend.logp_grad, support, settings.random_seed)
+
+
+def refine_model(backend, start: StartPoint, refine: StartRefiner, settings, record):
+    """Let ``refine`` rebuild the model from the start point's values; re-start on it.
+
+    The rebuilt model has the same free variables, so the old optimum is where one more
+    optimisation starts.
+
+    Returns
+    -------
+    backend
+        The rebuilt model's backend, or ``backend`` when ``refine`` kept the model.
+    StartPoint
+        The start on that model.
+    """
+    finer = refine(point_values(backend.model, start.center))
+    if finer is None:
+        return backend, start
+    model, note = finer
+    backend = make_backend(model, settings)
+    start = robust_start(backend.logp_grad, start.center, settings.random_seed, n_starts=1)
+    record.note(note)
+    return backend, start
 
 
 def _check(tree: xr.DataTree) -> ModeCheck:
@@ -227,7 +257,10 @@ def _first_round(backend, settings: SamplerSettings, start: StartPoint):
 
 
 def sample_robustly(
-    model: pm.Model, settings: SamplerSettings, start: StartPoint | None = None
+    model: pm.Model,
+    settings: SamplerSettings,
+    start: StartPoint | None = None,
+    refine: StartRefiner | None = None,
 ) -> xr.DataTree:
     """Sample ``model`` from robust starts, re-run stuck chains, extend to the ESS target.
 
@@ -241,6 +274,9 @@ def sample_robustly(
     start : StartPoint, optional
         Where the chains start, instead of :func:`choose_start` (tests force chains apart
         with it).
+    refine : callable, optional
+        Called once with the robust start's values (robust starts only); may return a
+        rebuilt model to sample instead (:func:`refine_model`).
 
     Returns
     -------
@@ -251,6 +287,8 @@ def sample_robustly(
     backend = make_backend(model, settings)
     record = SamplingRecord()
     start = start or choose_start(backend, settings)
+    if refine is not None and settings.robust_starts:
+        backend, start = refine_model(backend, start, refine, settings, record)
     record.start = start.method
     started = time.perf_counter()  # `sampling_time` counts sampling only, as in pm.sample
     run, tree = _first_round(backend, settings, start)

@@ -14,6 +14,8 @@ from spinefit.sampling.settings import SamplerSettings
 if TYPE_CHECKING:
     import pymc as pm
 
+    from spinefit.sampling.run import StartRefiner
+
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 """Environment variables that set the thread count of the BLAS/LAPACK libraries."""
@@ -43,7 +45,9 @@ def one_blas_thread() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def sample_model(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
+def sample_model(
+    model: pm.Model, settings: SamplerSettings, refine: StartRefiner | None = None
+) -> xr.DataTree:
     """Run NUTS on ``model`` with every sampler setting passed explicitly.
 
     By default chains start near the posterior mode, a chain stuck in a low-density mode
@@ -57,6 +61,9 @@ def sample_model(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
         The model to sample.
     settings : SamplerSettings
         Draws, tune, chains, seed, sampler and the robustness options.
+    refine : callable, optional
+        May rebuild the model from the robust start's values (see
+        :func:`spinefit.sampling.run.refine_model`); not called without robust starts.
 
     Returns
     -------
@@ -68,7 +75,7 @@ def sample_model(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
             return _plain_sample(settings)
         from spinefit.sampling import sample_robustly
 
-        return sample_robustly(model, settings)
+        return sample_robustly(model, settings, refine=refine)
 
 
 def _plain_sample(settings: SamplerSettings) -> xr.DataTree:
