@@ -15,7 +15,8 @@ grows with the data, though more slowly than the number of spines: at G = 48 it 
 ``"auto"`` therefore fits on :data:`BASE_GRID_POINTS` nodes unless the start point (the
 robust start's optimum) says the noise is too small for them: then the model is rebuilt
 with enough nodes for e ≥ :data:`MIN_NOISE_PER_CELL` · h (at most :data:`MAX_GRID_POINTS`)
-and the start re-optimised on it. Noisy data (τ ≳ 0.04) keep 48 nodes and pay nothing.
+and the start re-optimised on it. Data with τ above about half a cell (0.04 at a typical
+span of 3.7 in log size) keep 48 nodes and pay nothing.
 """
 
 from __future__ import annotations

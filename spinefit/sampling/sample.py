@@ -70,11 +70,13 @@ def sample_model(
     xarray.DataTree
         ArviZ DataTree with ``posterior``, ``sample_stats`` and ``observed_data``.
     """
-    with model, one_blas_thread():
+    with one_blas_thread():
         if settings.plain:
-            return _plain_sample(settings)
+            with model:
+                return _plain_sample(settings)
         from spinefit.sampling import sample_robustly
 
+        # Outside the model's context: a refiner builds a new model, which must not nest.
         return sample_robustly(model, settings, refine=refine)
 
 

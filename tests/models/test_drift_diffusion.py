@@ -179,6 +179,30 @@ def test_result_groups_and_provenance(small_fit_path):
     assert tree["data"][dims.VOLUME].dims == (dims.SPINE, dims.SESSION)
 
 
+def test_the_default_fit_records_the_grid_it_chose(small_fit_path):
+    """Noise estimated on this small noise-free panel is above half a 48-node cell."""
+    tree = load_result(small_fit_path)
+    assert json.loads(tree.attrs["spinefit_config"])["grid_points"] == 48
+
+
+def test_auto_grid_refines_when_the_start_finds_no_noise(small_timeseries):
+    """τ fixed at 0: the emission SD is the 0.02 floor, so cells must be ≤ 0.04 wide."""
+    data, _ = small_timeseries
+    model = DriftDiffusion({"measurement_cv": 0.0})
+    settings = SamplerSettings(
+        draws=100, tune=100, chains=2, random_seed=2, progressbar=False, ess_target=0
+    )
+    tree = model.fit(data, settings)
+    points = json.loads(tree.attrs["spinefit_config"])["grid_points"]
+    assert points == model.config["grid_points"] and points % 8 == 0
+    top = float(data[dims.VOLUME].max()) * np.exp(0.7)
+    theta = float(tree["posterior"]["detection_threshold"].median())
+    assert np.log(top / theta) / points == pytest.approx(0.04, rel=0.15)
+    notes = json.loads(tree.attrs["sampling_notes"])
+    assert any(f"fitted on {points}" in note for note in notes)
+    assert not model.result_warnings(tree)
+
+
 def test_summary_schema(small_fit_path):
     summary = summarize(load_result(small_fit_path))
     assert summary["model"] == "drift-diffusion"
