@@ -12,11 +12,14 @@ of θ (R-hat 1.06, bulk ESS 30) and at G = 96 none (ARCHITECTURE.md, Sampling). 
 grows with the data, though more slowly than the number of spines: at G = 48 it was 1.9,
 6.2 and 12.8 nats for 200, 800 and 3200 spines, at G = 64 0.5, 1.6 and 4.0.
 
-``"auto"`` therefore fits on :data:`BASE_GRID_POINTS` nodes unless the start point (the
-robust start's optimum) says the noise is too small for them: then the model is rebuilt
-with enough nodes for e ≥ :data:`MIN_NOISE_PER_CELL` · h (at most :data:`MAX_GRID_POINTS`)
-and the start re-optimised on it. Data with τ above about half a cell (0.04 at a typical
-span of 3.7 in log size) keep 48 nodes and pay nothing.
+``"auto"`` therefore starts on :data:`BASE_GRID_POINTS` nodes and reads τ and θ from a
+pilot: the run's first draws after warm-up (posterior medians). When the noise is too
+small for the grid, the model is rebuilt with enough nodes for e ≥
+:data:`MIN_NOISE_PER_CELL` · h (at most :data:`MAX_GRID_POINTS`) and sampled afresh from a
+pilot draw; the warm-up on the coarse grid is the price. Data with τ above about half a
+cell (0.04 at a typical span of 3.7 in log size) keep 48 nodes and pay nothing. The robust
+start's optimum is no guide: on the noise-free long-interval data it sat at τ = 0.31,
+b = −0.44 (truth −0.02) while the posterior had τ ≈ 0.01.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from spinefit.errors import ConfigError
 from spinefit.models.killed_grid import NOISE_FLOOR
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from spinefit.sampling.settings import SamplerSettings
 
 AUTO = "auto"
-"""``grid_points`` value that lets the start point choose the node count."""
+"""``grid_points`` value that lets a pilot of the fit choose the node count."""
 BASE_GRID_POINTS = 48
 """Nodes of an ``"auto"`` grid unless the noise found needs more."""
 MIN_GRID_POINTS = 16
@@ -80,7 +81,7 @@ def needed_grid_points(span: float, tau: float, points: int) -> int:
     span : float
         ln(top/θ): the grid's extent in log size.
     tau : float
-        Measurement noise τ (log size) at the start point. The grid's own quantisation
+        Measurement noise τ (log size) estimated on the coarse grid. The grid's own quantisation
         error, h²/12 in variance, is taken off it: on noise-free data a coarse grid's τ
         settles near h/√12.
     points : int
@@ -98,21 +99,21 @@ def needed_grid_points(span: float, tau: float, points: int) -> int:
     return int(min(max(needed, points), MAX_GRID_POINTS))
 
 
-def grid_for_start(
-    config: Mapping[str, Any], reference: LatentData, values: Mapping[str, np.ndarray]
+def grid_for_pilot(
+    config: Mapping[str, Any], reference: LatentData, values: Mapping[str, float]
 ) -> int:
-    """Return the node count an ``"auto"`` grid needs at a start point.
+    """Return the node count an ``"auto"`` grid needs for a pilot's estimates.
 
     Parameters
     ----------
     config : mapping
-        ``grid_points`` (the nodes the start was found on), ``noise``, and ``measurement_cv``
+        ``grid_points`` (the nodes the pilot ran on), ``noise``, and ``measurement_cv``
         and ``detection_threshold`` (fixed values, or None when estimated).
     reference : LatentData
         The prepared data (size unit and log top of the grid).
     values : mapping
-        The start point's values of ``measurement_cv`` and ``detection_threshold`` when
-        the model estimates them.
+        The pilot's posterior medians of ``measurement_cv`` and ``detection_threshold``
+        when the model estimates them.
 
     Returns
     -------
@@ -123,10 +124,10 @@ def grid_for_start(
     if config["noise"] == "additive":
         return points
     tau = config["measurement_cv"]
-    tau = float(np.asarray(values["measurement_cv"]).max()) if tau is None else float(tau)
+    tau = float(values["measurement_cv"]) if tau is None else float(tau)
     theta = config["detection_threshold"]
     if theta is None:
-        theta = float(np.asarray(values["detection_threshold"]).min())
+        theta = float(values["detection_threshold"])
     span = reference.log_top - math.log(float(theta) / reference.scale)
     return needed_grid_points(span, tau, points)
 
@@ -139,11 +140,10 @@ def sample_with_grid_choice(
 ) -> xr.DataTree:
     """Build, sample and post-process a latent model whose ``grid_points`` is ``"auto"``.
 
-    The model is built on :data:`BASE_GRID_POINTS` nodes; after the start optimisation it
-    is rebuilt with the nodes :func:`grid_for_start` asks for, if more. The chosen count
-    replaces ``"auto"`` in ``spine_model.config``, so the saved result records it. Without
-    robust starts (``--plain``, ``--no-robust-starts``) there is no optimum to read and the
-    fit keeps the base grid.
+    The model is built on :data:`BASE_GRID_POINTS` nodes; after a pilot of its first draws
+    it is rebuilt with the nodes :func:`grid_for_pilot` asks for, if more. The chosen count
+    replaces ``"auto"`` in ``spine_model.config``, so the saved result records it. A plain
+    ``pm.sample`` run (no robustness option) has no pilot and keeps the base grid.
 
     Parameters
     ----------
@@ -167,14 +167,13 @@ def sample_with_grid_choice(
     config["grid_points"] = BASE_GRID_POINTS
     built = {"model": spine_model.build(data)}
 
-    def refine(values: Mapping[str, np.ndarray]) -> tuple[pm.Model, str] | None:
-        points = grid_for_start(config, reference, values)
+    def refine(values: Mapping[str, float]) -> tuple[pm.Model, str] | None:
+        points = grid_for_pilot(config, reference, values)
         if points <= config["grid_points"]:
             return None
         note = (
-            f"grid_points auto: the noise at the start point (τ = "
-            f"{float(np.asarray(values.get('measurement_cv', np.nan)).max()):.3g}) is small "
-            f"for {config['grid_points']} nodes; fitted on {points}"
+            f"grid_points auto: the pilot's noise (τ = {values['measurement_cv']:.3g}) is "
+            f"under half a cell of {config['grid_points']} nodes; re-fitted on {points}"
         )
         config["grid_points"] = points
         built["model"] = spine_model.build(data)
@@ -192,7 +191,7 @@ __all__ = [
     "MIN_GRID_POINTS",
     "MIN_NOISE_PER_CELL",
     "check_grid_points",
-    "grid_for_start",
+    "grid_for_pilot",
     "grid_points_of",
     "needed_grid_points",
     "sample_with_grid_choice",

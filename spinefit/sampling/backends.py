@@ -112,6 +112,7 @@ class NutpieRun:
         self._total = self._tune + max_draws
         self._finished = [0] * chains
         self._result: xr.DataTree | None = None
+        self._cancelled = False
         self.started = time.perf_counter()
         self._bar = _progress_bar(settings.progressbar, chains, max_draws)
         self._sampler = nutpie.sample(
@@ -187,9 +188,10 @@ class NutpieRun:
             self._bar = None
 
     def close(self) -> None:
-        """Discard a run that is still going (after an error or interrupt)."""
-        if self._result is None:
+        """Discard a run that is still going (after an error or interrupt); idempotent."""
+        if self._result is None and not self._cancelled:
             self._sampler.cancel()
+            self._cancelled = True
         self._close_bar()
 
 
@@ -347,46 +349,6 @@ class PymcBackend:
             dataset=tree["posterior"].to_dataset().drop_vars(helpers, errors="ignore")
         )
         return out
-
-
-def point_values(model: pm.Model, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Return the free variables' (constrained) and deterministics' values at a flat point.
-
-    The flat point orders the free variables as both backends do: ``model.free_RVs``, each
-    as its (transformed) value variable, raveled.
-
-    Parameters
-    ----------
-    model : pymc.Model
-        The model the point belongs to.
-    x : numpy.ndarray
-        Flat unconstrained point.
-
-    Returns
-    -------
-    dict
-        ``{name: value}`` for every free random variable and deterministic.
-    """
-    value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    initial = model.initial_point(0)
-    shapes = [np.shape(initial[var.name]) for var in value_vars]
-    total = sum(int(np.prod(shape)) for shape in shapes)
-    if total != np.size(x):
-        raise ValueError(f"a flat point of {np.size(x)} values for {total} free values")
-    inputs, cursor = {}, 0
-    for var, shape in zip(value_vars, shapes, strict=True):
-        size = int(np.prod(shape))
-        inputs[var.name] = np.asarray(x[cursor : cursor + size], dtype=float).reshape(shape)
-        cursor += size
-    named = [*model.free_RVs, *model.deterministics]
-    values = model.compile_fn(
-        model.replace_rvs_by_values(named),
-        inputs=value_vars,
-        point_fn=False,
-        on_unused_input="ignore",
-        mode="FAST_COMPILE",
-    )(**inputs)
-    return {var.name: np.asarray(v) for var, v in zip(named, values, strict=True)}
 
 
 def make_backend(model: pm.Model, settings: SamplerSettings):

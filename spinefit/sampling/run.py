@@ -15,10 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 import xarray as xr
 
-from spinefit.sampling.backends import make_backend, point_values, replace_chain
+from spinefit.sampling.backends import make_backend, replace_chain
 from spinefit.sampling.ess import (
     RHAT_LIMIT,
     cap_draws,
@@ -50,9 +49,12 @@ RESTART_JITTER_SDS = 0.1
 RESAMPLE_JITTER_SDS = 1.0
 """A re-sampling run starts at a posterior draw ± this many posterior SDs."""
 
-StartRefiner = Callable[[Mapping[str, np.ndarray]], "tuple[pm.Model, str] | None"]
-"""The start point's values (free variables and deterministics) → a rebuilt model to sample
-instead and a note for the record, or None to keep the model (see
+PILOT_DRAWS = 100
+"""Draws per chain after warm-up that a refiner reads (:func:`refine_after_pilot`)."""
+
+Refiner = Callable[[Mapping[str, float]], "tuple[pm.Model, str] | None"]
+"""Posterior medians of a pilot run's scalar variables → a rebuilt model to sample instead
+and a note for the record, or None to keep the model (see
 :func:`spinefit.models.grid_choice.sample_with_grid_choice`)."""
 
 
@@ -94,27 +96,43 @@ def choose_start(backend, settings: SamplerSettings) -> StartPoint:
     return robust_start(backend.logp_grad, support, settings.random_seed)
 
 
-def refine_model(backend, start: StartPoint, refine: StartRefiner, settings, record):
-    """Let ``refine`` rebuild the model from the start point's values; re-start on it.
+def pilot_medians(tree: xr.DataTree) -> dict[str, float]:
+    """Return the posterior median of every scalar variable of a run's draws."""
+    posterior = tree["posterior"].to_dataset()
+    return {
+        str(name): float(var.median())
+        for name, var in posterior.data_vars.items()
+        if set(var.dims) <= {"chain", "draw"}
+    }
 
-    The rebuilt model has the same free variables, so the old optimum is where one more
-    optimisation starts.
+
+def refine_after_pilot(backend, run, refine: Refiner, settings: SamplerSettings, record):
+    """Let ``refine`` rebuild the model from a pilot of the run's first draws.
+
+    The run is paused after warm-up and :data:`PILOT_DRAWS` draws per chain (after all of
+    ``settings.draws`` with PyMC's sampler, which cannot pause). When ``refine`` returns a
+    model, the run is dropped and the new model sampled from a draw of the pilot: both
+    models have the same free variables, so the pilot's unconstrained draws fit it.
 
     Returns
     -------
     backend
-        The rebuilt model's backend, or ``backend`` when ``refine`` kept the model.
-    StartPoint
-        The start on that model.
+        The backend of the model now sampled.
+    run
+        Its run, going on.
     """
-    finer = refine(point_values(backend.model, start.center))
+    pilot = run.snapshot(min(PILOT_DRAWS, settings.draws))
+    finer = refine(pilot_medians(pilot))
     if finer is None:
-        return backend, start
+        run.resume()
+        return backend, run
+    run.close()
     model, note = finer
-    backend = make_backend(model, settings)
-    start = robust_start(backend.logp_grad, start.center, settings.random_seed, n_starts=1)
     record.note(note)
-    return backend, start
+    seed = settings.random_seed + 2
+    start = posterior_start(backend.unconstrained(pilot), RESAMPLE_JITTER_SDS, seed)
+    backend = make_backend(model, settings)
+    return backend, _launch(backend, settings, start)
 
 
 def _check(tree: xr.DataTree) -> ModeCheck:
@@ -243,24 +261,23 @@ def _ess_after_restart(backend, tree, settings: SamplerSettings, record) -> xr.D
     return resample(backend, tree, draws, settings, record, "the run was stopped for the re-run")
 
 
-def _first_round(backend, settings: SamplerSettings, start: StartPoint):
-    """Launch the main run and return it with its first ``settings.draws`` per chain."""
+def _launch(backend, settings: SamplerSettings, start: StartPoint):
+    """Launch the main run (readable up to the cap of the ESS rounds)."""
     max_draws = cap_draws(settings.draws) if settings.ess_target else settings.draws
-    run = backend.launch(
+    return backend.launch(
         chains=settings.chains,
         draws=settings.draws,
         max_draws=max_draws,
         seed=settings.random_seed,
         start=start,
     )
-    return run, run.snapshot(settings.draws)
 
 
 def sample_robustly(
     model: pm.Model,
     settings: SamplerSettings,
     start: StartPoint | None = None,
-    refine: StartRefiner | None = None,
+    refine: Refiner | None = None,
 ) -> xr.DataTree:
     """Sample ``model`` from robust starts, re-run stuck chains, extend to the ESS target.
 
@@ -275,8 +292,8 @@ def sample_robustly(
         Where the chains start, instead of :func:`choose_start` (tests force chains apart
         with it).
     refine : callable, optional
-        Called once with the robust start's values (robust starts only); may return a
-        rebuilt model to sample instead (:func:`refine_model`).
+        Called once with a pilot's posterior medians; may return a rebuilt model to
+        sample instead (:func:`refine_after_pilot`).
 
     Returns
     -------
@@ -287,12 +304,13 @@ def sample_robustly(
     backend = make_backend(model, settings)
     record = SamplingRecord()
     start = start or choose_start(backend, settings)
-    if refine is not None and settings.robust_starts:
-        backend, start = refine_model(backend, start, refine, settings, record)
     record.start = start.method
     started = time.perf_counter()  # `sampling_time` counts sampling only, as in pm.sample
-    run, tree = _first_round(backend, settings, start)
+    run = _launch(backend, settings, start)
     try:
+        if refine is not None:
+            backend, run = refine_after_pilot(backend, run, refine, settings, record)
+        tree = run.snapshot(settings.draws)
         check = _check(tree)
         if check.low_density and settings.max_restarts:
             tree = run.finish(settings.draws)

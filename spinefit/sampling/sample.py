@@ -14,7 +14,7 @@ from spinefit.sampling.settings import SamplerSettings
 if TYPE_CHECKING:
     import pymc as pm
 
-    from spinefit.sampling.run import StartRefiner
+    from spinefit.sampling.run import Refiner
 
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -46,7 +46,7 @@ def one_blas_thread() -> Iterator[None]:
 
 
 def sample_model(
-    model: pm.Model, settings: SamplerSettings, refine: StartRefiner | None = None
+    model: pm.Model, settings: SamplerSettings, refine: Refiner | None = None
 ) -> xr.DataTree:
     """Run NUTS on ``model`` with every sampler setting passed explicitly.
 
@@ -62,8 +62,9 @@ def sample_model(
     settings : SamplerSettings
         Draws, tune, chains, seed, sampler and the robustness options.
     refine : callable, optional
-        May rebuild the model from the robust start's values (see
-        :func:`spinefit.sampling.run.refine_model`); not called without robust starts.
+        May rebuild the model from a pilot's posterior medians (see
+        :func:`spinefit.sampling.run.refine_after_pilot`); not called for a plain
+        ``pm.sample`` run.
 
     Returns
     -------

@@ -180,12 +180,16 @@ def test_result_groups_and_provenance(small_fit_path):
 
 
 def test_the_default_fit_records_the_grid_it_chose(small_fit_path):
-    """Noise estimated on this small noise-free panel is above half a 48-node cell."""
+    """This noise-free panel's pilot asks for more than 48 nodes; the fit says so."""
     tree = load_result(small_fit_path)
-    assert json.loads(tree.attrs["spinefit_config"])["grid_points"] == 48
+    points = json.loads(tree.attrs["spinefit_config"])["grid_points"]
+    assert isinstance(points, int) and points % 8 == 0
+    notes = json.loads(tree.attrs["sampling_notes"])
+    assert (points > 48) == any(f"re-fitted on {points}" in note for note in notes)
+    assert not DriftDiffusion.from_result(tree).result_warnings(tree)
 
 
-def test_auto_grid_refines_when_the_start_finds_no_noise(small_timeseries):
+def test_auto_grid_refines_when_the_pilot_finds_no_noise(small_timeseries):
     """τ fixed at 0: the emission SD is the 0.02 floor, so cells must be ≤ 0.04 wide."""
     data, _ = small_timeseries
     model = DriftDiffusion({"measurement_cv": 0.0})
@@ -199,7 +203,7 @@ def test_auto_grid_refines_when_the_start_finds_no_noise(small_timeseries):
     theta = float(tree["posterior"]["detection_threshold"].median())
     assert np.log(top / theta) / points == pytest.approx(0.04, rel=0.15)
     notes = json.loads(tree.attrs["sampling_notes"])
-    assert any(f"fitted on {points}" in note for note in notes)
+    assert any(f"re-fitted on {points}" in note for note in notes)
     assert not model.result_warnings(tree)
 
 

@@ -20,7 +20,7 @@ from spinefit.models.grid_choice import (
     MAX_GRID_POINTS,
     MIN_NOISE_PER_CELL,
     check_grid_points,
-    grid_for_start,
+    grid_for_pilot,
     grid_points_of,
     needed_grid_points,
 )
@@ -172,7 +172,7 @@ def test_an_auto_grid_meets_its_rule_or_the_cap(span, tau, points):
         assert emission >= MIN_NOISE_PER_CELL * span / needed - 1e-12
 
 
-def test_the_start_values_or_the_fixed_ones_choose_the_grid():
+def test_the_pilot_values_or_the_fixed_ones_choose_the_grid():
     data, _ = simulate_time_series(n_spines=60, random_seed=3)
     reference = prepare_latent(data)
     config = {
@@ -183,13 +183,13 @@ def test_the_start_values_or_the_fixed_ones_choose_the_grid():
     }
     theta = 0.5 * float(data["volume"].min())
     span = reference.log_top - math.log(theta / reference.scale)
-    values = {"measurement_cv": np.array(0.001), "detection_threshold": np.array(theta)}
-    assert grid_for_start(config, reference, values) == needed_grid_points(span, 0.001, 48) > 48
-    noisy = values | {"measurement_cv": np.array(0.2)}
-    assert grid_for_start(config, reference, noisy) == 48
+    values = {"measurement_cv": 0.001, "detection_threshold": theta}
+    assert grid_for_pilot(config, reference, values) == needed_grid_points(span, 0.001, 48) > 48
+    noisy = values | {"measurement_cv": 0.2}
+    assert grid_for_pilot(config, reference, noisy) == 48
     # Fixed values win over the start's.
-    assert grid_for_start(config | {"measurement_cv": 0.2}, reference, values) == 48
+    assert grid_for_pilot(config | {"measurement_cv": 0.2}, reference, values) == 48
     fixed_theta = config | {"detection_threshold": theta / 100}
     wider = reference.log_top - math.log(theta / 100 / reference.scale)
-    assert grid_for_start(fixed_theta, reference, values) == needed_grid_points(wider, 0.001, 48)
-    assert grid_for_start(config | {"noise": "additive"}, reference, values) == 48
+    assert grid_for_pilot(fixed_theta, reference, values) == needed_grid_points(wider, 0.001, 48)
+    assert grid_for_pilot(config | {"noise": "additive"}, reference, values) == 48
