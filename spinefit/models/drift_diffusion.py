@@ -46,14 +46,14 @@ from spinefit.families import family_from_config, family_names
 from spinefit.families.base import CORE_PRIOR_TEXT, PriorScales, SDEFamily, core_priors
 from spinefit.families.dynamics import drift_fixed_points, tail_summary
 from spinefit.io.transitions import transitions, turnover_intervals
-from spinefit.models.base import SamplerSettings, SpineModel
+from spinefit.models.base import SpineModel
 from spinefit.models.family_comparison import (
     FAMILY_COMPARISON_ATTR,
     SPINE_LOG_LIKELIHOOD,
     compare_families,
     read_comparison,
 )
-from spinefit.models.grid_choice import AUTO, check_grid_points, sample_with_grid_choice
+from spinefit.models.grid_choice import AUTO, AutoGridSampling, check_grid_points
 from spinefit.models.grid_resolution import latent_result_warnings
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import (
@@ -163,7 +163,7 @@ def prior_scales_of(data: xr.Dataset, noise: str = "multiplicative") -> dict[str
     }
 
 
-class DriftDiffusion(SpineModel):
+class DriftDiffusion(AutoGridSampling, SpineModel):
     r"""Langevin drift–diffusion model :math:`dw = (a + b w)dt + \sqrt{c + d w^2}\,dB`.
 
     Parameters
@@ -187,7 +187,7 @@ class DriftDiffusion(SpineModel):
         ``grid_top`` (latent likelihood: the reflecting top of the size grid, volume units;
         default 0.7 in log size above the largest observed size; with b > 0 the fitted
         dynamics depend on it), ``grid_points`` (latent likelihood: nodes of the size grid,
-        16–400, or "auto", the default: 48 unless the start point's noise needs more, see
+        16–400, or "auto", the default: 48 unless a pilot's noise needs more, see
         :mod:`spinefit.models.grid_choice`; the result's config holds the count used).
     """
 
@@ -366,13 +366,6 @@ class DriftDiffusion(SpineModel):
         elif self.config["detection_limit"] == "auto":
             self.config["detection_limit"] = None
         return data
-
-    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
-        """Sample; a latent fit with ``grid_points="auto"`` chooses its grid at the start."""
-        if self.latent and self.config["grid_points"] == AUTO:
-            reference = prepare_for_config(data, self.config)
-            return sample_with_grid_choice(self, data, settings, reference)
-        return super().sample(data, settings)
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset."""

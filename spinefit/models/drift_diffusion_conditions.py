@@ -54,7 +54,7 @@ from spinefit.families import family_from_config
 from spinefit.families.base import PriorScales, condition_prior_table
 from spinefit.families.curves import curve_draws
 from spinefit.io.transitions import imaged_by_group, transitions, turnover_intervals
-from spinefit.models.base import SamplerSettings, SpineModel, sample_model
+from spinefit.models.base import SpineModel, sample_model
 from spinefit.models.condition_quantities import (
     DEFAULT_PRIMARY,
     DERIVED,
@@ -65,7 +65,7 @@ from spinefit.models.condition_quantities import (
 )
 from spinefit.models.drift_diffusion import DriftDiffusion, configure_family, record_family
 from spinefit.models.family_comparison import pointwise_loo
-from spinefit.models.grid_choice import AUTO, sample_with_grid_choice
+from spinefit.models.grid_choice import AUTO, AutoGridSampling
 from spinefit.models.grid_resolution import latent_result_warnings
 from spinefit.models.killed_grid import pytensor_namespace
 from spinefit.models.latent_likelihood import (
@@ -129,7 +129,7 @@ def condition_labels(data: xr.Dataset, by: str) -> np.ndarray:
     return data[by].values.astype(str)
 
 
-class ConditionalDriftDiffusion(SpineModel):
+class ConditionalDriftDiffusion(AutoGridSampling, SpineModel):
     r"""Drift–diffusion with condition-specific :math:`a, b, c, d` and turnover rates.
 
     Parameters
@@ -258,15 +258,6 @@ class ConditionalDriftDiffusion(SpineModel):
         self.single.prepare(data)
         self.config["detection_limit"] = self.single.config["detection_limit"]
         return data
-
-    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
-        """Sample; a latent fit with ``grid_points="auto"`` chooses its grid at the start."""
-        if self.latent and self.config["grid_points"] == AUTO:
-            reference = prepare_latent(
-                data, self.config["noise"], measurement_error=known_errors(self.config)
-            )
-            return sample_with_grid_choice(self, data, settings, reference)
-        return super().sample(data, settings)
 
     def build(self, data: xr.Dataset) -> pm.Model:
         """Build the PyMC model from an ingested time-series Dataset with a condition coord."""

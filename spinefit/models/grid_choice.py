@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from spinefit.errors import ConfigError
 from spinefit.models.killed_grid import NOISE_FLOOR
+from spinefit.models.latent_likelihood import prepare_for_config
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -133,10 +134,7 @@ def grid_for_pilot(
 
 
 def sample_with_grid_choice(
-    spine_model: Any,
-    data: xr.Dataset,
-    settings: SamplerSettings,
-    reference: LatentData,
+    spine_model: Any, data: xr.Dataset, settings: SamplerSettings
 ) -> xr.DataTree:
     """Build, sample and post-process a latent model whose ``grid_points`` is ``"auto"``.
 
@@ -153,8 +151,6 @@ def sample_with_grid_choice(
         The prepared data.
     settings : SamplerSettings
         Sampler settings.
-    reference : LatentData
-        The data as the grid sees them (size unit, log top).
 
     Returns
     -------
@@ -165,6 +161,7 @@ def sample_with_grid_choice(
 
     config = spine_model.config
     config["grid_points"] = BASE_GRID_POINTS
+    reference = prepare_for_config(data, config)  # size unit and top of the fit's grid
     built = {"model": spine_model.build(data)}
 
     def refine(values: Mapping[str, float]) -> tuple[pm.Model, str] | None:
@@ -183,8 +180,23 @@ def sample_with_grid_choice(
     return spine_model.postprocess(tree, data, built["model"])
 
 
+class AutoGridSampling:
+    """Mixin of the latent drift–diffusion models: ``sample`` honours ``grid_points="auto"``.
+
+    Put it before :class:`~spinefit.models.base.SpineModel` in the bases; the model needs
+    a ``latent`` property and a ``config`` with ``grid_points``.
+    """
+
+    def sample(self, data: xr.Dataset, settings: SamplerSettings) -> xr.DataTree:
+        """Sample; a latent fit with ``grid_points="auto"`` chooses its grid from a pilot."""
+        if self.latent and self.config["grid_points"] == AUTO:
+            return sample_with_grid_choice(self, data, settings)
+        return super().sample(data, settings)
+
+
 __all__ = [
     "AUTO",
+    "AutoGridSampling",
     "BASE_GRID_POINTS",
     "GRID_STEP",
     "MAX_GRID_POINTS",
