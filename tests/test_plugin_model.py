@@ -19,7 +19,9 @@ from spinefit.summary import summarize
 from spinefit.workflow import fit_file
 
 REPO = Path(__file__).resolve().parents[1]
-PLAIN = dict(robust_starts=False, max_restarts=0, ess_target=0, progressbar=False)
+PLAIN = dict(
+    robust_starts=False, max_restarts=0, ess_target=0, retry_target_accept=0, progressbar=False
+)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import arviz as az
 import numpy as np
@@ -30,9 +31,10 @@ from spinefit.sampling import (
     robust_start,
     sample_robustly,
 )
+from spinefit.sampling import run as run_module
 from spinefit.sampling.backends import NutpieBackend
 from spinefit.sampling.ess import cap_draws, ess_needed, min_bulk_ess, next_draws
-from spinefit.sampling.run import choose_start
+from spinefit.sampling.run import choose_start, divergences
 from spinefit.stats import convergence_problems, sampler_diagnostics, stats_of
 
 MODES_WARNING = "chains in different modes"
@@ -213,7 +215,9 @@ def test_a_refiner_swaps_the_model_after_the_pilot(sampler):
     assert abs(float(kept["posterior"]["centre"].mean())) < 0.15
     assert kept["posterior"].sizes["draw"] == settings.draws
     # A plain pm.sample run has no pilot: the refiner is not asked.
-    plain = quick(robust_starts=False, max_restarts=0, ess_target=0, sampler=sampler)
+    plain = quick(
+        robust_starts=False, max_restarts=0, ess_target=0, retry_target_accept=0, sampler=sampler
+    )
     sample_model(shifted_model(0.0), plain, refine=refine)
     assert len(seen) == 1
 
@@ -281,10 +285,49 @@ def test_pymc_sampler_compiles_the_log_density_once(monkeypatch):
     assert len(built) == 1
 
 
+def funnel_model() -> pm.Model:
+    """Neal's funnel, centred: NUTS diverges in its neck at target acceptance 0.9."""
+    with pm.Model() as model:
+        v = pm.Normal("v", 0.0, 3.0)
+        pm.Normal("x", 0.0, pm.math.exp(v / 2), shape=3)
+    return model
+
+
+RETRY_NOTE = re.compile(r"(\d+) divergent .* at 0\.98 \(smaller steps\): (\d+); kept the new")
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize(("sampler", "seed"), [("nutpie", 2), ("pymc", 1)])
+def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeypatch):
+    settings = quick(random_seed=seed, ess_target=0, sampler=sampler)
+    off = sample_robustly(funnel_model(), replace(settings, retry_target_accept=0))
+    assert divergences(off) > 0 and json.loads(off.attrs[NOTES_ATTR]) == []
+    targets = []
+    launch = run_module._launch
+
+    def spy(backend, settings, start):
+        targets.append((backend.settings.target_accept, settings.target_accept))
+        return launch(backend, settings, start)
+
+    monkeypatch.setattr(run_module, "_launch", spy)
+    tree = sample_robustly(funnel_model(), settings)
+    assert targets == [(0.9, 0.9), (0.98, 0.98)]
+    [note] = json.loads(tree.attrs[NOTES_ATTR])
+    found, again = map(int, RETRY_NOTE.search(note).groups())
+    assert found == divergences(off) and again == divergences(tree) < found
+    assert tree["posterior"].sizes["draw"] == settings.draws
+
+
+def test_retry_target_accept_is_checked():
+    assert not quick(retry_target_accept=0.85).retries_divergences  # not above 0.9
+    with pytest.raises(ConfigError, match="retry_target_accept"):
+        quick(retry_target_accept=1.0)
+
+
 def test_plain_settings_are_one_pm_sample_call():
     with pm.Model() as model:
         pm.Normal("x", 0.0, 1.0)
-    plain = quick(robust_starts=False, max_restarts=0, ess_target=0)
+    plain = quick(robust_starts=False, max_restarts=0, ess_target=0, retry_target_accept=0)
     assert plain.plain and not quick().plain
     tree = sample_model(model, plain)
     assert NOTES_ATTR not in tree.attrs and tree["posterior"].sizes["draw"] == 300

@@ -20,6 +20,7 @@ shaped as ``pm.sample`` returns it. What each can do, checked in the installed s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
@@ -349,6 +350,13 @@ class PymcBackend:
             dataset=tree["posterior"].to_dataset().drop_vars(helpers, errors="ignore")
         )
         return out
+
+
+def with_settings(backend, settings: SamplerSettings):
+    """Return ``backend`` sampling with ``settings``, sharing its compiled model."""
+    out = copy.copy(backend)
+    out.settings = settings
+    return out
 
 
 def make_backend(model: pm.Model, settings: SamplerSettings):

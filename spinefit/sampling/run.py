@@ -1,5 +1,6 @@
 """One robust sampling run: robust starts, stuck-chain recovery, draws up to an ESS target.
 
+Divergent draws are re-sampled once with smaller steps (:func:`retry_divergent`).
 The order matters. The first ``draws`` per chain are checked for chains in different
 modes before any extension: extending a run with a stuck chain would only spend the cap
 (its ESS stays near the number of chains). With nutpie the run is paused there, so a fit
@@ -8,6 +9,7 @@ that needs no help pays nothing but the start optimisation and the checks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import xarray as xr
 
-from spinefit.sampling.backends import make_backend, replace_chain
+from spinefit.sampling.backends import make_backend, replace_chain, with_settings
 from spinefit.sampling.ess import (
     RHAT_LIMIT,
     cap_draws,
@@ -261,6 +263,45 @@ def _ess_after_restart(backend, tree, settings: SamplerSettings, record) -> xr.D
     return resample(backend, tree, draws, settings, record, "the run was stopped for the re-run")
 
 
+def divergences(tree: xr.DataTree) -> int:
+    """Return the number of divergent transitions among a run's draws."""
+    stats = tree["sample_stats"]
+    return int(stats["diverging"].sum()) if "diverging" in stats else 0
+
+
+def retry_divergent(backend, tree, settings: SamplerSettings, record) -> xr.DataTree:
+    """Sample once more with smaller steps when the draws have divergent transitions.
+
+    A divergence is a trajectory that the step size could not follow (a region of high
+    curvature, which the draws then under-visit). The standard remedy is a higher target
+    acceptance, which adapts a smaller step. The new run starts near the posterior, has
+    its own warm-up and goes to the same ESS target; the run with fewer divergences is
+    kept, and the note gives both counts.
+    """
+    found = divergences(tree)
+    if not found or not settings.retries_divergences:
+        return tree
+    target = settings.retry_target_accept
+    smaller = dataclasses.replace(
+        settings, random_seed=settings.random_seed + 3, target_accept=target
+    )
+    retry = with_settings(backend, smaller)  # the same compiled model, smaller steps
+    start = posterior_start(backend.unconstrained(tree), RESAMPLE_JITTER_SDS, smaller.random_seed)
+    run = _launch(retry, smaller, start)
+    try:
+        new = extend_to_target(run, run.snapshot(smaller.draws), retry, smaller, record)
+    finally:
+        run.close()
+    again = divergences(new)
+    record.note(
+        f"{found} divergent transition(s) at target acceptance {settings.target_accept}; "
+        f"re-sampled from near the posterior at {target} (smaller steps): {again}; kept the "
+        f"{'new' if again < found else 'first'} draws",
+        loud=True,
+    )
+    return new if again < found else tree
+
+
 def _launch(backend, settings: SamplerSettings, start: StartPoint):
     """Launch the main run (readable up to the cap of the ESS rounds)."""
     max_draws = cap_draws(settings.draws) if settings.ess_target else settings.draws
@@ -287,7 +328,7 @@ def sample_robustly(
         The model.
     settings : SamplerSettings
         Sampler, draws, tune, chains, seed, ``robust_starts``, ``max_restarts``,
-        ``ess_target``.
+        ``ess_target``, ``retry_target_accept``.
     start : StartPoint, optional
         Where the chains start, instead of :func:`choose_start` (tests force chains apart
         with it).
@@ -312,13 +353,16 @@ def sample_robustly(
             backend, run = refine_after_pilot(backend, run, refine, settings, record)
         tree = run.snapshot(settings.draws)
         check = _check(tree)
+        settled = True  # False when chains end in different modes: nothing to refine
         if check.low_density and settings.max_restarts:
             tree = run.finish(settings.draws)
             tree, check = recover_stuck_chains(backend, tree, check, settings, record)
+            settled = check.agree
             if check.agree:
                 tree = _ess_after_restart(backend, tree, settings, record)
         elif check.different_modes:
             tree = run.finish(settings.draws)
+            settled = False
             record.note(
                 f"{check.describe()}: stable modes of similar log density, not re-run; "
                 "the posterior may be multimodal, and the fit is not converged",
@@ -326,6 +370,9 @@ def sample_robustly(
             )
         else:  # one mode, or chains still moving: more draws are the remedy
             tree = extend_to_target(run, tree, backend, settings, record)
+        run.close()
+        if settled:
+            tree = retry_divergent(backend, tree, settings, record)
     finally:
         run.close()
     record.draws = int(tree["posterior"].sizes["draw"])

@@ -44,6 +44,10 @@ class SamplerSettings:
         :mod:`spinefit.sampling.starts`).
     max_restarts : int
         Times a chain stuck in a low-density mode is re-run near the other chains.
+    retry_target_accept : float
+        When the draws have divergent transitions, sample once more, started near the
+        posterior, with this target acceptance (smaller steps), and keep the run with fewer
+        divergences. 0, or a value not above ``target_accept``, turns it off.
     ess_target : int
         Extend sampling in rounds until every posterior quantity has bulk ESS ≥ this and
         R-hat ≤ 1.01, up to :data:`spinefit.sampling.CAP_FACTOR` × ``draws`` per chain;
@@ -52,7 +56,8 @@ class SamplerSettings:
 
     Notes
     -----
-    With ``robust_starts=False``, ``max_restarts=0`` and ``ess_target=0`` a fit is one
+    With ``robust_starts=False``, ``max_restarts=0``, ``ess_target=0`` and
+    ``retry_target_accept=0`` a fit is one
     plain ``pm.sample`` call, as before these options existed (the benchmark's baseline).
     """
 
@@ -67,6 +72,7 @@ class SamplerSettings:
     robust_starts: bool = True
     max_restarts: int = 2
     ess_target: int = 400
+    retry_target_accept: float = 0.98
 
     def __post_init__(self) -> None:
         if self.draws < 1 or self.tune < 0 or self.chains < 1:
@@ -79,6 +85,8 @@ class SamplerSettings:
             )
         if self.max_restarts < 0 or self.ess_target < 0:
             raise ConfigError("ess_target (--ess-target) and max_restarts must be >= 0")
+        if not 0 < self.target_accept < 1 or not 0 <= self.retry_target_accept < 1:
+            raise ConfigError("target_accept must be in (0, 1) and retry_target_accept in [0, 1)")
 
     @property
     def nutpie_adaptation(self) -> str:
@@ -88,4 +96,11 @@ class SamplerSettings:
     @property
     def plain(self) -> bool:
         """True when no robustness option is on: one plain ``pm.sample`` call."""
-        return not (self.robust_starts or self.max_restarts or self.ess_target)
+        return not (
+            self.robust_starts or self.max_restarts or self.ess_target or self.retries_divergences
+        )
+
+    @property
+    def retries_divergences(self) -> bool:
+        """True when divergent draws are re-sampled at ``retry_target_accept``."""
+        return self.retry_target_accept > self.target_accept
