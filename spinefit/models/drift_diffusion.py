@@ -64,11 +64,13 @@ from spinefit.models.latent_likelihood import (
     resolve_detection_limit,
 )
 from spinefit.models.latent_process import LATENT_PARAMETERS, add_latent_likelihood
+from spinefit.models.moment_start import latent_start_hints
 from spinefit.models.prior_scales import check_prior_scales
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import TURNOVER_COUNTS, add_turnover_counts
 from spinefit.results.names import DATA_GROUP
 from spinefit.sampling.compiled_cache import data as data_or_value
+from spinefit.sampling.hints import attach as attach_hints
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 TURNOVER_PARAMETERS = ("formation_per_day", "elimination_per_day")
@@ -414,6 +416,12 @@ class DriftDiffusion(AutoGridSampling, SpineModel):
                 self.config,
                 self.config["pointwise"] or bool(self.config["compare_families"]),
             )
+        # Every family shares the linear core a, b, c, d: its moment estimates start one
+        # more optimisation of the robust start (spinefit.sampling.hints).
+        hints = latent_start_hints(
+            trans["w_start"].values, trans["w_end"].values, trans["dt_days"].values, s
+        )
+        attach_hints(model, hints)
         return model
 
     def _build_moments(self, data: xr.Dataset) -> pm.Model:

@@ -4,6 +4,8 @@ Layers, lowest first:
 
 - :mod:`~spinefit.sampling.starts` (numpy/scipy): the best of a few L-BFGS optimisations
   of the unconstrained log density, jittered by the conditional posterior SDs;
+- :mod:`~spinefit.sampling.hints` : a model's own estimates, placed on the sampler's
+  scale as one more optimisation's start;
 - :mod:`~spinefit.sampling.modes` (numpy): chains grouped by overlapping 90% intervals,
   stable chains, chains stuck in a low-density mode;
 - :mod:`~spinefit.sampling.ess` : the next round's draw count for the ESS target;

@@ -28,6 +28,7 @@ from spinefit.sampling.ess import (
     min_bulk_ess,
     next_draws,
 )
+from spinefit.sampling.hints import hinted_point, hints_of
 from spinefit.sampling.modes import ModeCheck, check_posterior
 from spinefit.sampling.starts import StartPoint, default_start, posterior_start, robust_start
 
@@ -90,12 +91,20 @@ def sampling_notes(tree: xr.DataTree) -> list[str]:
     return list(json.loads(tree.attrs.get(NOTES_ATTR, "[]")))
 
 
-def choose_start(backend, settings: SamplerSettings) -> StartPoint:
-    """Return the robust start, or PyMC's default when robust starts are off."""
+def choose_start(backend, settings: SamplerSettings, model=None) -> StartPoint:
+    """Return the robust start, or PyMC's default when robust starts are off.
+
+    ``model`` is the model as built, whose start hints (:mod:`spinefit.sampling.hints`)
+    give one more optimisation.
+    """
     support = backend.support_point()
     if not settings.robust_starts:
         return default_start(support)
-    return robust_start(backend.logp_grad, support, settings.random_seed)
+    hints = hints_of(model) if model is not None else None
+    hint = None
+    if hints is not None:
+        hint = hinted_point(model, support, backend.logp_grad, hints)
+    return robust_start(backend.logp_grad, support, settings.random_seed, hint=hint)
 
 
 def pilot_medians(tree: xr.DataTree) -> dict[str, float]:
@@ -344,7 +353,7 @@ def sample_robustly(
     """
     backend = make_backend(model, settings)
     record = SamplingRecord()
-    start = start or choose_start(backend, settings)
+    start = start or choose_start(backend, settings, model)
     record.start = start.method
     started = time.perf_counter()  # `sampling_time` counts sampling only, as in pm.sample
     run = _launch(backend, settings, start)

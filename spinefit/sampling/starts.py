@@ -32,6 +32,8 @@ DEFAULT_JITTER = 1.0
 """Half-width of PyMC's and nutpie's U(−1, 1) start jitter, on the unconstrained scale."""
 START_JITTER_SDS = 2.0
 """Chains start within ± this many conditional posterior SDs of the optimum."""
+SCALED_ROUNDS = 3
+"""Rounds of :func:`scaled_optimise`, each rescaled by the curvature where the last ended."""
 
 
 @dataclass(frozen=True)
@@ -128,11 +130,46 @@ def conditional_sd(logp_grad: LogpGrad, x: np.ndarray) -> np.ndarray:
     return sd
 
 
+def scaled_optimise(logp_grad: LogpGrad, x0: np.ndarray, rounds: int = SCALED_ROUNDS):
+    """Maximise the log density from ``x0`` in coordinates scaled by the curvature.
+
+    Each round runs L-BFGS on y with x = x_start + sd ⊙ y, sd the conditional SDs at
+    x_start (:func:`conditional_sd`), so that its first step, of unit length, is about one
+    posterior SD in every direction. Unscaled, a log density of −3e4 with gradients of
+    1e4 (the latent likelihood far from its mode) made L-BFGS's first step useless and
+    its line search fail at once.
+
+    Returns
+    -------
+    x : numpy.ndarray or None
+        The best point (None when the density at ``x0`` is not finite).
+    logp : float
+        Its log density.
+    """
+    x = np.asarray(x0, dtype=float)
+    best = float(logp_grad(x)[0])
+    if not np.isfinite(best):
+        return None, -np.inf
+    for _ in range(rounds):
+        sd = conditional_sd(logp_grad, x)
+
+        def scaled(y: np.ndarray, x=x, sd=sd) -> tuple[float, np.ndarray]:
+            logp, grad = logp_grad(x + sd * y)
+            return logp, np.asarray(grad, dtype=float) * sd
+
+        y, logp = optimise(scaled, np.zeros_like(x))
+        if y is None or not logp > best:
+            break
+        x, best = x + sd * y, logp
+    return x, best
+
+
 def robust_start(
     logp_grad: LogpGrad,
     support_point: np.ndarray,
     random_seed: int,
     n_starts: int = OPTIMISATION_STARTS,
+    hint: np.ndarray | None = None,
 ) -> StartPoint:
     """Return the best of a few short optimisations as the chains' start.
 
@@ -147,6 +184,9 @@ def robust_start(
     n_starts : int
         Optimisations: the first from the support point, the others from PyMC-style
         jittered copies of it.
+    hint : numpy.ndarray, optional
+        A point from the model's own estimates (:mod:`spinefit.sampling.hints`); one
+        more optimisation (:func:`scaled_optimise`) starts there.
 
     Returns
     -------
@@ -162,10 +202,17 @@ def robust_start(
         x, logp = optimise(logp_grad, support_point + (jitter if k else 0.0))
         if x is not None and logp > best_logp:
             best_x, best_logp = x, logp
+    method = f"best of {n_starts} L-BFGS optimisations"
+    if hint is not None:
+        x, logp = scaled_optimise(logp_grad, hint)
+        method = f"best of {n_starts} L-BFGS optimisations and one from the model's estimates"
+        if x is not None and logp > best_logp:
+            best_x, best_logp = x, logp
+            method = f"optimum from the model's estimates (better than {n_starts} others)"
     if best_x is None:
         return default_start(support_point)
     half_width = START_JITTER_SDS * conditional_sd(logp_grad, best_x)
-    return StartPoint(best_x, half_width, best_logp, f"best of {n_starts} L-BFGS optimisations")
+    return StartPoint(best_x, half_width, best_logp, method)
 
 
 def posterior_start(draws: np.ndarray, jitter_sds: float, random_seed: int) -> StartPoint:
