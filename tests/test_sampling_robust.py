@@ -298,7 +298,7 @@ RETRY_NOTE = re.compile(r"(\d+) divergent .* at 0\.98 \(smaller steps\): (\d+); 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize(("sampler", "seed"), [("nutpie", 2), ("pymc", 1)])
-def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeypatch):
+def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeypatch, caplog):
     settings = quick(random_seed=seed, ess_target=0, sampler=sampler)
     off = sample_robustly(funnel_model(), replace(settings, retry_target_accept=0))
     assert divergences(off) > 0 and json.loads(off.attrs[NOTES_ATTR]) == []
@@ -312,6 +312,8 @@ def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeyp
     monkeypatch.setattr(run_module, "_launch", spy)
     tree = sample_robustly(funnel_model(), settings)
     assert targets == [(0.9, 0.9), (0.98, 0.98)]
+    # said when the re-run starts (it may take as long as the fit), not only at the end
+    assert any("sampling again at 0.98" in record.getMessage() for record in caplog.records)
     [note] = json.loads(tree.attrs[NOTES_ATTR])
     found, again = map(int, RETRY_NOTE.search(note).groups())
     assert found == divergences(off) and again == divergences(tree) < found

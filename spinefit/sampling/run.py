@@ -291,6 +291,13 @@ def retry_divergent(backend, tree, settings: SamplerSettings, record) -> xr.Data
     if not found or not settings.retries_divergences:
         return tree
     target = settings.retry_target_accept
+    logger.warning(  # now, not only in the note: the re-run may take as long as the fit
+        "spinefit: note: %d divergent transition(s) at target acceptance %s; sampling "
+        "again at %s (smaller steps)",
+        found,
+        settings.target_accept,
+        target,
+    )
     smaller = dataclasses.replace(
         settings, random_seed=settings.random_seed + 3, target_accept=target
     )
