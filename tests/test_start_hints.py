@@ -30,7 +30,7 @@ def test_hints_are_placed_on_the_samplers_scale_and_candidates_chosen_by_density
     backend = backend_of(model)
     hints = StartHints(values={"mean": 3.0, "absent": 1.0}, candidates={"sd": (0.01, 0.5, 10.0)})
     x = hinted_point(model, backend.support_point(), backend.logp_grad, hints)
-    places = layout(model)
+    _, places = layout(model)
     assert x[places["mean"][0]] == 3.0
     assert x[places["sd"][0]] == pytest.approx(np.log(0.5))  # log-transformed, best of three
 

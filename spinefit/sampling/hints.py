@@ -74,21 +74,22 @@ def _unconstrained(value: float, transform) -> float | None:
     return None
 
 
-def layout(model: pm.Model) -> dict[str, tuple[int, object]]:
-    """Return each scalar free variable's position in the flat vector and its transform.
+def layout(model: pm.Model) -> tuple[np.ndarray, dict[str, tuple[int, object]]]:
+    """Return the model's flat initial point and each scalar free variable's place in it.
 
     The flat vector is the value variables in model order, raveled (as nutpie and
-    PyMC's sampler see it).
+    PyMC's sampler see it); a place is the variable's index and its transform.
     """
-    point = model.initial_point(0)
-    out, cursor = {}, 0
+    point = model.initial_point(0)  # compiles a small function: called once per start
+    parts, places, cursor = [], {}, 0
     for value_var in model.value_vars:
-        size = int(np.size(point[value_var.name]))
+        values = np.ravel(point[value_var.name])
         rv = model.values_to_rvs[value_var]
-        if size == 1:
-            out[rv.name] = (cursor, model.rvs_to_transforms.get(rv))
-        cursor += size
-    return out
+        if values.size == 1:
+            places[rv.name] = (cursor, model.rvs_to_transforms.get(rv))
+        parts.append(values)
+        cursor += values.size
+    return np.concatenate(parts), places
 
 
 def hinted_point(
@@ -101,11 +102,9 @@ def hinted_point(
     or when ``support_point`` is not ``model``'s own in this layout (a sampler that
     orders the variables otherwise).
     """
-    point = model.initial_point(0)
-    flat = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars])
+    flat, places = layout(model)
     if flat.shape != np.shape(support_point) or not np.allclose(flat, support_point):
         return None
-    places = layout(model)
     x = np.array(support_point, dtype=float)
     placed = False
     for name, value in hints.values.items():
