@@ -86,6 +86,12 @@ ATTR_INGESTION_REPORT = "ingestion_report"
 ATTR_DATA_KIND = "data_kind"
 KIND_TIME_SERIES = "time_series"
 KIND_SNAPSHOT = "snapshot"
+ATTR_SUPPORT_LOW = "support_low"
+"""Posterior-variable attribute: the lower end of the parameter's support (e.g. 0 for a
+scale). A 94% HDI that starts at the smallest draw is closed at it (:mod:`spinefit.stats`)."""
+ATTR_SUPPORT_HIGH = "support_high"
+"""Posterior-variable attribute: the upper end of the parameter's support (e.g. 1 for a
+fraction)."""
 ATTR_DETECTION_LIMIT = "detection_limit"
 """Time-series attribute (and optional long-table column, one value per file): the volume
 below which a living spine is not detected (same units as ``volume``), e.g. the volume at

@@ -21,9 +21,33 @@ N_GRID = 50
 """Points of the default size grid on which curves are reported."""
 
 
+EDGE_SHARE = 0.005
+"""An HDI end with at most this share of the draws beyond it is closed at the support's end."""
+
+
 def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Return the 94% HDI's ends, closed at the support's ends where the density piles up.
+
+    A parameter whose posterior density is highest at the end of its support (τ of
+    noise-free data, a loss rate of 0) has its HDI from that end, but the narrowest interval
+    of the draws stops at the smallest draw, which is never the end itself: a truth of
+    exactly 0 would never be covered. Where the variable's attrs give the support
+    (:data:`spinefit.dims.ATTR_SUPPORT_LOW` / ``ATTR_SUPPORT_HIGH``, set by the sampler
+    from the prior's transform) and at most :data:`EDGE_SHARE` of the draws lie beyond
+    the HDI's end, the end moves to the support's end. The interval then holds at most
+    that share more of the posterior than 94%.
+    """
     bounds = az.hdi(samples, prob=HDI_PROB, dim=list(SAMPLE_DIMS))
-    return bounds.sel(ci_bound="lower"), bounds.sel(ci_bound="upper")
+    low, high = bounds.sel(ci_bound="lower"), bounds.sel(ci_bound="upper")
+    support_low = samples.attrs.get(dims.ATTR_SUPPORT_LOW)
+    if support_low is not None:
+        below = (samples < low).mean(SAMPLE_DIMS)
+        low = xr.where(below <= EDGE_SHARE, float(support_low), low)
+    support_high = samples.attrs.get(dims.ATTR_SUPPORT_HIGH)
+    if support_high is not None:
+        above = (samples > high).mean(SAMPLE_DIMS)
+        high = xr.where(above <= EDGE_SHARE, float(support_high), high)
+    return low, high
 
 
 def stats_of(samples: xr.DataArray, diagnostics: bool = True) -> dict[str, float]:

@@ -71,14 +71,17 @@ def sample_model(
     xarray.DataTree
         ArviZ DataTree with ``posterior``, ``sample_stats`` and ``observed_data``.
     """
+    from spinefit.sampling.supports import record_supports, support_bounds
+
+    bounds = support_bounds(model)
     with one_blas_thread():
         if settings.plain:
             with model:
-                return _plain_sample(settings)
+                return record_supports(_plain_sample(settings), bounds)
         from spinefit.sampling import sample_robustly
 
         # Outside the model's context: a refiner builds a new model, which must not nest.
-        return sample_robustly(model, settings, refine=refine)
+        return record_supports(sample_robustly(model, settings, refine=refine), bounds)
 
 
 def _plain_sample(settings: SamplerSettings) -> xr.DataTree:
