@@ -110,6 +110,14 @@ EssTarget = Annotated[
         "and R-hat <= 1.01, up to 4x --draws per chain (0: off)."
     ),
 ]
+RetryTargetAccept = Annotated[
+    float,
+    typer.Option(
+        help="When the final draws have divergent transitions, sample once more at this "
+        "target acceptance (smaller steps; its own warm-up, so up to the fit's cost again) "
+        "and keep the run with fewer (0: off)."
+    ),
+]
 
 
 @app.command()
@@ -143,6 +151,7 @@ def fit(
     sampler: Sampler = "nutpie",
     adaptation: Adaptation = "auto",
     ess_target: EssTarget = 400,
+    retry_target_accept: RetryTargetAccept = 0.98,
     interval_days: Annotated[
         float | None, typer.Option(help="Days between sessions (matrices / session column).")
     ] = None,
@@ -250,6 +259,7 @@ def fit(
         adaptation=adaptation,
         progressbar=not quiet,
         ess_target=ess_target,
+        retry_target_accept=retry_target_accept,
     )
     options = InputOptions(
         interval_days=interval_days,
@@ -541,6 +551,7 @@ def batch(
     sampler: Sampler = "nutpie",
     adaptation: Adaptation = "auto",
     ess_target: EssTarget = 400,
+    retry_target_accept: RetryTargetAccept = 0.98,
     rerun: Annotated[
         bool, typer.Option(help="Fit completed rows again instead of reusing them.")
     ] = False,
@@ -566,6 +577,7 @@ def batch(
         sampler=sampler,
         adaptation=adaptation,
         ess_target=ess_target,
+        retry_target_accept=retry_target_accept,
         progressbar=False,
     )
     result = run_batch(

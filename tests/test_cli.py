@@ -136,7 +136,9 @@ def test_fit_end_to_end_with_strict(tmp_path):
     assert json.loads(run("summary", out, "--json").stdout)["provenance"]["random_seed"] == 3
 
 
-@pytest.mark.parametrize("args", [["--draws", "0"], ["--sampler", "metropolis"]])
+@pytest.mark.parametrize(
+    "args", [["--draws", "0"], ["--sampler", "metropolis"], ["--retry-target-accept", "1.0"]]
+)
 def test_bad_sampler_settings(args, tmp_path):
     result = run("fit", REPO / "data" / "demo_timeseries.csv", "--out", tmp_path / "x.nc", *args)
     assert_one_line_error(result, 2)
@@ -228,9 +230,11 @@ def test_fit_labelled_files_compares_conditions(tmp_path):
     before = wt.read_bytes()
     out = tmp_path / "wtko.nc"
     args = ("--out", out, "--draws", "100", "--tune", "100", "--ess-target", "0", "-q")
-    args += ("-o", "loo=false")
+    args += ("-o", "loo=false", "--retry-target-accept", "0")
     result = run("fit", ko, wt, "--label", "KO", "--label", "WT", *args)
     assert result.exit_code == 0, result.output
+    settings = json.loads(load_result(out).attrs["sampler_settings"])
+    assert settings["retry_target_accept"] == 0
     assert wt.read_bytes() == before
     compared = json.loads(
         run("compare", out, "--json", "--rope", "a=0.01", "--rope-ratio", "1.2").stdout
