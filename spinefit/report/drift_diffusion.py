@@ -407,16 +407,32 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
         "elimination_per_day": "elimination per present spine per day (steady-state flux)",
         "threshold_elimination_share": "share of elimination explained by the dynamics",
     }
+    at_zero = []
     for name, label in labels.items():
-        rows.append([label, float(posterior[name].mean()), *_hdi_pair(posterior[name])])
+        low, high = _hdi_pair(posterior[name])
+        rows.append([label, float(posterior[name].mean()), low, high])
+        if low == posterior[name].attrs.get(dims.ATTR_SUPPORT_LOW) == 0:
+            at_zero.append(label.split(" (")[0])
     share = posterior["threshold_elimination_share"]
     share_low, share_high = _hdi_pair(share)
+    closed = ""
+    if len(at_zero) == 1:
+        closed = (
+            f" The posterior of {at_zero[0]} is highest at 0, so its 94% HDI starts at 0: "
+            "the data are consistent with 0."
+        )
+    elif at_zero:
+        names = ", ".join(at_zero[:-1]) + f" and {at_zero[-1]}"
+        closed = (
+            f" The posteriors of {names} are highest at 0, so their 94% HDIs start at 0: "
+            "the data are consistent with 0."
+        )
     text = paragraph(
         "The size dynamics, with killing at θ, explain "
         f"{float(share.mean()):.0%} (94% HDI {share_low:.0%}–{share_high:.0%}) of the "
         "steady-state elimination; the rest is the size-independent loss hazard. "
         "Measurement noise and θ are estimated unless fixed with -o measurement_cv=… / "
-        "-o detection_threshold=…. " + NOISE_TRADE_OFF
+        "-o detection_threshold=…." + closed + " " + NOISE_TRADE_OFF
     )
     return (
         text
