@@ -418,14 +418,14 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
     closed = ""
     if len(at_zero) == 1:
         closed = (
-            f" The posterior of {at_zero[0]} is highest at 0, so its 94% HDI starts at 0: "
-            "the data are consistent with 0."
+            f" The posterior of {at_zero[0]} does not fall off towards 0, so its 94% HDI "
+            "starts at 0: the data are consistent with 0."
         )
     elif at_zero:
         names = ", ".join(at_zero[:-1]) + f" and {at_zero[-1]}"
         closed = (
-            f" The posteriors of {names} are highest at 0, so their 94% HDIs start at 0: "
-            "the data are consistent with 0."
+            f" The posteriors of {names} do not fall off towards 0, so their 94% HDIs "
+            "start at 0: the data are consistent with 0."
         )
     text = paragraph(
         "The size dynamics, with killing at θ, explain "
