@@ -31,7 +31,17 @@ REGIMES: dict[str, dict[str, Any]] = {
 }
 """Simulation regimes of the coverage study (all with the default truth's turnover)."""
 
-CHECKED = ("a", "b", "c", "d", "measurement_cv", "detection_threshold", "elimination_per_day")
+CHECKED = (
+    "a",
+    "b",
+    "c",
+    "d",
+    "measurement_cv",
+    "detection_threshold",
+    "elimination_per_day",
+    "loss_per_day",
+)
+"""Parameters whose HDIs are checked; the simulation has no size-independent loss (truth 0)."""
 
 
 def random_times(rng: np.random.Generator, n_sessions: int = 8) -> list[float]:
@@ -64,7 +74,7 @@ def coverage_run(
         random_seed=seed,
         measurement_cv=regime.get("measurement_cv", 0.0),
     )
-    truth = truth | {"detection_threshold": DEFAULT_TRUTH["threshold"]}
+    truth = truth | {"detection_threshold": DEFAULT_TRUTH["threshold"], "loss_per_day": 0.0}
     settings = settings or SamplerSettings(
         draws=300, tune=300, chains=2, random_seed=seed, progressbar=False
     )
