@@ -21,32 +21,55 @@ N_GRID = 50
 """Points of the default size grid on which curves are reported."""
 
 
-EDGE_SHARE = 0.005
-"""An HDI end with at most this share of the draws beyond it is closed at the support's end."""
+EDGE_SHARE = 0.01
+"""At most this share of the draws may lie between a closed HDI's end and the support's end."""
+EDGE_LEVEL = 0.01
+"""Closing is refused when so few draws lie below the HDI's end that a density there of
+half the density just inside it has a Poisson probability under this."""
+
+
+def _closable(beyond: xr.DataArray, inside: xr.DataArray, total: int) -> xr.DataArray:
+    """Return where an HDI end may move to the support's end.
+
+    ``beyond``: draws between the support's end and the HDI's end; ``inside``: draws in a
+    window of the same width just inside the HDI. The gap must hold at most
+    :data:`EDGE_SHARE` of the draws, and not clearly fewer than half the draws of the
+    window inside (the density must not fall off towards the support's end).
+    """
+    from scipy.stats import poisson
+
+    falls_off = xr.apply_ufunc(poisson.cdf, beyond, inside / 2.0) < EDGE_LEVEL
+    return (beyond <= EDGE_SHARE * total) & ~falls_off
 
 
 def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Return the 94% HDI's ends, closed at the support's ends where the density piles up.
+    """Return the 94% HDI's ends, closed at the support's ends where the density stays up.
 
-    A parameter whose posterior density is highest at the end of its support (τ of
-    noise-free data, a loss rate of 0) has its HDI from that end, but the narrowest interval
-    of the draws stops at the smallest draw, which is never the end itself: a truth of
-    exactly 0 would never be covered. Where the variable's attrs give the support
-    (:data:`spinefit.dims.ATTR_SUPPORT_LOW` / ``ATTR_SUPPORT_HIGH``, set by the sampler
-    from the prior's transform) and at most :data:`EDGE_SHARE` of the draws lie beyond
-    the HDI's end, the end moves to the support's end. The interval then holds at most
-    that share more of the posterior than 94%.
+    A parameter whose posterior density does not fall off towards the end of its support
+    (τ of noise-free data, a loss rate of 0) has its HDI from that end, but the narrowest
+    interval of the draws stops at the smallest draw, which is never the end itself: a
+    truth of exactly 0 would never be covered. Where the variable's attrs give the
+    support (:data:`spinefit.dims.ATTR_SUPPORT_LOW` / ``ATTR_SUPPORT_HIGH``, set by the
+    sampler from the prior's transform), the end moves to the support's end when at most
+    :data:`EDGE_SHARE` of the draws lie in between and they are not clearly fewer than
+    half those in a window of the same width just inside the HDI (:func:`_closable`). The
+    interval then holds at most that share more of the posterior than 94%. A density with
+    a cliff just below the HDI (a spread parameter below its floor, where only the prior
+    is left) falls off, and its HDI stays open.
     """
     bounds = az.hdi(samples, prob=HDI_PROB, dim=list(SAMPLE_DIMS))
     low, high = bounds.sel(ci_bound="lower"), bounds.sel(ci_bound="upper")
+    total = int(np.prod([samples.sizes[d] for d in SAMPLE_DIMS]))
     support_low = samples.attrs.get(dims.ATTR_SUPPORT_LOW)
     if support_low is not None:
-        below = (samples < low).mean(SAMPLE_DIMS)
-        low = xr.where(below <= EDGE_SHARE, float(support_low), low)
+        beyond = (samples < low).sum(SAMPLE_DIMS)
+        inside = ((samples >= low) & (samples < 2 * low - support_low)).sum(SAMPLE_DIMS)
+        low = xr.where(_closable(beyond, inside, total), float(support_low), low)
     support_high = samples.attrs.get(dims.ATTR_SUPPORT_HIGH)
     if support_high is not None:
-        above = (samples > high).mean(SAMPLE_DIMS)
-        high = xr.where(above <= EDGE_SHARE, float(support_high), high)
+        beyond = (samples > high).sum(SAMPLE_DIMS)
+        inside = ((samples <= high) & (samples > 2 * high - support_high)).sum(SAMPLE_DIMS)
+        high = xr.where(_closable(beyond, inside, total), float(support_high), high)
     return low, high
 
 

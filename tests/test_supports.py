@@ -78,6 +78,19 @@ def test_an_interior_mode_keeps_its_hdi():
 
 
 @pytest.mark.fast
+def test_a_density_that_falls_off_below_its_hdi_keeps_it_open():
+    """A cliff: a spread parameter below its floor, where only the prior is left. Few draws
+    lie below the HDI, but far fewer than just inside it."""
+    rng = np.random.default_rng(4)
+    values = np.concatenate([0.15 + rng.exponential(0.2, 1996), rng.uniform(0.0, 0.15, 4)])
+    rng.shuffle(values)
+    plain = stats_of(draws(values), diagnostics=False)
+    closed = stats_of(draws(values, low=0.0), diagnostics=False)
+    assert np.mean(values < plain["hdi_low"]) <= EDGE_SHARE
+    assert closed == plain
+
+
+@pytest.mark.fast
 def test_a_fraction_piled_at_one_gets_an_hdi_to_one():
     values = np.random.default_rng(2).beta(5.0, 0.5, size=2000)
     closed = stats_of(draws(values, low=0.0, high=1.0), diagnostics=False)
