@@ -88,7 +88,8 @@ KIND_TIME_SERIES = "time_series"
 KIND_SNAPSHOT = "snapshot"
 ATTR_SUPPORT_LOW = "support_low"
 """Posterior-variable attribute: the lower end of the parameter's support (e.g. 0 for a
-scale). A 94% HDI that starts at the smallest draw is closed at it (:mod:`spinefit.stats`)."""
+scale). A 94% HDI whose posterior does not fall off towards it is closed at it
+(:mod:`spinefit.stats`)."""
 ATTR_SUPPORT_HIGH = "support_high"
 """Posterior-variable attribute: the upper end of the parameter's support (e.g. 1 for a
 fraction)."""

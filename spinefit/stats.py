@@ -28,18 +28,23 @@ EDGE_LEVEL = 0.01
 half the density just inside it has a Poisson probability under this."""
 
 
-def _closable(beyond: xr.DataArray, inside: xr.DataArray, total: int) -> xr.DataArray:
-    """Return where an HDI end may move to the support's end.
+def _close(samples: xr.DataArray, end: xr.DataArray, support: float) -> xr.DataArray:
+    """Return the HDI's ``end``, moved to the support's end where the draws allow it.
 
-    ``beyond``: draws between the support's end and the HDI's end; ``inside``: draws in a
-    window of the same width just inside the HDI. The gap must hold at most
-    :data:`EDGE_SHARE` of the draws, and not clearly fewer than half the draws of the
-    window inside (the density must not fall off towards the support's end).
+    With distances from the support's end, the gap between it and ``end`` must hold at
+    most :data:`EDGE_SHARE` of the draws, and not clearly fewer than half the draws of a
+    window of the same width just inside the HDI (the density must not fall off towards
+    the support's end). Works for either end of the support.
     """
     from scipy.stats import poisson
 
+    gap = abs(end - support)
+    distance = abs(samples - support)
+    beyond = (distance < gap).sum(SAMPLE_DIMS)
+    inside = ((distance >= gap) & (distance < 2 * gap)).sum(SAMPLE_DIMS)
+    total = int(np.prod([samples.sizes[d] for d in SAMPLE_DIMS]))
     falls_off = xr.apply_ufunc(poisson.cdf, beyond, inside / 2.0) < EDGE_LEVEL
-    return (beyond <= EDGE_SHARE * total) & ~falls_off
+    return xr.where((beyond <= EDGE_SHARE * total) & ~falls_off, float(support), end)
 
 
 def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
@@ -52,24 +57,17 @@ def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     support (:data:`spinefit.dims.ATTR_SUPPORT_LOW` / ``ATTR_SUPPORT_HIGH``, set by the
     sampler from the prior's transform), the end moves to the support's end when at most
     :data:`EDGE_SHARE` of the draws lie in between and they are not clearly fewer than
-    half those in a window of the same width just inside the HDI (:func:`_closable`). The
+    half those in a window of the same width just inside the HDI (:func:`_close`). The
     interval then holds at most that share more of the posterior than 94%. A density with
     a cliff just below the HDI (a spread parameter below its floor, where only the prior
     is left) falls off, and its HDI stays open.
     """
     bounds = az.hdi(samples, prob=HDI_PROB, dim=list(SAMPLE_DIMS))
     low, high = bounds.sel(ci_bound="lower"), bounds.sel(ci_bound="upper")
-    total = int(np.prod([samples.sizes[d] for d in SAMPLE_DIMS]))
-    support_low = samples.attrs.get(dims.ATTR_SUPPORT_LOW)
-    if support_low is not None:
-        beyond = (samples < low).sum(SAMPLE_DIMS)
-        inside = ((samples >= low) & (samples < 2 * low - support_low)).sum(SAMPLE_DIMS)
-        low = xr.where(_closable(beyond, inside, total), float(support_low), low)
-    support_high = samples.attrs.get(dims.ATTR_SUPPORT_HIGH)
-    if support_high is not None:
-        beyond = (samples > high).sum(SAMPLE_DIMS)
-        inside = ((samples <= high) & (samples > 2 * high - support_high)).sum(SAMPLE_DIMS)
-        high = xr.where(_closable(beyond, inside, total), float(support_high), high)
+    if (support := samples.attrs.get(dims.ATTR_SUPPORT_LOW)) is not None:
+        low = _close(samples, low, support)
+    if (support := samples.attrs.get(dims.ATTR_SUPPORT_HIGH)) is not None:
+        high = _close(samples, high, support)
     return low, high
 
 

@@ -89,7 +89,7 @@ def coverage_run(
         value = float(truth["elimination_rate" if name == "elimination_per_day" else name])
         low, high = s["hdi_low"], s["hdi_high"]
         # τ = 0 sits on the end of its support; stats_of closes the HDI there when the
-        # posterior piles up at 0, so no tolerance is needed.
+        # posterior does not fall off towards 0, so no tolerance is needed.
         covered = low <= value <= high
         record[name] = {
             "truth": value,

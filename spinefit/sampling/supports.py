@@ -4,9 +4,9 @@ NUTS samples every bounded parameter in an unconstrained space; the transform sa
 the bounds are: a log transform puts the lower end at 0 (a scale, a rate), a log-odds
 transform at 0 and 1 (a fraction), an interval transform with constant ends at those
 ends. :func:`record_supports` writes them as attrs of the posterior's variables, where
-:mod:`spinefit.stats` closes an HDI at the support's end when the posterior piles up
-there (a truth of exactly 0 is then covered). Deterministic quantities carry no support:
-their bounds are not known here.
+:mod:`spinefit.stats` closes an HDI at the support's end when the posterior does not
+fall off towards it (a truth of exactly 0 is then covered). Deterministic quantities
+carry no support: their bounds are not known here.
 """
 
 from __future__ import annotations
