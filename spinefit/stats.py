@@ -182,17 +182,32 @@ def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -
     ess = az.ess(posterior, method="bulk")
     max_rhat = _finite_extreme(rhat, np.max)
     min_ess = _finite_extreme(ess, np.min)
-    divergences = 0
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None
-    if stats is not None and "diverging" in stats:
-        divergences = int(stats["diverging"].sum())
     modes = check_posterior(posterior, stats)
     return {
-        "divergences": divergences,
+        "divergences": count_divergences(tree),
         "max_r_hat": max_rhat,
         "min_ess_bulk": min_ess,
         "chains_in_different_modes": modes.describe() if modes.different_modes else None,
     }
+
+
+def count_divergences(tree: xr.DataTree) -> int:
+    """Return the number of divergent transitions of a fit (0 without sampler statistics).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fitted result; its ``sample_stats`` group may be missing or lack ``diverging``.
+
+    Returns
+    -------
+    int
+    """
+    if "sample_stats" not in tree.children:
+        return 0
+    diverging = tree["sample_stats"].to_dataset().get("diverging")
+    return 0 if diverging is None else int(diverging.sum())
 
 
 def _finite_extreme(values: xr.Dataset, extreme) -> float:

@@ -34,8 +34,8 @@ from spinefit.sampling import (
 from spinefit.sampling import run as run_module
 from spinefit.sampling.backends import NutpieBackend
 from spinefit.sampling.ess import cap_draws, ess_needed, min_bulk_ess, next_draws
-from spinefit.sampling.run import choose_start, divergences
-from spinefit.stats import convergence_problems, sampler_diagnostics, stats_of
+from spinefit.sampling.run import choose_start
+from spinefit.stats import convergence_problems, count_divergences, sampler_diagnostics, stats_of
 
 MODES_WARNING = "chains in different modes"
 
@@ -301,7 +301,7 @@ RETRY_NOTE = re.compile(r"(\d+) divergent .* at 0\.98 \(smaller steps\): (\d+); 
 def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeypatch, caplog):
     settings = quick(random_seed=seed, ess_target=0, sampler=sampler)
     off = sample_robustly(funnel_model(), replace(settings, retry_target_accept=0))
-    assert divergences(off) > 0 and json.loads(off.attrs[NOTES_ATTR]) == []
+    assert count_divergences(off) > 0 and json.loads(off.attrs[NOTES_ATTR]) == []
     targets = []
     launch = run_module._launch
 
@@ -316,7 +316,7 @@ def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeyp
     assert any("sampling again at 0.98" in record.getMessage() for record in caplog.records)
     [note] = json.loads(tree.attrs[NOTES_ATTR])
     found, again = map(int, RETRY_NOTE.search(note).groups())
-    assert found == divergences(off) and again == divergences(tree) < found
+    assert found == count_divergences(off) and again == count_divergences(tree) < found
     assert tree["posterior"].sizes["draw"] == settings.draws
 
 
@@ -365,6 +365,23 @@ def test_auto_adaptation_is_the_models_choice():
 def test_unknown_adaptation_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown adaptation 'dense'"):
         quick(adaptation="dense")
+
+
+@pytest.mark.fast
+def test_divergences_are_counted_from_the_sampler_statistics():
+    rng = np.random.default_rng(0)
+    posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 50)))})
+    diverging = np.zeros((2, 50), dtype=bool)
+    diverging[0, [3, 7]] = diverging[1, 40] = True
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": xr.Dataset({"diverging": (("chain", "draw"), diverging)}),
+        }
+    )
+    assert count_divergences(tree) == 3
+    assert sampler_diagnostics(tree)["divergences"] == 3
+    assert count_divergences(xr.DataTree.from_dict({"posterior": posterior})) == 0
 
 
 def test_cli_rejects_a_negative_ess_target(tmp_path):

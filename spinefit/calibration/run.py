@@ -120,7 +120,7 @@ def calibration_task(
 
     from spinefit.models import get_model_class
     from spinefit.sampling.compiled_cache import reuse
-    from spinefit.stats import stats_of
+    from spinefit.stats import count_divergences, stats_of
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
     replicate_random_seed = replicate_seed(seed, replicate)
@@ -147,7 +147,6 @@ def calibration_task(
         summary = stats_of(xr.DataArray(values, dims=("chain", "draw")))
         rhat.append(summary["r_hat"])
         ess.append(summary["ess_bulk"])
-    diverging = tree["sample_stats"].to_dataset().get("diverging")
     return {
         "replicate": int(replicate),
         "seed": replicate_random_seed,
@@ -159,7 +158,7 @@ def calibration_task(
         "diagnostics": {
             "max_r_hat": float(np.nanmax(rhat)),
             "min_ess_bulk": float(np.nanmin(ess)),
-            "divergences": int(diverging.sum()) if diverging is not None else 0,
+            "divergences": count_divergences(tree),
         },
         "notes": simulation.notes,
         "config": simulation.config | (options or {}),

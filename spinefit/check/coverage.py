@@ -21,7 +21,7 @@ import numpy as np
 from spinefit.models.base import SamplerSettings
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.simulate.synthetic import DEFAULT_TIMES_DAYS, DEFAULT_TRUTH, simulate_time_series
-from spinefit.stats import stats_of
+from spinefit.stats import count_divergences, stats_of
 
 REGIMES: dict[str, dict[str, Any]] = {
     "turnover, no noise": {"measurement_cv": 0.0},
@@ -100,7 +100,7 @@ def coverage_run(
         }
         rhat.append(s["r_hat"])
     record["max_r_hat"] = float(np.nanmax(rhat))
-    record["divergences"] = int(tree["sample_stats"]["diverging"].sum())
+    record["divergences"] = count_divergences(tree)
     return record
 
 

@@ -77,7 +77,7 @@ def family_case(
     """
     from spinefit.check.latent import latent_stationary_check
     from spinefit.models.drift_diffusion import DriftDiffusion
-    from spinefit.stats import curve_stats
+    from spinefit.stats import count_divergences, curve_stats
 
     truth = case_truth(case)
     options = {k: v for k, v in truth.items() if k != "fixed_points"}
@@ -110,7 +110,6 @@ def family_case(
         true_drift <= np.asarray(drift["hdi_high"])
     )
     check = latent_stationary_check(tree, model, draws=100, random_seed=seed)
-    diverging = int(tree["sample_stats"]["diverging"].sum())
     return {
         "case": case,
         "seed": seed,
@@ -125,7 +124,7 @@ def family_case(
             check[dims.SIZE_GRID].to_numpy(), check["log_size_density_mean"].to_numpy()
         ),
         "data_second_peak": second_peak(*_log_size_histogram(observed)),
-        "divergences": diverging,
+        "divergences": count_divergences(tree),
         "max_r_hat": max(
             (r for v in summary["parameters"].values() if np.isfinite(r := v.get("r_hat", 0.0))),
             default=float("nan"),

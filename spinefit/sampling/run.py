@@ -31,6 +31,7 @@ from spinefit.sampling.ess import (
 from spinefit.sampling.hints import hinted_point, hints_of
 from spinefit.sampling.modes import ModeCheck, check_posterior
 from spinefit.sampling.starts import StartPoint, default_start, posterior_start, robust_start
+from spinefit.stats import count_divergences
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -272,12 +273,6 @@ def _ess_after_restart(backend, tree, settings: SamplerSettings, record) -> xr.D
     return resample(backend, tree, draws, settings, record, "the run was stopped for the re-run")
 
 
-def divergences(tree: xr.DataTree) -> int:
-    """Return the number of divergent transitions among a run's draws."""
-    stats = tree["sample_stats"]
-    return int(stats["diverging"].sum()) if "diverging" in stats else 0
-
-
 def retry_divergent(backend, tree, settings: SamplerSettings, record) -> xr.DataTree:
     """Sample once more with smaller steps when the draws have divergent transitions.
 
@@ -287,7 +282,7 @@ def retry_divergent(backend, tree, settings: SamplerSettings, record) -> xr.Data
     its own warm-up and goes to the same ESS target; the run with fewer divergences is
     kept, and the note gives both counts.
     """
-    found = divergences(tree)
+    found = count_divergences(tree)
     if not found or not settings.retries_divergences:
         return tree
     target = settings.retry_target_accept
@@ -308,7 +303,7 @@ def retry_divergent(backend, tree, settings: SamplerSettings, record) -> xr.Data
         new = extend_to_target(run, run.snapshot(smaller.draws), retry, smaller, record)
     finally:
         run.close()
-    again = divergences(new)
+    again = count_divergences(new)
     record.note(
         f"{found} divergent transition(s) at target acceptance {settings.target_accept}; "
         f"re-sampled from near the posterior at {target} (smaller steps): {again}; kept the "
