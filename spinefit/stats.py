@@ -17,6 +17,10 @@ from spinefit import dims
 from spinefit.dims import SAMPLE_DIMS
 
 HDI_PROB = 0.94
+HDI_LOW = f"{HDI_PROB:.0%} HDI low"
+"""Column label of an HDI's lower end (an HDI is not a pair of quantiles)."""
+HDI_HIGH = f"{HDI_PROB:.0%} HDI high"
+"""Column label of an HDI's upper end."""
 N_GRID = 50
 """Points of the default size grid on which curves are reported."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import xarray as xr
 
 from spinefit.models import model_of
-from spinefit.stats import convergence_problems, sampler_diagnostics
+from spinefit.stats import HDI_PROB, convergence_problems, sampler_diagnostics
 
 
 def summarize(tree: xr.DataTree, grid: list[float] | None = None) -> dict[str, Any]:
@@ -60,8 +60,12 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     data = summary.get("data", {})
     if data:
         lines.append("data: " + ", ".join(f"{k}={v}" for k, v in data.items()))
-    header = f"{'parameter':<24}{'mean':>11}{'sd':>10}{'hdi_3%':>11}{'hdi_97%':>11}"
-    lines += ["", header + f"{'r_hat':>8}{'ess_bulk':>10}"]
+    header = f"{'parameter':<24}{'mean':>11}{'sd':>10}{'hdi_low':>11}{'hdi_high':>11}"
+    lines += [
+        "",
+        f"(hdi: {HDI_PROB:.0%} highest-density interval)",
+        header + f"{'r_hat':>8}{'ess_bulk':>10}",
+    ]
 
     def row(name: str, s: dict[str, Any]) -> str:
         text = f"{name:<24}" + "".join(

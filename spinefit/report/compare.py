@@ -17,7 +17,7 @@ from spinefit.compare import (
 )
 from spinefit.comparison.rope import rope_text
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
-from spinefit.stats import HDI_PROB, curve_stats
+from spinefit.stats import HDI_HIGH, HDI_LOW, HDI_PROB, curve_stats
 
 BAND_ALPHA = 0.22
 
@@ -150,8 +150,8 @@ def _forest_section(tree: xr.DataTree, result: dict[str, Any], units: str) -> Re
             "role",
             "condition",
             "difference",
-            "hdi 3%",
-            "hdi 97%",
+            HDI_LOW,
+            HDI_HIGH,
             "P(diff > 0)",
             "ratio [94% HDI]",
             "ROPE applied",

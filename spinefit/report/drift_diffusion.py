@@ -22,7 +22,7 @@ from spinefit.report.known_biases import (
 from spinefit.report.ppc import ppc_sections
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.results.names import DATA_GROUP, RESULT_PATH_ATTR
-from spinefit.stats import HDI_PROB, curve_stats
+from spinefit.stats import HDI_HIGH, HDI_LOW, HDI_PROB, curve_stats
 
 if TYPE_CHECKING:
     from spinefit.models.drift_diffusion import DriftDiffusion
@@ -183,7 +183,7 @@ def drift_diffusion_sections(model: DriftDiffusion, tree: xr.DataTree) -> list[R
     turnover_body = paragraph(
         "Rates per present spine per day, from formation (absent → present) and elimination "
         "(present → absent) events between consecutive sessions."
-    ) + table_html(["rate (1/day)", "posterior mean", "hdi 3%", "hdi 97%"], posterior_turnover)
+    ) + table_html(["rate (1/day)", "posterior mean", HDI_LOW, HDI_HIGH], posterior_turnover)
     sections = [
         ReportSection("Drift and diffusion", curve_body),
         ReportSection("Size distribution", size_body),
@@ -290,8 +290,8 @@ def fixed_points_html(points: list[dict], units: str) -> str:
     return table_html(
         [
             f"fixed point w* ({units})",
-            f"{HDI_PROB:.0%} HDI low ({units})",
-            f"{HDI_PROB:.0%} HDI high ({units})",
+            f"{HDI_LOW} ({units})",
+            f"{HDI_HIGH} ({units})",
             "type",
             "posterior probability it exists",
         ],
@@ -436,7 +436,7 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
     )
     return (
         text
-        + table_html(["quantity", "posterior mean", "hdi 3%", "hdi 97%"], rows)
+        + table_html(["quantity", "posterior mean", HDI_LOW, HDI_HIGH], rows)
         + figure_html(
             fig,
             f"Probability that a spine of true size w is gone {dt:g} days later (crossing θ "

@@ -10,7 +10,7 @@ import xarray as xr
 from spinefit import dims
 from spinefit.models.mixture_likelihood import P_LARGE, component_logpdf, fitted_sizes, flat_draws
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
-from spinefit.stats import curve_stats
+from spinefit.stats import HDI_HIGH, HDI_LOW, curve_stats
 
 if TYPE_CHECKING:
     from spinefit.models.mixture import Mixture
@@ -199,7 +199,7 @@ def parameter_table(parameters: dict[str, dict[str, float]], units: str | None) 
         for name, stats in parameters.items()
     ]
     return table_html(
-        ["parameter", "mean", "sd", "94% HDI low", "94% HDI high", "R-hat", "bulk ESS"],
+        ["parameter", "mean", "sd", HDI_LOW, HDI_HIGH, "R-hat", "bulk ESS"],
         rows,
         caption=f"Means and SDs in {pretty_units(units)}; weights and probabilities unitless."
         if units

@@ -11,6 +11,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from spinefit import dims
 from spinefit.check.stationary import ppc_summary
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
+from spinefit.stats import HDI_HIGH, HDI_LOW
 
 N_BINS = 40
 BAND_ALPHA = 0.3
@@ -81,8 +82,8 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
             "quantile",
             f"observed ({units})",
             f"predicted mean ({units})",
-            f"hdi low ({units})",
-            f"hdi high ({units})",
+            f"{HDI_LOW} ({units})",
+            f"{HDI_HIGH} ({units})",
         ],
         [
             [f"{p:g}", obs, pred["mean"], pred["hdi_low"], pred["hdi_high"]]
@@ -127,11 +128,11 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
         [
             "rate",
             "predicted mean",
-            "hdi low",
-            "hdi high",
+            HDI_LOW,
+            HDI_HIGH,
             "fitted mean",
-            "hdi low",
-            "hdi high",
+            HDI_LOW,
+            HDI_HIGH,
             "crude",
         ],
         turnover_rows,
@@ -180,7 +181,7 @@ def ppc_sections(tree: xr.DataTree, check: xr.Dataset) -> list[ReportSection]:
             "model predicts."
         )
     statistics = paragraph(text + " " + _draws_used_text(settings)) + table_html(
-        ["statistic", "observed mean", "hdi low", "hdi high", "replicate mean", "p-value"],
+        ["statistic", "observed mean", HDI_LOW, HDI_HIGH, "replicate mean", "p-value"],
         stat_rows,
     )
     if "particles" in summary:

@@ -12,7 +12,7 @@ from spinefit import dims
 from spinefit.models.variance_split import PRIOR_GROUP, fraction_names, upgrade_posterior
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.results.names import DATA_GROUP
-from spinefit.stats import HDI_PROB
+from spinefit.stats import HDI_HIGH, HDI_LOW, HDI_PROB
 
 if TYPE_CHECKING:
     from spinefit.models.variance_split import VarianceSplit
@@ -49,7 +49,7 @@ def stats_rows(
     return rows
 
 
-HEADER = ["quantity", "mean", "sd", f"{HDI_PROB:.0%} HDI low", f"{HDI_PROB:.0%} HDI high"]
+HEADER = ["quantity", "mean", "sd", HDI_LOW, HDI_HIGH]
 PRIOR_HEADER = [*HEADER, f"implied prior: mean [{HDI_PROB:.0%} HDI]"]
 
 
