@@ -15,6 +15,7 @@ from scipy import stats
 
 from spinefit.check.coverage import REGIMES
 from spinefit.check.latent import _interval_turnover
+from spinefit.check.noise_score import truth_draw as noise_truth_draw
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.models.latent_likelihood import forward, prepare_latent
 from spinefit.models.latent_process import numpy_dynamics
@@ -24,18 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def truth_draw(truth: dict) -> dict:
-    return {
-        "a": truth["a"],
-        "b": truth["b"],
-        "c": truth["c"],
-        "d": truth["d"],
-        "detection_threshold": truth["threshold"],
-        "measurement_cv": truth["measurement_cv"],
-        "birth_median": float(np.exp(truth["new_size_mu"])),
-        "birth_log_sd": truth["new_size_sigma"],
-        "loss_per_day": 0.0,
-        "formation_per_day": 0.05,
-    }
+    draw = noise_truth_draw(truth, truth["measurement_cv"])
+    return draw | {"formation_per_day": 0.05}
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +242,20 @@ def test_detection_limit_fit_recovers_the_dynamics_of_hidden_spines():
     for name in ("a", "b", "c", "d", "detection_threshold"):
         s = stats_of(tree["posterior"][name])
         assert s["hdi_low"] <= truth[name] <= s["hdi_high"], (name, s)
+
+
+@pytest.mark.fast
+def test_noise_score_corrections_take_variance_off_tau():
+    from spinefit.check.noise_score import corrected, noise_scores, score_table
+    from spinefit.models.killed_grid import NOISE_FLOOR
+
+    assert corrected(0.1, 0.12, "none") == 0.1
+    assert corrected(0.1, 0.12, "floor") == pytest.approx(np.sqrt(0.01 - NOISE_FLOOR**2))
+    assert corrected(0.1, 0.12, "floor+cell") == pytest.approx(
+        np.sqrt(0.01 - NOISE_FLOOR**2 - 0.12**2 / 12)
+    )
+    with pytest.raises(ValueError, match="unknown correction"):
+        corrected(0.1, 0.12, "cell")
+    table = score_table(noise_scores(0.1, [1, 2], n_sites=150))
+    # A smaller effective noise at the same τ makes the likelihood ask for a larger τ.
+    assert 0 < table["floor"]["shift_vs_none"] < table["floor+cell"]["shift_vs_none"]
