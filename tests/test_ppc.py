@@ -10,6 +10,7 @@ import xarray as xr
 from scipy import stats
 
 from spinefit import dims
+from spinefit.check.noise_score import truth_draw
 from spinefit.check.ppc import stationary_check
 from spinefit.check.stationary import (
     density_cdf,
@@ -186,15 +187,7 @@ def _fake_latent_tree(small_timeseries, rng, bad: list[tuple[int, int]]) -> xr.D
     data, truth = small_timeseries
     volume = data[dims.VOLUME].to_numpy()
     shape = (2, 8)
-    near = {
-        "a": truth["a"],
-        "b": truth["b"],
-        "c": truth["c"],
-        "d": truth["d"],
-        "detection_threshold": truth["threshold"],
-        "measurement_cv": 0.05,
-        "birth_median": float(np.exp(truth["new_size_mu"])),
-        "birth_log_sd": truth["new_size_sigma"],
+    near = truth_draw(truth, 0.05) | {
         "formation_per_day": 0.05,
         "loss_per_day": 0.001,
         "elimination_per_day": 0.04,
