@@ -599,9 +599,9 @@ def simulate_latent_chain(
     """
     from spinefit.models.killed_grid import (
         NUMPY,
+        emission_sd,
         grid_operator,
         lognormal_nodes,
-        total_noise_sd,
     )
     from spinefit.models.latent_likelihood import dynamics
 
@@ -661,7 +661,7 @@ def simulate_latent_chain(
             rows.append(new)
     nodes = np.concatenate(rows)
     present = nodes >= 0
-    noise_sd = total_noise_sd(p["measurement_cv"])
+    noise_sd = emission_sd(p["measurement_cv"], op.h)
     log_true = op.z[np.where(present, nodes, 0)] + op.h * (rng.random(nodes.shape) - 0.5)
     log_y = log_true + noise_sd * rng.standard_normal(nodes.shape)
     volume = np.where(present, np.exp(log_y), np.nan)

@@ -45,7 +45,7 @@ from spinefit.check.stationary import (
     replicate_statistics,
 )
 from spinefit.errors import DataError
-from spinefit.models.killed_grid import log_emission, total_noise_sd
+from spinefit.models.killed_grid import emission_sd, log_emission
 from spinefit.models.latent_likelihood import (
     forward,
     prepare_for_config,
@@ -247,7 +247,7 @@ def _interval_turnover(
     op = dyn.op
     seen = np.ones(op.delta.shape)
     if log_limit is not None:
-        sd = float(total_noise_sd(dyn.noise_sd))
+        sd = float(emission_sd(dyn.noise_sd, op.h, ld.noise == "additive"))
         seen = 1.0 - unseen_probability(op.z, log_limit, sd, ld.noise)
     at_risk = dyn.initial * seen
     at_risk = at_risk / float(at_risk @ op.delta)

@@ -4,16 +4,15 @@ For data simulated the way the experiment produces them
 (:func:`spinefit.simulate.synthetic.simulate_time_series`), the score
 :math:`\partial \ln L / \partial\tau` at the true parameters has mean 0 over data sets when
 the likelihood is right. A negative mean means the likelihood prefers a smaller noise
-than the simulation's: something in the model adds noise of its own. Two candidates are
-built in (:mod:`spinefit.models.killed_grid`):
+than the simulation's: something in the model adds noise of its own.
 
-* the emission's noise floor, :math:`\sqrt{\tau^2 + 0.02^2}`;
-* the cell average of the emission (the true size uniform over a node's cell), which
-  adds about :math:`h^2/12` to the variance of every observation (h the node spacing).
-
-:func:`noise_scores` evaluates the score (a central difference over ±5% of τ) per data set,
-with τ replaced by :math:`\sqrt{\tau^2 - v}` for each correction's variance v, so the
-paired differences show how much of the mean score each candidate explains.
+:func:`noise_scores` evaluates the score (a central difference over ±5% of τ) per data
+set on the fit's grid and on a grid :data:`REFERENCE_FACTOR` times finer. The mean of
+the fine grid's score tests the likelihood; the paired difference is the grid's own
+error, which :data:`spinefit.models.killed_grid.CELL_VARIANCE` takes off the emission.
+The study that set it (ARCHITECTURE.md, "Is the likelihood itself biased in τ?") found,
+before the correction, a mean score of −44.7 ± 18.6 at τ = 0.1 (20 sets of 800 sites),
+half of it the 2% floor then added in quadrature and half the cell average.
 """
 
 from __future__ import annotations
@@ -24,15 +23,14 @@ from typing import Any
 import numpy as np
 
 from spinefit.models.drift_diffusion import DriftDiffusion
-from spinefit.models.killed_grid import NOISE_FLOOR
 from spinefit.models.latent_likelihood import forward, prepare_latent
 from spinefit.models.latent_process import numpy_dynamics
 from spinefit.simulate.synthetic import simulate_time_series
 
-CORRECTIONS = ("none", "floor", "floor+cell")
-"""Variance taken off τ² before the likelihood: nothing, the floor², floor² + h²/12."""
 STEP = 0.05
 """Relative half-step of the central difference in τ."""
+REFERENCE_FACTOR = 8
+"""The reference grid has this many times the fit grid's nodes."""
 
 
 def truth_draw(truth: dict[str, Any], noise_sd: float) -> dict[str, float]:
@@ -50,26 +48,14 @@ def truth_draw(truth: dict[str, Any], noise_sd: float) -> dict[str, float]:
     }
 
 
-def corrected(noise_sd: float, spacing: float, correction: str) -> float:
-    """Return τ with the correction's variance taken off (floored at 1e-6)."""
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; use one of {CORRECTIONS}")
-    variance = 0.0
-    if correction != "none":
-        variance += NOISE_FLOOR**2
-    if correction == "floor+cell":
-        variance += spacing**2 / 12.0
-    return float(np.sqrt(max(noise_sd**2 - variance, 1e-12)))
-
-
 def noise_scores(
     measurement_cv: float,
     seeds: Sequence[int],
     *,
     n_sites: int = 800,
-    grid_points: int | None = None,
+    grid_points: int = 48,
 ) -> dict[str, Any]:
-    """Return the score in τ at the truth for every seed and correction.
+    """Return the score in τ at the truth for every seed, on the fit's and a fine grid.
 
     Parameters
     ----------
@@ -79,31 +65,34 @@ def noise_scores(
         One simulated data set each.
     n_sites : int
         Sites per data set.
-    grid_points : int, optional
-        Live grid nodes G (default: the model's default).
+    grid_points : int
+        Live grid nodes G of the fit (the reference has :data:`REFERENCE_FACTOR` · G).
 
     Returns
     -------
     dict
-        ``spacing`` (h of each data set's grid) and, per correction, the list of scores
-        (1/unit of τ).
+        ``spacing`` (h of each data set's fit grid), ``score`` and ``reference`` (lists of
+        scores, 1/unit of τ).
     """
-    model = DriftDiffusion({"grid_points": grid_points} if grid_points else {})
-    scores: dict[str, list[float]] = {name: [] for name in CORRECTIONS}
-    spacings = []
+    fit = DriftDiffusion({"grid_points": grid_points})
+    fine = DriftDiffusion({"grid_points": REFERENCE_FACTOR * grid_points})
+    result: dict[str, list[float]] = {"spacing": [], "score": [], "reference": []}
     for seed in seeds:
         data, truth = simulate_time_series(
             n_spines=n_sites, random_seed=int(seed), measurement_cv=measurement_cv
         )
         ld = prepare_latent(data)
-        spacing = _dynamics(model, ld, truth, measurement_cv).op.h
-        spacings.append(float(spacing))
-        low, high = measurement_cv * (1 - STEP), measurement_cv * (1 + STEP)
-        for name in CORRECTIONS:
-            up = _log_lik(model, ld, truth, corrected(high, spacing, name))
-            down = _log_lik(model, ld, truth, corrected(low, spacing, name))
-            scores[name].append((up - down) / (high - low))
-    return {"spacing": spacings, **scores}
+        result["spacing"].append(float(_dynamics(fit, ld, truth, measurement_cv).op.h))
+        result["score"].append(_score(fit, ld, truth, measurement_cv))
+        result["reference"].append(_score(fine, ld, truth, measurement_cv))
+    return result
+
+
+def _score(model: DriftDiffusion, ld, truth: dict[str, Any], noise_sd: float) -> float:
+    low, high = noise_sd * (1 - STEP), noise_sd * (1 + STEP)
+    up = _log_lik(model, ld, truth, high)
+    down = _log_lik(model, ld, truth, low)
+    return (up - down) / (high - low)
 
 
 def _dynamics(model: DriftDiffusion, ld, truth: dict[str, Any], noise_sd: float):
@@ -117,15 +106,19 @@ def _log_lik(model: DriftDiffusion, ld, truth: dict[str, Any], noise_sd: float) 
 
 
 def score_table(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Return, per correction, the mean score, its standard error and the paired shift."""
-    base = np.asarray(result["none"])
-    table = {}
-    for name in CORRECTIONS:
-        values = np.asarray(result[name])
-        error = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
-        table[name] = {
-            "mean": float(values.mean()),
-            "se": float(error),
-            "shift_vs_none": float((values - base).mean()),
-        }
-    return table
+    """Return the mean and standard error of the scores and of their paired difference.
+
+    Keys ``score`` (the fit grid), ``reference`` (the fine grid) and ``grid_error``
+    (score − reference), each with ``mean`` and ``se``.
+    """
+    values = {
+        "score": np.asarray(result["score"]),
+        "reference": np.asarray(result["reference"]),
+    }
+    values["grid_error"] = values["score"] - values["reference"]
+    return {name: _mean_and_error(v) for name, v in values.items()}
+
+
+def _mean_and_error(values: np.ndarray) -> dict[str, float]:
+    error = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
+    return {"mean": float(values.mean()), "se": float(error)}

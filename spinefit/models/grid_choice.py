@@ -1,7 +1,8 @@
 """The latent size grid's node count, ``grid_points="auto"``: fine enough for the noise found.
 
 The latent-process likelihood sums the emission density, a Gaussian of SD
-e = sqrt(τ² + 0.02²) in log size, over nodes h apart. Such a sum is smooth in the grid's
+e (:func:`~spinefit.models.killed_grid.emission_sd`: τ with a 2% floor, less the variance
+the cell average adds) in log size, over nodes h apart. Such a sum is smooth in the grid's
 position only while e is not small against h: by Poisson summation its relative ripple is
 about 2·exp(−2π²(e/h)²), and because θ moves every node at once, the ripples of all
 observations add up in θ. On noise-free data (800 spines, 8 sessions 8 days apart, the
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from spinefit.errors import ConfigError
-from spinefit.models.killed_grid import NOISE_FLOOR
+from spinefit.models.killed_grid import emission_sd
 from spinefit.models.latent_likelihood import prepare_for_config
 
 if TYPE_CHECKING:
@@ -84,20 +85,29 @@ def needed_grid_points(span: float, tau: float, points: int) -> int:
     tau : float
         Measurement noise τ (log size) estimated on the coarse grid. The grid's own quantisation
         error, h²/12 in variance, is taken off it: on noise-free data a coarse grid's τ
-        settles near h/√12.
+        settled near h/√12 (with the emission's quadrature floor; kept as a margin that can
+        only add nodes).
     points : int
         Nodes of the grid τ was found on.
 
     Returns
     -------
     int
-        At least ``points``; a multiple of :data:`GRID_STEP` up to :data:`MAX_GRID_POINTS`.
+        ``points`` when its emission SD e is at least :data:`MIN_NOISE_PER_CELL` · h, else
+        the smallest multiple of :data:`GRID_STEP` above it where it is, up to
+        :data:`MAX_GRID_POINTS`.
     """
     cell = span / points
-    data_variance = max(tau**2 - cell**2 / 12.0, 0.0)
-    emission = math.sqrt(data_variance + NOISE_FLOOR**2)
-    needed = GRID_STEP * math.ceil(span / (emission / MIN_NOISE_PER_CELL) / GRID_STEP)
-    return int(min(max(needed, points), MAX_GRID_POINTS))
+    data_tau = math.sqrt(max(tau**2 - cell**2 / 12.0, 0.0))
+    if emission_sd(data_tau, cell) >= MIN_NOISE_PER_CELL * cell:
+        return points
+    needed = GRID_STEP * math.ceil(points / GRID_STEP)
+    while needed < MAX_GRID_POINTS:
+        cell = span / needed
+        if emission_sd(data_tau, cell) >= MIN_NOISE_PER_CELL * cell:
+            break
+        needed += GRID_STEP
+    return int(min(needed, MAX_GRID_POINTS))
 
 
 def grid_for_pilot(

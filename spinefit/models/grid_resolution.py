@@ -1,15 +1,16 @@
 """Whether the latent size grid was fine enough for the measurement noise a fit found.
 
 The latent-process likelihood puts the true size on G nodes h apart in log size, between
-ln θ and the top of the grid, and sums the emission density, of SD
-e = sqrt(τ² + 0.02²), over them. With e under half a cell the sum ripples as θ moves
-the nodes (:mod:`spinefit.models.grid_choice`), and the cell acts like a uniform
-measurement error of SD h/√12 that τ and the diffusion σ(w) absorb: on the
-irregular-sessions recovery data (800 sites, no noise, G = 48, h = 0.123) τ came out
-0.036, exactly h/√12, and the σ band missed the truth above w = 0.7; at G = 96 both held
-it (ARCHITECTURE.md, "Noise-free data and the grid"). ``grid_points="auto"`` chooses a
-grid that avoids this from the start point; :func:`grid_resolution_problem` checks the
-fitted posterior against the same rule, for any grid, and names the remedy.
+ln θ and the top of the grid, and sums the emission density, of SD e
+(:func:`~spinefit.models.killed_grid.emission_sd`), over them. With e under half a cell
+the sum ripples as θ moves the nodes (:mod:`spinefit.models.grid_choice`), and the cell
+acts like a uniform measurement error of SD h/√12 that τ and the diffusion σ(w) absorb:
+on the irregular-sessions recovery data (800 sites, no noise, G = 48, h = 0.123, with the
+emission's floor then added in quadrature) τ came out 0.036, exactly h/√12, and the σ
+band missed the truth above w = 0.7; at G = 96 both held it (ARCHITECTURE.md, "Noise-free
+data and the grid"). ``grid_points="auto"`` chooses a grid that avoids this from the
+start point; :func:`grid_resolution_problem` checks the fitted posterior against the same
+rule, for any grid, and names the remedy.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from spinefit.models.grid_choice import (
     grid_points_of,
     needed_grid_points,
 )
-from spinefit.models.killed_grid import NOISE_FLOOR, total_noise_sd
+from spinefit.models.killed_grid import emission_sd
 from spinefit.models.latent_likelihood import prepare_for_config
 
 
@@ -69,9 +70,9 @@ def grid_resolution_problem(
     Returns
     -------
     str or None
-        None when sqrt(τ² + 0.02²), τ at its posterior median, is at least
-        :data:`~spinefit.models.grid_choice.MIN_NOISE_PER_CELL` times the posterior median
-        of h.
+        None when the emission SD e (:func:`~spinefit.models.killed_grid.emission_sd`),
+        at the posterior medians of τ and h, is at least
+        :data:`~spinefit.models.grid_choice.MIN_NOISE_PER_CELL` times h.
     """
     if config.get("noise") == "additive" or "detection_threshold" not in posterior:
         return None
@@ -82,12 +83,12 @@ def grid_resolution_problem(
         tau = float(posterior["measurement_cv"].median())
     points = grid_points_of(config)
     cell = float(cell_width(posterior, top, points).median())
-    emission = float(total_noise_sd(float(tau)))
+    emission = float(emission_sd(float(tau), cell))
     if emission >= MIN_NOISE_PER_CELL * cell:
         return None
     finer = max(needed_grid_points(cell * points, float(tau), points), points + GRID_STEP)
     return (
-        f"the emission noise sqrt(τ² + {NOISE_FLOOR:g}²) = {emission:.3g} (τ = {tau:.3g}) "
+        f"the emission noise SD {emission:.3g} (τ = {tau:.3g}, floor 2%) "
         f"is under {MIN_NOISE_PER_CELL:g}x the size grid's cell width h = {cell:.3g} "
         f"({points} nodes): the likelihood ripples as θ moves the nodes, and τ and σ(w) "
         f"may carry the grid's error instead of the data's; re-fit with "

@@ -328,11 +328,11 @@ def detection_log_likelihood(dyn, block, log_limit: float, noise: str = "multipl
         sightings is the thinned Poisson term, so the kernel's density would count
         P(seen) twice).
     """
-    from spinefit.models.killed_grid import total_noise_sd
+    from spinefit.models.killed_grid import emission_sd
 
     op = dyn.op
     per_interval = [dyn.interval(t) for t in block.intervals]
-    sd = float(total_noise_sd(dyn.noise_sd))
+    sd = float(emission_sd(dyn.noise_sd, op.h, noise == "additive"))
     seen = (
         1.0 - unseen_probability(op.z[0], op.h, sd, noise == "additive", log_limit, op.n_nodes)[0]
     )

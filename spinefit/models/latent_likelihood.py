@@ -36,9 +36,9 @@ from spinefit.io.transitions import imaging_blocks
 from spinefit.models.killed_grid import (
     NUMPY,
     GridOperator,
+    emission_sd,
     log_emission,
     normal_sf,
-    total_noise_sd,
 )
 
 TOP_MARGIN = 0.7
@@ -528,7 +528,7 @@ def _normal_partial_integral(u):
 
 def _pit(op: GridOperator, candidate, log_y, noise_sd, noise: str) -> np.ndarray:
     """Predictive CDF at each observation given its predicted latent law (numpy)."""
-    sd = total_noise_sd(np.asarray(noise_sd))
+    sd = emission_sd(np.asarray(noise_sd), op.h, noise == "additive")
     sd = sd[:, None] if sd.ndim == 1 else sd
     weights = candidate * op.delta
     weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)

@@ -244,14 +244,14 @@ def block_log_likelihood(
         Log probability that a spine born within each session interval is alive at its end
         (and, with a detection limit, seen): the formation counts' thinning.
     """
-    from spinefit.models.killed_grid import total_noise_sd
+    from spinefit.models.killed_grid import emission_sd
     from spinefit.sampling.compiled_cache import data
 
     op = dyn.op
     intervals = data(f"{name}_intervals", np.asarray(block.intervals, dtype=float))
     index = data(f"{name}_interval_index", np.asarray(block.interval_index, dtype=np.int64))
     props, killed, born, log_survival = dyn.intervals(pt.as_tensor_variable(intervals))
-    sd = total_noise_sd(dyn.noise_sd, pt)
+    sd = emission_sd(dyn.noise_sd, op.h, noise == "additive", pt)
     inputs = [
         data(f"{name}_present", block.present.astype(np.int8)),
         data(f"{name}_log_y", np.asarray(block.log_y, dtype=float)),

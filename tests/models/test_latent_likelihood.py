@@ -8,6 +8,8 @@ brute-force sum written with that matrix exponential.
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import integrate
 from scipy.linalg import expm
 from scipy.stats import norm
@@ -16,7 +18,9 @@ from spinefit import dims
 from spinefit.errors import ConfigError, DataError
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.models.killed_grid import (
+    CELL_VARIANCE,
     NOISE_FLOOR,
+    emission_sd,
     grid_operator,
     log_emission,
     lognormal_nodes,
@@ -151,6 +155,31 @@ def test_tent_birth_law_keeps_the_mean_log_size():
     assert np.all(np.isfinite(below)) and 0.0 < below.sum() <= 1.0
 
 
+@given(tau=st.floats(0.0, 2.0), h=st.floats(0.01, 0.3))
+def test_the_emission_models_tau_with_a_floor_less_the_cells_variance(tau, h):
+    sd = emission_sd(tau, h)
+    cell = CELL_VARIANCE * h**2
+    assert sd >= NOISE_FLOOR * (1 - 1e-12)
+    assert emission_sd(tau * 1.01, h) >= sd  # more noise, never a narrower emission
+    if tau**2 >= 4 * (NOISE_FLOOR**2 + cell):  # far above the floor: exactly τ² in all
+        assert sd**2 + cell == pytest.approx(tau**2, rel=1e-3)
+    # Additive noise keeps the cell's variance (cells of unequal size): the floor only.
+    assert emission_sd(tau, h, additive=True) == pytest.approx((tau**8 + NOISE_FLOOR**8) ** 0.125)
+
+
+def test_the_emission_sd_has_a_finite_gradient_at_zero_noise():
+    import pytensor
+    import pytensor.tensor as pt
+
+    tau, h = pt.dscalar("tau"), pt.dscalar("h")
+    sd = emission_sd(tau, h, xp=pt)
+    f = pytensor.function([tau, h], [sd, pytensor.grad(sd, tau)])
+    for value in (0.0, 0.02, 0.1):
+        got, slope = f(value, 0.1)
+        assert got == pytest.approx(emission_sd(value, 0.1))
+        assert np.isfinite(slope) and slope >= 0
+
+
 @pytest.mark.parametrize("noise", ["multiplicative", "additive"])
 @pytest.mark.parametrize("sd", [0.01, 0.15])
 def test_emission_is_the_noise_density_averaged_over_the_cell(noise, sd):
@@ -158,7 +187,7 @@ def test_emission_is_the_noise_density_averaged_over_the_cell(noise, sd):
     op = grid_operator(drift, variance, np.log(0.2), np.log(0.2) + 3.0, 30)
     log_y = np.log(np.array([0.25, 0.6, 1.3, 3.0]))
     got = np.exp(log_emission(op, log_y, sd, noise))
-    sd = np.hypot(sd, NOISE_FLOOR)  # the emission's floor
+    sd = emission_sd(sd, op.h, noise == "additive")  # the floor, less the cell's variance
     for j in (0, 10, 25):
         lo, hi = op.z[j] - op.h / 2, op.z[j] + op.h / 2
         for i, ly in enumerate(log_y):

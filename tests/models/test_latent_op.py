@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from spinefit.models.drift_diffusion import DriftDiffusion
-from spinefit.models.killed_grid import grid_operator, lognormal_nodes, total_noise_sd
+from spinefit.models.killed_grid import (
+    CELL_VARIANCE,
+    NOISE_FLOOR,
+    emission_sd,
+    grid_operator,
+    lognormal_nodes,
+)
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 from spinefit.models.latent_likelihood import dynamics, forward, gap_cells, prepare_latent
 from spinefit.simulate.synthetic import simulate_time_series
@@ -44,7 +50,7 @@ def kernel_inputs(data, noise, log_threshold=LOG_THRESHOLD, noise_sd=0.1, extra_
         block.interval_index.astype(np.int64),
         float(op.z[0]),
         float(op.h),
-        float(total_noise_sd(noise_sd)),
+        float(emission_sd(noise_sd, op.h, noise == "additive")),
         noise == "additive",
         dyn.initial,
         op.delta,
@@ -117,11 +123,15 @@ def assert_gradient(kernel, args, upstream, grads, checks, rng, relative):
 
 
 def test_known_errors_equal_a_shared_noise_of_the_same_size(data):
-    """τ = 0 with known errors of SD 0.15 everywhere is the model with τ = 0.15."""
-    shared, _, _ = kernel_inputs(data, "multiplicative", noise_sd=0.15)
-    known, _, _ = kernel_inputs(
+    """Known errors add to the emission's variance: τ = 0 with known errors of SD 0.15
+    everywhere is the model whose emission variance is the floor's plus 0.15²."""
+    known, dyn, _ = kernel_inputs(
         data, "multiplicative", noise_sd=0.0, extra_var=lambda b: np.full(b.present.shape, 0.0225)
     )
+    cell = CELL_VARIANCE * dyn.op.h**2
+    modelled = emission_sd(0.0, dyn.op.h) ** 2 + 0.0225 + cell  # invert emission_sd
+    tau = (modelled**4 - (NOISE_FLOOR**2 + cell) ** 4) ** 0.125
+    shared, _, _ = kernel_inputs(data, "multiplicative", noise_sd=tau)
     np.testing.assert_allclose(forward_kernel(*known)[0], forward_kernel(*shared)[0], rtol=1e-12)
 
 
