@@ -293,14 +293,21 @@ def funnel_model() -> pm.Model:
     return model
 
 
-RETRY_NOTE = re.compile(r"(\d+) divergent .* at 0\.98 \(smaller steps\): (\d+); kept the new")
+RETRY_NOTE = re.compile(
+    r"(\d+) divergent .* at 0\.98 \(smaller steps\): (\d+); kept the (new|first)"
+)
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize(("sampler", "seed"), [("nutpie", 2), ("pymc", 1)])
-def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeypatch, caplog):
-    settings = quick(random_seed=seed, ess_target=0, sampler=sampler)
-    off = sample_robustly(funnel_model(), replace(settings, retry_target_accept=0))
+@pytest.mark.parametrize(("sampler", "seeds"), [("nutpie", (2, 1, 3)), ("pymc", (3, 1, 2))])
+def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seeds, monkeypatch, caplog):
+    # The first seed whose fit diverges without the re-run: which seeds do depends on the
+    # sampler's version (PyMC 6.4's NUTS had none with seed 1, 21 with seed 3).
+    for seed in seeds:
+        settings = quick(random_seed=seed, ess_target=0, sampler=sampler)
+        off = sample_robustly(funnel_model(), replace(settings, retry_target_accept=0))
+        if count_divergences(off) > 0:
+            break
     assert count_divergences(off) > 0 and json.loads(off.attrs[NOTES_ATTR]) == []
     targets = []
     launch = run_module._launch
@@ -315,8 +322,11 @@ def test_divergent_draws_are_resampled_with_smaller_steps(sampler, seed, monkeyp
     # said when the re-run starts (it may take as long as the fit), not only at the end
     assert any("sampling again at 0.98" in record.getMessage() for record in caplog.records)
     [note] = json.loads(tree.attrs[NOTES_ATTR])
-    found, again = map(int, RETRY_NOTE.search(note).groups())
-    assert found == count_divergences(off) and again == count_divergences(tree) < found
+    found, again, kept = RETRY_NOTE.search(note).groups()
+    assert int(found) == count_divergences(off)
+    # the fewer divergences are kept (on the centred funnel smaller steps usually help)
+    assert count_divergences(tree) == min(int(found), int(again))
+    assert (kept == "new") == (int(again) < int(found))
     assert tree["posterior"].sizes["draw"] == settings.draws
 
 
