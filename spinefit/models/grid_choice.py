@@ -99,14 +99,11 @@ def needed_grid_points(span: float, tau: float, points: int) -> int:
     """
     cell = span / points
     data_tau = math.sqrt(max(tau**2 - cell**2 / 12.0, 0.0))
-    if emission_sd(data_tau, cell) >= MIN_NOISE_PER_CELL * cell:
-        return points
-    needed = GRID_STEP * math.ceil(points / GRID_STEP)
-    while needed < MAX_GRID_POINTS:
-        cell = span / needed
-        if emission_sd(data_tau, cell) >= MIN_NOISE_PER_CELL * cell:
-            break
-        needed += GRID_STEP
+    needed = points
+    while needed < MAX_GRID_POINTS and (
+        emission_sd(data_tau, span / needed) < MIN_NOISE_PER_CELL * span / needed
+    ):
+        needed = GRID_STEP * (needed // GRID_STEP + 1)
     return int(min(needed, MAX_GRID_POINTS))
 
 

@@ -27,7 +27,7 @@ from spinefit.models.grid_choice import (
     grid_points_of,
     needed_grid_points,
 )
-from spinefit.models.killed_grid import emission_sd
+from spinefit.models.killed_grid import NOISE_FLOOR, emission_sd
 from spinefit.models.latent_likelihood import prepare_for_config
 
 
@@ -88,7 +88,7 @@ def grid_resolution_problem(
         return None
     finer = max(needed_grid_points(cell * points, float(tau), points), points + GRID_STEP)
     return (
-        f"the emission noise SD {emission:.3g} (τ = {tau:.3g}, floor 2%) "
+        f"the emission noise SD {emission:.3g} (τ = {tau:.3g}, floor {NOISE_FLOOR:g}) "
         f"is under {MIN_NOISE_PER_CELL:g}x the size grid's cell width h = {cell:.3g} "
         f"({points} nodes): the likelihood ripples as θ moves the nodes, and τ and σ(w) "
         f"may carry the grid's error instead of the data's; re-fit with "
