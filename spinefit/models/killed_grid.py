@@ -122,6 +122,27 @@ def emission_sd(noise_sd, spacing, additive=False, xp=np):
     return xp.sqrt(modelled - cell)
 
 
+def noise_for_emission(emission, spacing, additive=False):
+    r"""Return the τ whose :func:`emission_sd` is ``emission`` (the inverse, numpy only).
+
+    τ = (v⁴ − v₀⁴)^⅛ with v = e² + κh² and v₀ = f² + κh². An emission at the floor or below
+    gives τ = 0.
+
+    Parameters
+    ----------
+    emission : float or array
+        The emission's SD.
+    spacing : float or array
+        The grid's cell width h in log size.
+    additive : bool
+        Additive noise (κ = 0).
+    """
+    cell = 0.0 if additive else CELL_VARIANCE * np.asarray(spacing) ** 2
+    modelled = np.asarray(emission) ** 2 + cell
+    low = NOISE_FLOOR**2 + cell
+    return np.maximum(modelled**4 - low**4, 0.0) ** 0.125
+
+
 def _numpy_namespace() -> SimpleNamespace:
     return SimpleNamespace(
         exp=np.exp,

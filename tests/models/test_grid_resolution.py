@@ -29,7 +29,11 @@ from spinefit.models.grid_resolution import (
     grid_resolution_problem,
     latent_grid_warnings,
 )
-from spinefit.models.killed_grid import CELL_VARIANCE, NOISE_FLOOR, emission_sd
+from spinefit.models.killed_grid import (
+    NOISE_FLOOR,
+    emission_sd,
+    noise_for_emission,
+)
 from spinefit.models.latent_likelihood import TOP_MARGIN, prepare_latent
 from spinefit.simulate.synthetic import simulate_time_series
 
@@ -47,13 +51,6 @@ def posterior_of(tau: float, theta: float = 0.1, draws: int = 200) -> xr.Dataset
     )
 
 
-def tau_for_emission(emission: float, cell: float) -> float:
-    """Invert emission_sd: (v⁴ − v₀⁴)^⅛ with v = e² + κh², v₀ = 0.02² + κh²."""
-    modelled = emission**2 + CELL_VARIANCE * cell**2
-    low = NOISE_FLOOR**2 + CELL_VARIANCE * cell**2
-    return (modelled**4 - low**4) ** 0.125
-
-
 def test_cell_width_is_the_log_span_over_the_nodes():
     h = cell_width(posterior_of(0.1, theta=0.1), top=np.e**4 * 0.1, grid_points=48)
     np.testing.assert_allclose(h, 4 / 48)
@@ -65,13 +62,13 @@ def test_warns_exactly_when_the_emission_noise_is_under_half_a_cell(grid_points)
     cell = np.log(top / 0.1) / grid_points
     config = {"grid_points": grid_points, "noise": "multiplicative", "measurement_cv": None}
     low = grid_resolution_problem(
-        posterior_of(tau_for_emission(0.95 * MIN_NOISE_PER_CELL * cell, cell)), top, config
+        posterior_of(noise_for_emission(0.95 * MIN_NOISE_PER_CELL * cell, cell)), top, config
     )
     assert low is not None and "\n" not in low
     assert f"h = {cell:.3g}" in low
     finer = int(low.split("-o grid_points=")[1].split()[0])
     assert finer > grid_points
-    high = posterior_of(tau_for_emission(1.05 * MIN_NOISE_PER_CELL * cell, cell))
+    high = posterior_of(noise_for_emission(1.05 * MIN_NOISE_PER_CELL * cell, cell))
     assert grid_resolution_problem(high, top, config) is None
 
 
@@ -108,8 +105,8 @@ def test_the_models_use_the_grid_they_fitted():
     largest = float(data["volume"].max())
     theta = 0.1
     cell = np.log(largest * np.exp(TOP_MARGIN) / theta) / 48
-    under = tau_for_emission(0.9 * MIN_NOISE_PER_CELL * cell, cell)
-    over = tau_for_emission(1.1 * MIN_NOISE_PER_CELL * cell, cell)
+    under = noise_for_emission(0.9 * MIN_NOISE_PER_CELL * cell, cell)
+    over = noise_for_emission(1.1 * MIN_NOISE_PER_CELL * cell, cell)
     model = DriftDiffusion({"grid_points": 48})
     model.prepare(data)
     assert latent_grid_warnings(result_of(data, under, theta), model.config)

@@ -24,6 +24,7 @@ from spinefit.models.killed_grid import (
     grid_operator,
     log_emission,
     lognormal_nodes,
+    noise_for_emission,
 )
 from spinefit.models.latent_likelihood import (
     LatentBlock,
@@ -165,6 +166,9 @@ def test_the_emission_models_tau_with_a_floor_less_the_cells_variance(tau, h):
         assert sd**2 + cell == pytest.approx(tau**2, rel=1e-3)
     # Additive noise keeps the cell's variance (cells of unequal size): the floor only.
     assert emission_sd(tau, h, additive=True) == pytest.approx((tau**8 + NOISE_FLOOR**8) ** 0.125)
+    for additive in (False, True):
+        back = noise_for_emission(emission_sd(tau, h, additive), h, additive)
+        assert back == pytest.approx(tau, rel=1e-6, abs=2e-3)  # flat in τ at the floor
 
 
 def test_the_emission_sd_has_a_finite_gradient_at_zero_noise():

@@ -5,11 +5,10 @@ import pytest
 
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.models.killed_grid import (
-    CELL_VARIANCE,
-    NOISE_FLOOR,
     emission_sd,
     grid_operator,
     lognormal_nodes,
+    noise_for_emission,
 )
 from spinefit.models.latent_kernel import backward_kernel, forward_kernel
 from spinefit.models.latent_likelihood import dynamics, forward, gap_cells, prepare_latent
@@ -128,9 +127,7 @@ def test_known_errors_equal_a_shared_noise_of_the_same_size(data):
     known, dyn, _ = kernel_inputs(
         data, "multiplicative", noise_sd=0.0, extra_var=lambda b: np.full(b.present.shape, 0.0225)
     )
-    cell = CELL_VARIANCE * dyn.op.h**2
-    modelled = emission_sd(0.0, dyn.op.h) ** 2 + 0.0225 + cell  # invert emission_sd
-    tau = (modelled**4 - (NOISE_FLOOR**2 + cell) ** 4) ** 0.125
+    tau = noise_for_emission(np.hypot(emission_sd(0.0, dyn.op.h), 0.15), dyn.op.h)
     shared, _, _ = kernel_inputs(data, "multiplicative", noise_sd=tau)
     np.testing.assert_allclose(forward_kernel(*known)[0], forward_kernel(*shared)[0], rtol=1e-12)
 
