@@ -31,8 +31,28 @@ def test_hints_are_placed_on_the_samplers_scale_and_candidates_chosen_by_density
     hints = StartHints(values={"mean": 3.0, "absent": 1.0}, candidates={"sd": (0.01, 0.5, 10.0)})
     x = hinted_point(model, backend.support_point(), backend.logp_grad, hints)
     _, places = layout(model)
-    assert x[places["mean"][0]] == 3.0
-    assert x[places["sd"][0]] == pytest.approx(np.log(0.5))  # log-transformed, best of three
+    assert x[places["mean"][0]] == [3.0]
+    assert x[places["sd"][0]] == pytest.approx([np.log(0.5)])  # log-transformed, best of three
+
+
+def test_vector_hints_are_placed_element_by_element_and_candidates_fill_the_vector():
+    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
+        mean = pm.Normal("mean", 0.0, 10.0, dims="group")
+        sd = pm.HalfNormal("sd", 5.0, dims="group")
+        pm.ZeroSumNormal("offset", 1.0, dims="group")
+        pm.Normal("y", mean, sd, observed=np.array([[1.0, 2.0, 3.0], [1.5, 2.5, 3.5]]))
+    backend = backend_of(model)
+    hints = StartHints(
+        values={"mean": np.array([1.2, 2.2, 3.2]), "offset": np.ones(3)},
+        candidates={"sd": (0.01, 0.3, 10.0)},
+    )
+    x = hinted_point(model, backend.support_point(), backend.logp_grad, hints)
+    flat, places = layout(model)
+    np.testing.assert_array_equal(x[places["mean"][0]], [1.2, 2.2, 3.2])
+    np.testing.assert_allclose(x[places["sd"][0]], np.log(0.3))
+    np.testing.assert_array_equal(x[places["offset"][0]], flat[places["offset"][0]])  # not handled
+    wrong = StartHints(values={"mean": np.ones(2)})  # a shape that does not fit: not placed
+    assert hinted_point(model, backend.support_point(), backend.logp_grad, wrong) is None
 
 
 def test_hints_are_ignored_when_the_sampler_orders_variables_otherwise():
@@ -95,3 +115,29 @@ def test_long_interval_latent_start_is_at_the_datas_dynamics_not_fast_relaxation
     assert np.exp(hinted["measurement_cv_log__"]) < 0.05  # noise-free data
     unhinted = dict(zip(names, choose_start(backend, settings).center, strict=True))
     assert unhinted["b"] < 3 * truth["b"]  # without the hints: fast relaxation
+
+
+@pytest.mark.parametrize("pool_conditions", [False, True])
+def test_condition_model_hints_start_each_condition_at_its_own_estimates(pool_conditions):
+    """Placement only: a flat log density keeps the placed values (no compile of the model)."""
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, _ = simulate_wt_ko(
+        n_animals_per_genotype=2, n_sites_per_animal=30, ko_d_factor=4.0, random_seed=3
+    )
+    spec = ConditionalDriftDiffusion(
+        {"grid_points": 32, "pool_conditions": pool_conditions, "loo": False}
+    )
+    model = spec.build(spec.prepare(data))
+    hints = hints_of(model)
+    flat, places = layout(model)
+    x = hinted_point(model, flat, lambda point: (0.0, np.zeros_like(point)), hints)
+    assert x is not None
+    if pool_conditions:
+        assert x[places["b_pop"][0]] == pytest.approx([hints.values["b_pop"]])
+        np.testing.assert_array_equal(x[places["condition_z"][0]], flat[places["condition_z"][0]])
+        return
+    np.testing.assert_allclose(x[places["b"][0]], hints.values["b"])
+    log_d = dict(zip(model.coords["condition"], x[places["log_d"][0]], strict=True))
+    assert log_d["KO"] > log_d["WT"]  # KO's d is 4× WT's

@@ -74,6 +74,7 @@ from spinefit.models.latent_likelihood import (
     resolve_detection_limit,
 )
 from spinefit.models.latent_process import LatentPart, add_grouped_latent_likelihood
+from spinefit.models.moment_start import condition_start_hints
 from spinefit.models.sde_moments import family_moments, linear_moments
 from spinefit.models.turnover_counts import add_turnover_counts
 from spinefit.results import default_reference, loo_record
@@ -84,6 +85,7 @@ from spinefit.results.names import (
     PRIMARY_ATTR,
     REFERENCE_ATTR,
 )
+from spinefit.sampling.hints import attach as attach_hints
 from spinefit.stats import curve_stats, observed_size_grid, parameter_stats
 
 CONDITION_PARAMS = ("a", "b", "log_c", "log_d")
@@ -356,6 +358,21 @@ class ConditionalDriftDiffusion(AutoGridSampling, SpineModel):
                 turnover_dim=dims.CONDITION,
                 pointwise=bool(self.config["loo"]),
             )
+        # Moment estimates per condition start one more optimisation of the robust start.
+        log_floor = priors["log_c"][0] - 2.0 * priors["log_c"][1]
+        attach_hints(
+            model,
+            condition_start_hints(
+                trans["w_start"].values,
+                trans["w_end"].values,
+                trans["dt_days"].values,
+                s,
+                condition_of_spine[trans["spine_index"].values],
+                len(labels),
+                pooled=self.pools_conditions(len(labels)),
+                log_floor=log_floor,
+            ),
+        )
         return model
 
     def _check_reference(self, labels: np.ndarray) -> None:

@@ -21,6 +21,14 @@ RATE_CANDIDATES = (1e-4, 1e-3, 1e-2, 0.1, 1.0)
 """Formation and loss rates (per day) tried at the estimates."""
 RELAXATION_RANGE = (1e-3, 10.0)
 """Bounds of −b × the median interval: from nearly a random walk to relaxed within it."""
+MIN_TRANSITIONS = 5
+"""Transitions a condition needs for estimates of its own (else the pooled estimates)."""
+LATENT_CANDIDATES = {
+    "formation_per_day": RATE_CANDIDATES,
+    "loss_per_day": RATE_CANDIDATES,
+    "measurement_cv": NOISE_CANDIDATES,
+}
+"""Candidate values of the latent likelihood's turnover rates and noise."""
 
 
 def linear_moment_estimate(x0, x1, dt) -> dict[str, float]:
@@ -74,9 +82,48 @@ def latent_start_hints(x0, x1, dt, scale: float) -> StartHints:
     core = linear_moment_estimate(x0, x1, dt)
     return StartHints(
         values={"a_scaled": core["a"], "b": core["b"], "c_scaled": core["c"], "d": core["d"]},
-        candidates={
-            "formation_per_day": RATE_CANDIDATES,
-            "loss_per_day": RATE_CANDIDATES,
-            "measurement_cv": NOISE_CANDIDATES,
-        },
+        candidates=LATENT_CANDIDATES,
     )
+
+
+def condition_start_hints(
+    x0, x1, dt, scale: float, condition, n_conditions: int, *, pooled: bool, log_floor: float
+) -> StartHints:
+    """Return start hints of the latent condition model (linear core per condition).
+
+    Parameters
+    ----------
+    x0, x1, dt : array_like
+        Volumes at the start and end of each transition, and their intervals.
+    scale : float
+        The model's size unit s (``a_scaled`` = a/s, ``log_c`` = ln(c/s²)).
+    condition : array_like of int
+        Each transition's condition, 0 .. ``n_conditions`` − 1. A condition with fewer
+        than :data:`MIN_TRANSITIONS` takes the estimates of all transitions.
+    pooled : bool
+        Conditions partially pooled: only the population means (``a_pop`` …) are hinted,
+        from all transitions; the zero-sum offsets start at 0.
+    log_floor : float
+        Lower bound of the hinted ln c and ln d (a moment estimate of 0 has no logarithm).
+    """
+    x0, x1 = np.asarray(x0, dtype=float) / scale, np.asarray(x1, dtype=float) / scale
+    dt, condition = np.asarray(dt, dtype=float), np.asarray(condition)
+
+    def core(rows) -> dict[str, float]:
+        est = linear_moment_estimate(x0[rows], x1[rows], dt[rows])
+        logs = {f"log_{k}": float(np.log(max(est[k], np.exp(log_floor)))) for k in "cd"}
+        return {"a": est["a"], "b": est["b"]} | logs
+
+    overall = core(slice(None))
+    if pooled:
+        values = {f"{name}_pop": value for name, value in overall.items()}
+    else:
+        each = [
+            core(rows) if np.count_nonzero(rows) >= MIN_TRANSITIONS else overall
+            for rows in (condition == k for k in range(n_conditions))
+        ]
+        values = {
+            "a_scaled" if name == "a" else name: np.array([e[name] for e in each])
+            for name in overall
+        }
+    return StartHints(values=values, candidates=LATENT_CANDIDATES)

@@ -39,14 +39,15 @@ class StartHints:
 
     Parameters
     ----------
-    values : dict of str to float
-        Estimates to start from.
+    values : dict of str to float or array
+        Estimates to start from: a scalar (for a vector variable, every element) or an
+        array of the variable's shape.
     candidates : dict of str to tuple of float
-        Values to try, one variable at a time; the one with the highest log density is
-        kept.
+        Values to try, one variable at a time (a vector variable's elements all take the
+        same value); the one with the highest log density is kept.
     """
 
-    values: Mapping[str, float] = field(default_factory=dict)
+    values: Mapping[str, float | np.ndarray] = field(default_factory=dict)
     candidates: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
@@ -63,30 +64,37 @@ def hints_of(model: pm.Model) -> StartHints | None:
     return _HINTS.get(model)
 
 
-def _unconstrained(value: float, transform) -> float | None:
-    """Return ``value`` on the sampler's scale (None for a transform not handled here)."""
+def _unconstrained(value, transform, size: int) -> np.ndarray | None:
+    """Return ``value`` on the sampler's scale, ``size`` elements (None where not handled).
+
+    Handled: no transform, and the log transform of positive values; a value whose
+    shape does not broadcast to the variable's is not placed.
+    """
     from pymc.logprob.transforms import LogTransform
 
+    value = np.asarray(value, dtype=float)
+    if value.size not in (1, size):
+        return None
+    value = np.broadcast_to(value.ravel(), (size,))
     if transform is None:
-        return float(value)
-    if isinstance(transform, LogTransform) and value > 0:
-        return float(np.log(value))
+        return value.copy()
+    if isinstance(transform, LogTransform) and np.all(value > 0):
+        return np.log(value)
     return None
 
 
-def layout(model: pm.Model) -> tuple[np.ndarray, dict[str, tuple[int, object]]]:
-    """Return the model's flat initial point and each scalar free variable's place in it.
+def layout(model: pm.Model) -> tuple[np.ndarray, dict[str, tuple[slice, object]]]:
+    """Return the model's flat initial point and each free variable's place in it.
 
     The flat vector is the value variables in model order, raveled (as nutpie and
-    PyMC's sampler see it); a place is the variable's index and its transform.
+    PyMC's sampler see it); a place is the variable's slice of it and its transform.
     """
     point = model.initial_point(0)  # compiles a small function: called once per start
     parts, places, cursor = [], {}, 0
     for value_var in model.value_vars:
         values = np.ravel(point[value_var.name])
         rv = model.values_to_rvs[value_var]
-        if values.size == 1:
-            places[rv.name] = (cursor, model.rvs_to_transforms.get(rv))
+        places[rv.name] = (slice(cursor, cursor + values.size), model.rvs_to_transforms.get(rv))
         parts.append(values)
         cursor += values.size
     return np.concatenate(parts), places
@@ -97,10 +105,10 @@ def hinted_point(
 ) -> np.ndarray | None:
     """Return the support point with the hints' values, candidates chosen by log density.
 
-    Variables that are not scalar free variables of ``model`` (e.g. a fixed noise) are
-    skipped. Returns None when no hint applies, when the log density there is not finite,
-    or when ``support_point`` is not ``model``'s own in this layout (a sampler that
-    orders the variables otherwise).
+    Names that are not free variables of ``model`` (e.g. a fixed noise), and variables
+    whose transform is not handled here, are skipped. Returns None when no hint applies,
+    when the log density there is not finite, or when ``support_point`` is not
+    ``model``'s own in this layout (a sampler that orders the variables otherwise).
     """
     flat, places = layout(model)
     if flat.shape != np.shape(support_point) or not np.allclose(flat, support_point):
@@ -108,20 +116,23 @@ def hinted_point(
     x = np.array(support_point, dtype=float)
     placed = False
     for name, value in hints.values.items():
-        if name in places and (u := _unconstrained(value, places[name][1])) is not None:
-            x[places[name][0]] = u
+        if name not in places:
+            continue
+        where, transform = places[name]
+        if (u := _unconstrained(value, transform, where.stop - where.start)) is not None:
+            x[where] = u
             placed = True
     best = logp_grad(x)[0]
     for _ in range(SCAN_PASSES):
         for name, values in hints.candidates.items():
             if name not in places:
                 continue
-            index, transform = places[name]
+            where, transform = places[name]
             for value in values:
-                if (u := _unconstrained(value, transform)) is None:
+                if (u := _unconstrained(value, transform, where.stop - where.start)) is None:
                     continue
                 trial = x.copy()
-                trial[index] = u
+                trial[where] = u
                 logp = logp_grad(trial)[0]
                 if np.isfinite(logp) and logp > best:
                     x, best, placed = trial, logp, True

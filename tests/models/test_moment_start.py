@@ -8,15 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spinefit.io.transitions import transitions
-from spinefit.models.moment_start import latent_start_hints, linear_moment_estimate
+from spinefit.models.moment_start import (
+    condition_start_hints,
+    latent_start_hints,
+    linear_moment_estimate,
+)
 from spinefit.simulate.synthetic import simulate_time_series
 
 TRUTH = {"a": 0.02, "b": -0.02, "c": 4e-4, "d": 4e-3}
 
 
-def simulated_transitions(spacing_days: float, seed: int, measurement_cv: float = 0.0):
+def simulated_transitions(spacing_days: float, seed: int, measurement_cv: float = 0.0, truth=TRUTH):
     data, _ = simulate_time_series(
-        TRUTH,
+        truth,
         n_spines=400,
         times_days=[spacing_days * k for k in range(8)],
         random_seed=seed,
@@ -63,3 +67,24 @@ def test_hints_are_in_the_latent_models_size_units():
     for name in ("a_scaled", "b", "c_scaled", "d"):
         assert scaled.values[name] == pytest.approx(volumes.values[name], rel=1e-6)
     assert set(volumes.candidates) == {"formation_per_day", "loss_per_day", "measurement_cv"}
+
+
+def test_condition_hints_estimate_each_condition_and_fall_back_when_it_has_few_data():
+    slow = simulated_transitions(8.0, seed=3)
+    fast = simulated_transitions(8.0, seed=5, truth=TRUTH | {"a": 0.08, "b": -0.08})
+    x0, x1, dt = (np.concatenate(pair) for pair in zip(slow, fast, strict=True))
+    condition = np.repeat([0, 1], [slow[0].size, fast[0].size])
+    condition[:3] = 2  # a third condition with three transitions
+    hints = condition_start_hints(
+        10 * x0, 10 * x1, dt, 10.0, condition, 3, pooled=False, log_floor=-20.0
+    )
+    b = hints.values["b"]
+    assert b.shape == (3,)
+    assert b[0] == pytest.approx(-0.02, rel=0.3) and b[1] == pytest.approx(-0.08, rel=0.3)
+    overall = linear_moment_estimate(x0, x1, dt)
+    assert b[2] == pytest.approx(overall["b"])  # too few of its own: all transitions
+    assert hints.values["a_scaled"][1] / -b[1] == pytest.approx(1.0, rel=0.1)  # size units
+    np.testing.assert_allclose(np.exp(hints.values["log_d"][:2]), 4e-3, rtol=0.5)
+    pooled = condition_start_hints(x0, x1, dt, 1.0, condition, 3, pooled=True, log_floor=0.0)
+    assert set(pooled.values) == {"a_pop", "b_pop", "log_c_pop", "log_d_pop"}
+    assert pooled.values["log_c_pop"] == 0.0  # c is far below exp(log_floor) = 1: floored
