@@ -103,6 +103,19 @@ def stats_of(samples: xr.DataArray, diagnostics: bool = True) -> dict[str, float
     return out
 
 
+def draw_correlation(first: xr.DataArray, second: xr.DataArray) -> float | None:
+    """Return the Pearson correlation of two scalar quantities over all draws.
+
+    Returns None when either is constant (a fixed parameter) or not finite.
+    """
+    x, y = np.ravel(first.values), np.ravel(second.values)
+    if x.shape != y.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return None
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def parameter_stats(
     posterior: xr.Dataset, names: dict[str, str] | list[str]
 ) -> dict[str, dict[str, float]]:

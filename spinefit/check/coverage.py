@@ -21,7 +21,7 @@ import numpy as np
 from spinefit.models.base import SamplerSettings
 from spinefit.models.drift_diffusion import DriftDiffusion
 from spinefit.simulate.synthetic import DEFAULT_TIMES_DAYS, DEFAULT_TRUTH, simulate_time_series
-from spinefit.stats import count_divergences, stats_of
+from spinefit.stats import count_divergences, draw_correlation, stats_of
 
 REGIMES: dict[str, dict[str, Any]] = {
     "turnover, no noise": {"measurement_cv": 0.0},
@@ -64,7 +64,8 @@ def coverage_run(
     -------
     dict
         ``seed``, ``seconds``, per checked parameter ``{"truth", "mean", "hdi_low",
-        "hdi_high", "covered"}`` and the fit's max R-hat and divergences.
+        "hdi_high", "covered"}``, the fit's max R-hat and divergences, and the posterior
+        correlation of τ and d (``tau_d_correlation``, None when τ is fixed).
     """
     rng = np.random.default_rng(seed)
     times = random_times(rng) if regime.get("random_times") else list(DEFAULT_TIMES_DAYS)
@@ -100,6 +101,8 @@ def coverage_run(
         }
         rhat.append(s["r_hat"])
     record["max_r_hat"] = float(np.nanmax(rhat))
+    # The τ–d trade-off (issue 11): how strongly this fit's draws tie the two together.
+    record["tau_d_correlation"] = draw_correlation(posterior["measurement_cv"], posterior["d"])
     record["divergences"] = count_divergences(tree)
     return record
 

@@ -22,7 +22,7 @@ from spinefit.report.known_biases import (
 from spinefit.report.ppc import ppc_sections
 from spinefit.report.sections import ReportSection, figure_html, new_figure, paragraph, table_html
 from spinefit.results.names import DATA_GROUP, RESULT_PATH_ATTR
-from spinefit.stats import HDI_HIGH, HDI_LOW, HDI_PROB, curve_stats
+from spinefit.stats import HDI_HIGH, HDI_LOW, HDI_PROB, curve_stats, draw_correlation
 
 if TYPE_CHECKING:
     from spinefit.models.drift_diffusion import DriftDiffusion
@@ -427,12 +427,16 @@ def latent_body(model: DriftDiffusion, tree: xr.DataTree, grid: np.ndarray) -> s
             f" The posteriors of {names} do not fall off towards 0, so their 94% HDIs "
             "start at 0: the data are consistent with 0."
         )
+    trade_off = ""
+    r = draw_correlation(posterior["measurement_cv"], posterior["d"]) if "d" in posterior else None
+    if r is not None:  # None: τ fixed
+        trade_off = f" In this fit the posterior correlation of τ and d is {r:+.2f}."
     text = paragraph(
         "The size dynamics, with killing at θ, explain "
         f"{float(share.mean()):.0%} (94% HDI {share_low:.0%}–{share_high:.0%}) of the "
         "steady-state elimination; the rest is the size-independent loss hazard. "
         "Measurement noise and θ are estimated unless fixed with -o measurement_cv=… / "
-        "-o detection_threshold=…." + closed + " " + NOISE_TRADE_OFF
+        "-o detection_threshold=…." + closed + trade_off + " " + NOISE_TRADE_OFF
     )
     return (
         text

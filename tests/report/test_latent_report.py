@@ -6,6 +6,7 @@ import html
 import re
 
 import numpy as np
+import pytest
 
 from spinefit import dims
 from spinefit.models.drift_diffusion import DriftDiffusion
@@ -35,3 +36,28 @@ def test_an_interval_closed_at_zero_is_said(small_fit_path):
     assert closed is not None, text
     assert "measurement noise τ" in closed.group(1)
     assert "size-independent loss" not in closed.group(1)
+
+
+def test_the_fits_own_trade_off_of_noise_and_diffusion_is_given(small_fit_path):
+    tree = load_result(small_fit_path)
+    posterior = tree["posterior"].to_dataset()
+    rng = np.random.default_rng(1)
+    shape = posterior["measurement_cv"].shape
+    ridge = rng.normal(0.0, 1.0, shape)
+    tau = 0.1 + 0.02 * ridge + 0.002 * rng.normal(size=shape)
+    d = 0.04 - 0.01 * ridge + 0.005 * rng.normal(size=shape)
+    tree["posterior"] = tree["posterior"].assign(
+        measurement_cv=posterior["measurement_cv"].copy(data=tau), d=posterior["d"].copy(data=d)
+    )
+    model = DriftDiffusion.from_result(tree)
+    text = html.unescape(latent_body(model, tree, model.default_grid(tree)))
+    said = re.search(r"posterior correlation of τ and d is ([+−-]\d\.\d\d)", text)
+    assert said is not None, text
+    want = np.corrcoef(tau.ravel(), d.ravel())[0, 1]
+    assert float(said.group(1).replace("−", "-")) == pytest.approx(want, abs=0.006)
+    assert want < -0.8
+    tree["posterior"] = tree["posterior"].assign(
+        measurement_cv=posterior["measurement_cv"].copy(data=np.full(shape, 0.1))
+    )
+    fixed = html.unescape(latent_body(model, tree, model.default_grid(tree)))
+    assert "posterior correlation of τ and d" not in fixed  # τ fixed: nothing to trade
