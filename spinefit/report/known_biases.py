@@ -23,12 +23,12 @@ SPLINE_FIXED_POINT_BIAS = (
 
 NOISE_TRADE_OFF = (
     "Known bias: measurement noise and multiplicative diffusion trade off. In the coverage "
-    "study (120 sites, 8 sessions over 3 weeks), with 20% noise τ came out 26% low and d "
-    "27% high on average, and their 94% intervals held the truth in only 15 of 20 data "
-    "sets; at 10% noise τ was 23% low but d unbiased; without noise τ came out at 0.05 "
-    "on average and d 13% low (d's intervals held the truth in 16 of 20 data sets, τ's "
-    "reached 0 in 18 of 20): the estimates lean towards the middle of the trade-off. If τ "
-    "is known from repeated imaging, fix it (-o measurement_cv=τ, or -o "
+    "study (120 sites, 8 sessions over 3 weeks, 20 data sets per regime), with 20% noise τ "
+    "came out 25% low and d 28% high on average, and their 94% intervals held the truth in "
+    "only 15 and 16 of 20 data sets (b in 16); at 10% noise τ's interval reached 0 in 16 "
+    "of 20 data sets (such data do not tell 10% noise from none) while d was unbiased; "
+    "without noise d came out 14% low and c's interval held the truth in 9 of 12 data sets. "
+    "If τ is known from repeated imaging, fix it (-o measurement_cv=τ, or -o "
     "measurement_error=column)."
 )
 """What the latent fit's report says about the τ–d trade-off (measured in issue 11's study)."""
