@@ -302,7 +302,7 @@ class ConditionalDriftDiffusion(AutoGridSampling, SpineModel):
         )
         with pm.Model(coords=coords) as model:
             priors = condition_prior_table(scales)
-            if self.pools_conditions(len(labels)):
+            if pooled := self.pools_conditions(len(labels)):
                 a_s, b, log_c, log_d = self._pooled_condition_params(priors, 1.0, t)
                 b = pm.Deterministic("b", b, dims=dims.CONDITION)
             else:
@@ -369,7 +369,7 @@ class ConditionalDriftDiffusion(AutoGridSampling, SpineModel):
                 s,
                 condition_of_spine[trans["spine_index"].values],
                 len(labels),
-                pooled=self.pools_conditions(len(labels)),
+                pooled=pooled,
                 log_floor=log_floor,
             ),
         )
