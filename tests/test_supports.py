@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 import xarray as xr
 from hypothesis import given, settings
@@ -147,3 +148,47 @@ def test_closed_hdis_cover_a_truth_at_zero_and_keep_nominal_coverage_elsewhere()
     truths = np.abs(rng.normal(size=1000))
     rate = np.mean([covered(t, closed=True) for t in truths])
     assert abs(rate - HDI_PROB) < 3 * np.sqrt(HDI_PROB * (1 - HDI_PROB) / truths.size) + 0.005, rate
+
+
+@pytest.mark.fast
+def test_deterministics_that_cannot_be_negative_get_a_lower_end_of_zero():
+    with pm.Model() as model:
+        unit = pm.Data("unit", 2.0)
+        log_c = pm.Normal("log_c", shape=2)
+        scale = pm.HalfNormal("scale", 1.0)
+        free = pm.Normal("free")
+        pm.Deterministic("c", pt.exp(log_c) * unit**2)
+        pm.Deterministic("scaled", scale * 3.0 + pt.sqr(free))
+        pm.Deterministic("stacked", pt.stack([scale, pm.math.sigmoid(free)]))
+        pm.Deterministic("from_c", model["c"][0] / scale)
+        pm.Deterministic("shifted", scale - 1.0)
+        pm.Deterministic("flipped", -2.0 * scale)
+        pm.Deterministic("free_copy", free * scale)
+        pm.Deterministic("squared", free**2)
+    bounds = support_bounds(model)
+    for name in ("c", "scaled", "stacked", "from_c", "squared"):
+        assert bounds[name] == (0.0, None), name
+    for name in ("shifted", "flipped", "free_copy"):
+        assert name not in bounds, name
+
+
+@pytest.mark.fast
+def test_the_condition_models_c_and_d_are_known_to_be_nonnegative():
+    from spinefit.models.drift_diffusion_conditions import ConditionalDriftDiffusion
+    from spinefit.simulate.genotypes import simulate_wt_ko
+
+    data, _ = simulate_wt_ko(n_animals_per_genotype=2, n_sites_per_animal=20, random_seed=3)
+    for likelihood in ("moments", "latent"):
+        spec = ConditionalDriftDiffusion({"likelihood": likelihood, "grid_points": 32})
+        bounds = support_bounds(spec.build(spec.prepare(data)))
+        assert bounds["c"] == bounds["d"] == (0.0, None), likelihood
+        assert "a" not in bounds and "b" not in bounds, likelihood
+
+
+@pytest.mark.fast
+def test_a_fixed_quantity_keeps_its_point_interval():
+    """A deterministic that is a fixed constant (e.g. a given measurement CV) is ≥ 0, but
+    its interval must stay at its value, not open down to 0."""
+    closed = stats_of(draws(np.full(2000, 0.1), low=0.0), diagnostics=False)
+    assert closed["hdi_low"] == pytest.approx(0.1)
+    assert closed["hdi_high"] == pytest.approx(0.1)
