@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import arviz as az
+import arviz_stats
 import numpy as np
 import xarray as xr
 
@@ -66,7 +66,7 @@ def _hdi(samples: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     a cliff just below the HDI (a spread parameter below its floor, where only the prior
     is left) falls off, and its HDI stays open.
     """
-    bounds = az.hdi(samples, prob=HDI_PROB, dim=list(SAMPLE_DIMS))
+    bounds = arviz_stats.hdi(samples, prob=HDI_PROB, dim=list(SAMPLE_DIMS))
     low, high = bounds.sel(ci_bound="lower"), bounds.sel(ci_bound="upper")
     if (support := samples.attrs.get(dims.ATTR_SUPPORT_LOW)) is not None:
         low = _close(samples, low, support)
@@ -98,8 +98,8 @@ def stats_of(samples: xr.DataArray, diagnostics: bool = True) -> dict[str, float
         "hdi_high": float(high),
     }
     if diagnostics:
-        out["r_hat"] = float(az.rhat(samples))
-        out["ess_bulk"] = float(az.ess(samples, method="bulk"))
+        out["r_hat"] = float(arviz_stats.rhat(samples))
+        out["ess_bulk"] = float(arviz_stats.ess(samples, method="bulk"))
     return out
 
 
@@ -195,8 +195,8 @@ def sampler_diagnostics(tree: xr.DataTree, var_names: list[str] | None = None) -
     posterior = tree["posterior"].to_dataset()
     if var_names is not None:
         posterior = posterior[var_names]
-    rhat = az.rhat(posterior)
-    ess = az.ess(posterior, method="bulk")
+    rhat = arviz_stats.rhat(posterior)
+    ess = arviz_stats.ess(posterior, method="bulk")
     max_rhat = _finite_extreme(rhat, np.max)
     min_ess = _finite_extreme(ess, np.min)
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else None

@@ -183,7 +183,8 @@ def test_architecture_module_map_names_every_module():
 IMPORT_NAMES = {"scikit-image": "skimage", "dask": "distributed"}  # dask[distributed]
 USED_THROUGH_ANOTHER_PACKAGE = {
     "arviz-base": "arviz 1.x's data layer, pinned with it",
-    "arviz-stats": "arviz 1.x's statistics, pinned with it",
+    "arviz": "the 1.x umbrella, pinned with its parts; spinefit imports arviz-stats itself "
+    "(the umbrella also loads arviz-plots and matplotlib.pyplot)",
     "h5py": "the HDF5 layer under h5netcdf",
     "pyarrow": "pandas' Parquet engine",
     "h5netcdf": "named as xarray's netCDF engine",

@@ -377,3 +377,15 @@ def test_help_imports_no_numerical_stack():
     code = "import sys, spinefit.cli; print(sorted({'xarray', 'pymc', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.fast
+def test_the_analysis_modules_import_no_plotting():
+    """Statistics come from arviz-stats, not the arviz umbrella, which imports arviz-plots
+    and matplotlib.pyplot (about 0.4 s); only the report needs plotting."""
+    code = (
+        "import sys, spinefit.workflow, spinefit.stats, spinefit.models.drift_diffusion; "
+        "print(sorted({'arviz', 'arviz_plots', 'matplotlib.pyplot'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -148,7 +148,7 @@ def loo_pooled_vs_split(
         ``elpd_diff`` (by condition − pooled), ``se`` (of the difference), ``units``,
         ``max_pareto_k``; or ``{"skipped": reason}`` when the units do not match.
     """
-    import arviz as az
+    import arviz_stats
 
     pooled_ll, pooled_labels = pooled
     labels = [label for _, (_, unit_labels) in split.items() for label in unit_labels]
@@ -169,7 +169,7 @@ def loo_pooled_vs_split(
                 "log_likelihood": xr.Dataset({"y": ((dims.CHAIN, dims.DRAW, "unit"), values)}),
             }
         )
-        return az.loo(tree, var_name="y", pointwise=True)
+        return arviz_stats.loo(tree, var_name="y", pointwise=True)
 
     return loo_record(loo(pooled_ll), loo(split_ll)) | {"units": int(split_ll.shape[1])}
 

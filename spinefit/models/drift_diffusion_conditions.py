@@ -747,7 +747,7 @@ def pooled_vs_conditions_loo(
         condition-specific parameters), ``se`` (SE of that difference), the max Pareto k,
         ``pooled_model`` (what "pooled" means) and ``loo_unit``.
     """
-    import arviz as az
+    import arviz_stats
 
     baseline = pooled_model(condition_model, data)
     merged = pooled_data(data, condition_model.config["by"], condition_model.config["replicate"])
@@ -772,8 +772,8 @@ def pooled_vs_conditions_loo(
     pooled_tree = pm.compute_log_likelihood(
         pooled_tree, model=baseline_model, var_names=["w_end"], **quiet
     )
-    loo_cond = az.loo(with_ll, var_name="w_end", pointwise=True)
-    loo_pooled = az.loo(pooled_tree, var_name="w_end", pointwise=True)
+    loo_cond = arviz_stats.loo(with_ll, var_name="w_end", pointwise=True)
+    loo_pooled = arviz_stats.loo(pooled_tree, var_name="w_end", pointwise=True)
     if "log_likelihood" in tree.children:
         del tree["log_likelihood"]
     return loo_record(loo_pooled, loo_cond) | described | {"loo_unit": "transition"}

@@ -35,19 +35,19 @@ def pointwise_loo(tree: xr.DataTree, model: Any = None):
     model : pymc.Model, optional
         Needed for the moments likelihood.
     """
-    import arviz as az
+    import arviz_stats
 
     posterior = tree["posterior"].to_dataset()
     if SPINE_LOG_LIKELIHOOD in posterior:
         log_lik = posterior[[SPINE_LOG_LIKELIHOOD]]
         idata = xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik})
-        return az.loo(idata, var_name=SPINE_LOG_LIKELIHOOD, pointwise=True)
+        return arviz_stats.loo(idata, var_name=SPINE_LOG_LIKELIHOOD, pointwise=True)
     import pymc as pm
 
     with_ll = pm.compute_log_likelihood(
         tree.copy(), model=model, var_names=["w_end"], progressbar=False
     )
-    return az.loo(with_ll, var_name="w_end", pointwise=True)
+    return arviz_stats.loo(with_ll, var_name="w_end", pointwise=True)
 
 
 def comparison_table(loos: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ UNDECIDED = "undecided"
 
 def loo_from_pointwise(log_lik: np.ndarray, tree: xr.DataTree, point_dim: str = dims.SYNAPSE):
     """Return :func:`arviz.loo` (pointwise) from a ``(draws, points)`` log-likelihood."""
-    import arviz as az
+    import arviz_stats
 
     posterior = tree["posterior"].to_dataset()
     shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
@@ -33,7 +33,7 @@ def loo_from_pointwise(log_lik: np.ndarray, tree: xr.DataTree, point_dim: str = 
         coords={dims.CHAIN: posterior[dims.CHAIN].values, dims.DRAW: posterior[dims.DRAW].values},
     )
     loo_tree = xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_likelihood})
-    return az.loo(loo_tree, pointwise=True)
+    return arviz_stats.loo(loo_tree, pointwise=True)
 
 
 def loo_comparison(
@@ -66,9 +66,9 @@ def loo_comparison(
     simpler : str, optional
         Label of the simpler model, preferred when the difference is not decisive.
     """
-    import arviz as az
+    import arviz_stats
 
-    table = az.compare(loos, round_to="none")
+    table = arviz_stats.compare(loos, round_to="none")
     scale = n / m
     elpd = {label: float(loo.elpd) * scale for label, loo in loos.items()}
     se = {label: float(loo.se) * scale for label, loo in loos.items()}

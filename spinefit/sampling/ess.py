@@ -37,17 +37,17 @@ def min_bulk_ess(posterior: xr.Dataset) -> float:
 
     Undefined values (constant quantities) are ignored; ``inf`` when none is defined.
     """
-    import arviz as az
+    import arviz_stats
 
-    finite = _finite_values(az.ess(posterior, method="bulk"))
+    finite = _finite_values(arviz_stats.ess(posterior, method="bulk"))
     return float(finite.min()) if finite.size else math.inf
 
 
 def max_rhat(posterior: xr.Dataset) -> float:
     """Return the largest R-hat over every element of every posterior variable (1 if none)."""
-    import arviz as az
+    import arviz_stats
 
-    finite = _finite_values(az.rhat(posterior))
+    finite = _finite_values(arviz_stats.rhat(posterior))
     return float(finite.max()) if finite.size else 1.0
 
 
