@@ -16,8 +16,11 @@ SPLINE_FIXED_POINT_BIAS = (
     "pulled towards each other: 0.435 [0.400, 0.470], 0.836 [0.804, 0.870] and 1.548 "
     "[1.523, 1.572], so none of the 94% intervals held its true size (biases +9%, −7%, "
     "−3%), and the μ(w) band held the true drift at a third of the grid points. Read the "
-    "locations as approximate; the number and type of fixed points were right. One "
-    "simulated data set, benchmarks/family_validation.py."
+    "locations as approximate; the number and type of fixed points were right. Fixing "
+    "the measurement noise at its true value (-o measurement_cv=0.1) found the lower "
+    "stable size, 0.427 [0.388, 0.465], but not the other two, 0.853 [0.820, 0.888] and "
+    "1.536 [1.513, 1.561]: knowing τ does not remove this bias. One simulated data set, "
+    "benchmarks/family_validation.py."
 )
 """What a spline fit's report says about its fixed points (issue 13's validation)."""
 
