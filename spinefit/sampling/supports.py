@@ -116,7 +116,7 @@ def nonnegative(variable, nonnegative_names: set[str], depth: int = 0) -> bool:
 
 
 def support_bounds(model: pm.Model) -> dict[str, Support]:
-    """Return the support of every free variable whose transform bounds it.
+    """Return the support of every bounded free variable and non-negative deterministic.
 
     Parameters
     ----------
